@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rust-nvme: an NVMe PCIe block driver in Rust, built out of tree.
+#
+#   make            build rust_nvme.ko against KDIR (default: the cached test kernel)
+#   make setup      install tools and build the cached test kernel (idempotent)
+#   make demo       set up if needed, boot QEMU with an emulated NVMe, load the module
+#   make test       host tests, clippy, rustfmt and the VM tests
+#   make clippy     build with clippy, warnings are errors
+#   make fmt        rustfmt the sources (FMT_CHECK=1: check only)
+#   make print-kdir print the kernel build directory in use
+
+LLVM ?= -19
+KDIR ?= $(shell $(CURDIR)/scripts/kdir.sh)
+SRCS := $(wildcard *.rs nvme/*.rs)
+
+.PHONY: all module setup demo test clippy fmt print-kdir clean check-kdir
+
+all: module
+
+check-kdir:
+	@$(CURDIR)/scripts/check-kdir.sh "$(KDIR)"
+
+module: check-kdir
+	$(MAKE) -C "$(KDIR)" M="$(CURDIR)" LLVM=$(LLVM) modules
+
+clippy: check-kdir
+	@rm -f rust_nvme.o
+	$(MAKE) -C "$(KDIR)" M="$(CURDIR)" LLVM=$(LLVM) CLIPPY=1 KRUSTFLAGS=-Dwarnings modules
+
+fmt:
+	@$(CURDIR)/scripts/fmt.sh $(if $(FMT_CHECK),--check)
+
+setup:
+	@$(CURDIR)/scripts/setup.sh
+
+demo:
+	@$(CURDIR)/scripts/demo.sh
+
+test:
+	@$(CURDIR)/tests/run.sh
+
+print-kdir:
+	@echo "$(KDIR)"
+
+clean:
+	@if [ -d "$(KDIR)" ]; then $(MAKE) -C "$(KDIR)" M="$(CURDIR)" LLVM=$(LLVM) clean; fi
+	rm -rf tests/host/target
