@@ -213,6 +213,8 @@ step_kernel() {
 	fi
 	touch "$tmp/.rnvme-complete"
 	mv "$tmp" "$out"
+	# The generated O= Makefile names its own directory; point it at the final one.
+	sed -i "s|^export KBUILD_OUTPUT = .*|export KBUILD_OUTPUT = $out|" "$out/Makefile"
 	echo "    kernel built in $((SECONDS - start)) s: $out"
 }
 
