@@ -2,32 +2,89 @@
 
 //! Rust NVMe PCIe driver.
 //!
-//! Binds to NVMe controllers (PCI class 0x010802), brings them up through the admin queue and
-//! exposes their namespaces as block devices through blk-mq. This file is the module root: the
-//! PCI id table, probe and unbind, and the controller's lifetime.
+//! Binds to NVMe controllers (PCI class 0x010802), brings them up through the admin queue,
+//! creates one I/O queue pair per CPU (as far as the controller and the interrupt vectors
+//! allow) and exposes every supported namespace as a block device `rnvme<ctrl>n<nsid>` through
+//! blk-mq. This file is the module root: the PCI id table, probe and unbind, and the
+//! controller's lifetime.
+
+use core::sync::atomic::{
+    AtomicBool,
+    AtomicU64,
+    Ordering, //
+};
 
 use kernel::{
     device::{
+        self,
         Bound,
         Core, //
+    },
+    dma::{
+        self,
+        DmaMask, //
     },
     io::{
         poll::read_poll_timeout,
         Io, //
     },
+    new_mutex,
     pci,
     prelude::*,
-    time::Delta, //
+    str::BStr,
+    sync::{
+        aref::ARef,
+        Arc,
+        Mutex, //
+    },
+    time::Delta,
+    types::ScopeGuard, //
 };
 
+mod admin;
+mod ffi;
+mod io;
 mod nvme;
+mod queue;
 mod regs;
 
-use nvme::regs::{
-    Cap,
-    Cc,
-    Csts,
-    Vs, //
+use admin::AdminQueue;
+use ffi::{
+    Disk,
+    DmaPool,
+    IrqHandler,
+    IrqVectors,
+    Limits,
+    TagSet, //
+};
+use io::{
+    IoSet,
+    Namespace,
+    NvmeMq, //
+};
+use nvme::{
+    cmd,
+    ident::{
+        self,
+        IdCtrl,
+        IdNs,
+        IDENTIFY_SIZE, //
+    },
+    prp,
+    regs::{
+        Aqa,
+        Cap,
+        Cc,
+        Csts,
+        Shn,
+        Shst,
+        Vs, //
+    },
+    ring,
+};
+use queue::{
+    DoorbellBar,
+    Queue, //
 };
 
 /// BAR0 with the register file mapped; doorbells beyond the admin pair are checked at run time.
@@ -36,12 +93,116 @@ type Bar0<'bound> = pci::Bar<'bound, { regs::BAR0_MIN }>;
 /// PCI class code of an NVM Express I/O controller: mass storage, non-volatile memory, NVMe.
 const PCI_CLASS_STORAGE_EXPRESS: u32 = 0x010802;
 
+/// How long one admin command may take.
+const ADMIN_TIMEOUT_MS: u32 = 60_000;
+
+/// Default I/O request timeout of the block layer.
+const IO_TIMEOUT_MS: u32 = 30_000;
+
+/// Time allowed for a normal shutdown when the controller does not report RTD3E.
+const SHUTDOWN_TIMEOUT_MS: u32 = 5_000;
+
+/// Largest transfer the driver issues, whatever MDTS allows.
+const MAX_TRANSFER_BYTES: u32 = 2 << 20;
+
+/// Largest number of controllers bound at once (bits of [`CTRL_IDS`]).
+const MAX_CONTROLLERS: u32 = 64;
+
+/// Controller numbers in use, for disk names.
+static CTRL_IDS: AtomicU64 = AtomicU64::new(0);
+
+/// A controller number, released on drop.
+struct CtrlId(u32);
+
+impl CtrlId {
+    fn alloc() -> Result<Self> {
+        let mut cur = CTRL_IDS.load(Ordering::Relaxed);
+        loop {
+            let free = (!cur).trailing_zeros();
+            if free >= MAX_CONTROLLERS {
+                return Err(EBUSY);
+            }
+            match CTRL_IDS.compare_exchange(cur, cur | (1 << free), Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return Ok(Self(free)),
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
+
+impl Drop for CtrlId {
+    fn drop(&mut self) {
+        CTRL_IDS.fetch_and(!(1u64 << self.0), Ordering::AcqRel);
+    }
+}
+
+/// Interrupt handler of one vector: the admin queue and/or I/O queues signalling it.
+struct VectorIrq {
+    admin: Option<Arc<AdminQueue>>,
+    io: KVec<Arc<Queue>>,
+    /// I/O completions are processed only while the tag set is alive.
+    io_active: AtomicBool,
+    /// For the shared vector: I/O queues added once they exist.
+    shared: kernel::sync::SetOnce<KVec<Arc<Queue>>>,
+}
+
+impl VectorIrq {
+    fn new(admin: Option<Arc<AdminQueue>>, io: KVec<Arc<Queue>>) -> Self {
+        Self {
+            admin,
+            io,
+            io_active: AtomicBool::new(true),
+            shared: kernel::sync::SetOnce::new(),
+        }
+    }
+
+    fn process_io(queues: &[Arc<Queue>]) -> bool {
+        let mut handled = false;
+        for q in queues {
+            handled |= q.process_cq(|cqe| io::nvme_handle_cqe(q, cqe));
+        }
+        handled
+    }
+}
+
+impl ffi::Handler for VectorIrq {
+    fn handle(&self) -> bool {
+        let mut handled = false;
+        if let Some(admin) = &self.admin {
+            handled |= admin.process_cq();
+        }
+        if self.io_active.load(Ordering::Acquire) {
+            handled |= Self::process_io(&self.io);
+            if let Some(shared) = self.shared.as_ref() {
+                handled |= Self::process_io(shared);
+            }
+        }
+        handled
+    }
+}
+
+/// What exists only while the controller serves I/O; torn down first, in order, on unbind.
+struct IoState {
+    disks: KVec<Disk<NvmeMq>>,
+    tagset: Arc<Pin<KBox<TagSet<NvmeMq>>>>,
+    irqs: KVec<IrqHandler<VectorIrq>>,
+    set: Arc<IoSet>,
+}
+
 /// Per-controller driver data, alive from probe until unbind.
+///
+/// Fields drop in declaration order: I/O state, the admin interrupt and queue, then BAR0.
 struct Controller<'bound> {
     pdev: &'bound pci::Device<Bound>,
-    bar: Bar0<'bound>,
-    /// CAP.TO: worst-case time for CSTS.RDY to change, in milliseconds.
+    io: Pin<KBox<Mutex<Option<IoState>>>>,
+    admin_irq: IrqHandler<VectorIrq>,
+    admin: Arc<AdminQueue>,
+    _id: CtrlId,
+    /// CAP.TO in milliseconds.
     timeout_ms: u32,
+    /// Time allowed for shutdown, in milliseconds.
+    shutdown_ms: u32,
+    bar: Bar0<'bound>,
 }
 
 struct NvmeDriver;
@@ -55,43 +216,421 @@ kernel::pci_device_table!(
     )]
 );
 
-impl Controller<'_> {
-    /// Clears CC.EN and waits for CSTS.RDY to drop, within CAP.TO.
-    fn disable(&self) -> Result {
-        let cc = Cc(self.bar.read(regs::CC).into_raw());
-        if cc.enable() {
-            self.bar
-                .write_reg(regs::CC::from_raw(cc.with_enable(false).0));
-        }
-        self.wait_ready(false)
-    }
+fn read_cap(bar: &Bar0<'_>) -> Cap {
+    Cap(u64::from(bar.read(regs::CAP_LO).into_raw())
+        | (u64::from(bar.read(regs::CAP_HI).into_raw()) << 32))
+}
 
-    /// Waits until CSTS.RDY equals `ready`, failing on CSTS.CFS or after CAP.TO.
-    fn wait_ready(&self, ready: bool) -> Result {
-        let csts = read_poll_timeout(
-            || Ok(Csts(self.bar.read(regs::CSTS).into_raw())),
-            |csts| csts.rdy() == ready || csts.cfs() || csts.is_gone(),
-            Delta::from_millis(1),
-            Delta::from_millis(i64::from(self.timeout_ms)),
-        )
-        .inspect_err(|_| {
-            dev_err!(
-                self.pdev,
-                "controller did not become {} within {} ms\n",
-                if ready { "ready" } else { "disabled" },
-                self.timeout_ms
-            );
-        })?;
-        if csts.is_gone() {
-            dev_err!(self.pdev, "controller registers read as all ones: device gone\n");
-            return Err(ENODEV);
-        }
-        if csts.cfs() {
-            dev_err!(self.pdev, "controller fatal status (CSTS.CFS) set\n");
-            return Err(EIO);
-        }
+fn read_csts(bar: &Bar0<'_>) -> Csts {
+    Csts(bar.read(regs::CSTS).into_raw())
+}
+
+/// Waits until CSTS.RDY equals `ready`, failing on CSTS.CFS or after `timeout_ms`.
+fn wait_ready(pdev: &pci::Device<Bound>, bar: &Bar0<'_>, ready: bool, timeout_ms: u32) -> Result {
+    let csts = read_poll_timeout(
+        || Ok(read_csts(bar)),
+        |csts| csts.rdy() == ready || csts.cfs() || csts.is_gone(),
+        Delta::from_millis(1),
+        Delta::from_millis(i64::from(timeout_ms)),
+    )
+    .inspect_err(|_| {
+        dev_err!(
+            pdev,
+            "controller did not become {} within {} ms (CAP.TO)\n",
+            if ready { "ready" } else { "disabled" },
+            timeout_ms
+        );
+    })?;
+    if csts.is_gone() {
+        dev_err!(pdev, "controller registers read as all ones: device gone\n");
+        return Err(ENODEV);
+    }
+    if csts.cfs() {
+        dev_err!(pdev, "controller fatal status (CSTS.CFS) set\n");
+        return Err(EIO);
+    }
+    Ok(())
+}
+
+/// Clears CC.EN and waits for CSTS.RDY to drop.
+fn disable(pdev: &pci::Device<Bound>, bar: &Bar0<'_>, timeout_ms: u32) -> Result {
+    let cc = Cc(bar.read(regs::CC).into_raw());
+    if cc.enable() {
+        bar.write_reg(regs::CC::from_raw(cc.with_enable(false).0));
+    }
+    if read_csts(bar).rdy() {
+        wait_ready(pdev, bar, false, timeout_ms)
+    } else {
         Ok(())
     }
+}
+
+/// Prints an identify string (space padded ASCII).
+fn id_str(s: &[u8]) -> &BStr {
+    BStr::from_bytes(ident::trim(s))
+}
+
+/// Copies a completed identify buffer out of DMA memory.
+fn identify_copy(buf: &kernel::dma::Coherent<[u8]>) -> Result<KBox<[u8; IDENTIFY_SIZE]>> {
+    let mut out = KBox::new([0u8; IDENTIFY_SIZE], GFP_KERNEL)?;
+    // SAFETY: the Identify command completed, so the device no longer writes the buffer, and
+    // no other reference to it exists.
+    let src = unsafe { buf.as_ref() };
+    out.copy_from_slice(src.get(..IDENTIFY_SIZE).ok_or(EINVAL)?);
+    Ok(out)
+}
+
+impl<'bound> Controller<'bound> {
+    /// Brings the controller up: admin queue, identify, I/O queues, tag set and disks.
+    fn probe(pdev: &'bound pci::Device<Core<'_>>) -> Result<Self> {
+        pdev.enable_device_mem()?;
+        pdev.set_master();
+        let bar = pdev.iomap_region_sized::<{ regs::BAR0_MIN }>(0, c"rust_nvme")?;
+        let pdev_b: &'bound pci::Device<Bound> = pdev;
+
+        let cap = read_cap(&bar);
+        if cap.0 == u64::MAX {
+            dev_err!(pdev, "CAP reads as all ones: controller not responding\n");
+            return Err(ENODEV);
+        }
+        if !cap.css_nvm() {
+            dev_err!(pdev, "controller does not support the NVM command set\n");
+            return Err(ENODEV);
+        }
+        if io::CTRL_PAGE_SHIFT < cap.min_page_shift() || io::CTRL_PAGE_SHIFT > cap.max_page_shift()
+        {
+            dev_err!(
+                pdev,
+                "controller page sizes 2^{}..2^{} exclude 4 KiB\n",
+                cap.min_page_shift(),
+                cap.max_page_shift()
+            );
+            return Err(ENODEV);
+        }
+        let vs = Vs(bar.read(regs::VS).into_raw());
+        let timeout_ms = cap.timeout_ms();
+        disable(pdev_b, &bar, timeout_ms)?;
+
+        // SAFETY: nothing has been allocated or mapped for DMA on this device yet.
+        unsafe { dma::Device::dma_set_mask_and_coherent(pdev, DmaMask::new::<64>())? };
+
+        let id = CtrlId::alloc()?;
+        let dev: &device::Device<Bound> = pdev.as_ref();
+        let dbar = DoorbellBar {
+            base: bar_base(&bar),
+            len: (&bar).size(),
+            dstrd: cap.dstrd(),
+        };
+
+        let max_io = match module_parameters::max_io_queues.value() {
+            0 => kernel::cpu::nr_cpu_ids(),
+            n => n.min(kernel::cpu::nr_cpu_ids()),
+        }
+        .clamp(1, 1024);
+        let vectors = Arc::new(
+            IrqVectors::alloc(pdev_b, max_io + 1, module_parameters::use_msi.value())?,
+            GFP_KERNEL,
+        )?;
+
+        // Admin queue, then enable.
+        let admin_q = Arc::pin_init(Queue::new(dev, dbar, 0, cmd::AQ_DEPTH, 0), GFP_KERNEL)?;
+        let admin = Arc::pin_init(AdminQueue::new(admin_q.clone(), ADMIN_TIMEOUT_MS), GFP_KERNEL)?;
+        let admin_irq = IrqHandler::new(
+            &vectors,
+            0,
+            c"rust_nvme",
+            VectorIrq::new(Some(admin.clone()), KVec::new()),
+        )?;
+        let aq = u32::from(cmd::AQ_DEPTH);
+        bar.write_reg(regs::AQA::from_raw(Aqa::new(aq, aq)));
+        write_lo_hi(&bar, regs::ASQ_LO::from_raw, regs::ASQ_HI::from_raw, admin_q.sq_dma());
+        write_lo_hi(&bar, regs::ACQ_LO::from_raw, regs::ACQ_HI::from_raw, admin_q.cq_dma());
+        bar.write_reg(regs::CC::from_raw(Cc::nvm_io(io::CTRL_PAGE_SHIFT).0));
+        // From here on a failure must leave the controller disabled.
+        let enabled = ScopeGuard::new(|| {
+            let _ = disable(pdev_b, &bar, timeout_ms);
+        });
+        wait_ready(pdev_b, &bar, true, timeout_ms)?;
+
+        let idc = admin.identify(dev, cmd::CNS_CTRL, 0).inspect_err(|e| {
+            dev_err!(pdev, "Identify Controller failed: {:?}\n", e);
+        })?;
+        let idc = IdCtrl::parse(&*identify_copy(&idc)?);
+
+        // I/O queues: one per vector beyond the admin one, or one on the shared vector.
+        let irq_affinity = vectors.count() > 1;
+        let want = if irq_affinity {
+            (vectors.count() - 1).min(max_io)
+        } else {
+            1
+        };
+        // CAST: `want <= 1024`.
+        let granted = admin.set_queue_count(want as u16).map_err(|e| {
+            dev_err!(pdev, "Set Features (Number of Queues) failed: {}\n", e.name());
+            Error::from(e)
+        })?;
+        // CAST: as above.
+        let nr_io = (want as u16).min(granted);
+        let depth = ring::io_queue_depth(
+            cap.max_queue_entries(),
+            module_parameters::io_queue_depth.value(),
+        );
+        let mut queues = KVec::with_capacity(usize::from(nr_io), GFP_KERNEL)?;
+        let mut irqs = KVec::with_capacity(usize::from(nr_io), GFP_KERNEL)?;
+        for qid in 1..=nr_io {
+            let vector = if irq_affinity { qid } else { 0 };
+            let q = Arc::pin_init(Queue::new(dev, dbar, qid, depth, vector), GFP_KERNEL)?;
+            if let Err(e) = admin.create_io_queue(&q, true) {
+                dev_err!(pdev, "creating I/O queue {} failed: {}\n", qid, e.name());
+                return Err(e.into());
+            }
+            if irq_affinity {
+                let mut own = KVec::with_capacity(1, GFP_KERNEL)?;
+                own.push(q.clone(), GFP_KERNEL)?;
+                irqs.push(
+                    IrqHandler::new(&vectors, u32::from(qid), c"rust_nvme", VectorIrq::new(None, own))?,
+                    GFP_KERNEL,
+                )?;
+            }
+            queues.push(q, GFP_KERNEL)?;
+        }
+        if !irq_affinity {
+            let mut shared = KVec::with_capacity(queues.len(), GFP_KERNEL)?;
+            for q in queues.iter() {
+                shared.push(q.clone(), GFP_KERNEL)?;
+            }
+            let _ = admin_irq.handler().shared.populate(shared);
+        }
+
+        // Transfer limits: MDTS, our own cap, and what fits the per-request list pages.
+        let mut max_transfer = idc
+            .max_transfer_bytes(cap.min_page_shift())
+            .unwrap_or(u32::MAX)
+            .min(MAX_TRANSFER_BYTES);
+        while prp::max_list_pages(max_transfer, io::CTRL_PAGE_SHIFT) > io::MAX_LIST_PAGES {
+            max_transfer /= 2;
+        }
+        // CAST: capped by `MAX_SEGMENTS`, a `u16`.
+        let max_segs = prp::max_segments(max_transfer, io::CTRL_PAGE_SHIFT)
+            .min(u32::from(io::MAX_SEGMENTS)) as u16;
+
+        let set = Arc::new(
+            IoSet {
+                queues,
+                dev: ARef::from(&**dev),
+                pool: DmaPool::new(c"rust_nvme_prp", dev, 1 << io::CTRL_PAGE_SHIFT)?,
+                max_segs,
+                irq_affinity,
+            },
+            GFP_KERNEL,
+        )?;
+        let tagset = Arc::new(
+            KBox::pin_init(
+                TagSet::<NvmeMq>::new(
+                    set.clone(),
+                    u32::from(nr_io),
+                    u32::from(depth) - 1,
+                    io::pdu_size(max_segs),
+                    IO_TIMEOUT_MS,
+                ),
+                GFP_KERNEL,
+            )?,
+            GFP_KERNEL,
+        )?;
+
+        let disks = Self::scan_namespaces(&admin, pdev_b, dev, &idc, &tagset, id.0, max_transfer, max_segs)?;
+        dev_info!(
+            pdev,
+            "{} ({}), firmware {}, NVMe {}.{}: {} I/O queues of depth {} on {} {}, {} namespaces\n",
+            id_str(idc.model()),
+            id_str(idc.serial()),
+            id_str(idc.firmware()),
+            vs.major(),
+            vs.minor(),
+            nr_io,
+            depth,
+            vectors.count(),
+            vectors.kind().name(),
+            disks.len()
+        );
+
+        enabled.dismiss();
+        let shutdown_ms = if idc.rtd3e == 0 {
+            SHUTDOWN_TIMEOUT_MS
+        } else {
+            (idc.rtd3e / 1000).clamp(SHUTDOWN_TIMEOUT_MS, 60_000)
+        };
+        Ok(Self {
+            pdev: pdev_b,
+            io: KBox::pin_init(
+                new_mutex!(Some(IoState {
+                    disks,
+                    tagset,
+                    irqs,
+                    set,
+                })),
+                GFP_KERNEL,
+            )?,
+            admin_irq,
+            admin,
+            _id: id,
+            timeout_ms,
+            shutdown_ms,
+            bar,
+        })
+    }
+
+    /// Identifies the active namespaces and adds a disk for each supported one.
+    #[expect(clippy::too_many_arguments, reason = "probe-time plumbing, called once")]
+    fn scan_namespaces(
+        admin: &AdminQueue,
+        pdev: &pci::Device<Bound>,
+        dev: &device::Device<Bound>,
+        idc: &IdCtrl,
+        tagset: &Arc<Pin<KBox<TagSet<NvmeMq>>>>,
+        ctrl: u32,
+        max_transfer: u32,
+        max_segs: u16,
+    ) -> Result<KVec<Disk<NvmeMq>>> {
+        let mut nsids = KVec::new();
+        match admin.identify(dev, cmd::CNS_NS_ACTIVE_LIST, 0) {
+            Ok(buf) => {
+                for nsid in ident::active_ns_list(&*identify_copy(&buf)?) {
+                    nsids.push(nsid, GFP_KERNEL)?;
+                }
+            }
+            // Controllers before NVMe 1.1 have no active namespace list: try every nsid.
+            Err(_) => {
+                for nsid in 1..=idc.nn.min(1024) {
+                    nsids.push(nsid, GFP_KERNEL)?;
+                }
+            }
+        }
+        let mut disks = KVec::new();
+        for nsid in nsids {
+            let Ok(buf) = admin.identify(dev, cmd::CNS_NS, nsid) else {
+                dev_warn!(pdev, "Identify Namespace {} failed, skipped\n", nsid);
+                continue;
+            };
+            let ns = IdNs::parse(&*identify_copy(&buf)?);
+            if !ns.is_active() {
+                continue;
+            }
+            if let Err(why) = ns.is_supported() {
+                dev_warn!(
+                    pdev,
+                    "namespace {}: unsupported format ({:?}: {} byte blocks, {} bytes metadata, PI type {}), skipped\n",
+                    nsid,
+                    why,
+                    ns.logical_block_size(),
+                    ns.metadata_size(),
+                    ns.pi_type()
+                );
+                continue;
+            }
+            let lba_shift = u32::from(ns.lba_shift());
+            let lbs = 1u32 << lba_shift;
+            let limits = Limits {
+                logical_block_size: lbs,
+                physical_block_size: ns.physical_block_size().max(lbs),
+                max_hw_sectors: max_transfer >> 9,
+                max_segments: max_segs,
+                virt_boundary_mask: (1 << io::CTRL_PAGE_SHIFT) - 1,
+                dma_alignment: 3,
+                write_cache: idc.has_vwc(),
+                fua: idc.has_vwc(),
+                max_discard_sectors: if idc.oncs_dsm() { u32::MAX >> 1 } else { 0 },
+                max_discard_segments: if idc.oncs_dsm() { 256 } else { 1 },
+                discard_granularity: lbs,
+                max_write_zeroes_sectors: if idc.oncs_write_zeroes() {
+                    cmd::MAX_NLB << (lba_shift - 9)
+                } else {
+                    0
+                },
+            };
+            let data = Arc::new(Namespace { nsid, lba_shift }, GFP_KERNEL)?;
+            match Disk::new(
+                tagset,
+                data,
+                format_args!("rnvme{}n{}", ctrl, nsid),
+                ns.capacity_sectors(),
+                &limits,
+                dev,
+            ) {
+                Ok(d) => disks.push(d, GFP_KERNEL)?,
+                Err(e) => dev_err!(pdev, "adding disk for namespace {} failed: {:?}\n", nsid, e),
+            }
+        }
+        Ok(disks)
+    }
+
+    /// Removes the disks, deletes the I/O queues and shuts the controller down.
+    fn teardown(&self) {
+        let io = self.io.lock().take();
+        if let Some(io) = io {
+            // Deleting the disks drains their I/O, which still completes through the queues.
+            drop(io.disks);
+            for q in io.set.queues.iter() {
+                if let Err(e) = self.admin.delete_io_queue(q.qid) {
+                    dev_warn!(self.pdev, "deleting I/O queue {} failed: {}\n", q.qid, e.name());
+                }
+            }
+            drop(io.irqs);
+            self.admin_irq
+                .handler()
+                .io_active
+                .store(false, Ordering::Release);
+            self.admin_irq.synchronize();
+            drop(io.tagset);
+            drop(io.set);
+        }
+        self.shutdown();
+    }
+
+    /// Normal shutdown: CC.SHN, then wait for CSTS.SHST to report completion.
+    fn shutdown(&self) {
+        let cc = Cc(self.bar.read(regs::CC).into_raw());
+        if !cc.enable() {
+            return;
+        }
+        self.bar
+            .write_reg(regs::CC::from_raw(cc.with_shn(Shn::Normal).0));
+        let done = read_poll_timeout(
+            || Ok(read_csts(&self.bar)),
+            |csts| csts.shst() == Shst::Complete || csts.is_gone(),
+            Delta::from_millis(1),
+            Delta::from_millis(i64::from(self.shutdown_ms)),
+        );
+        if done.is_err() {
+            dev_warn!(
+                self.pdev,
+                "shutdown did not complete within {} ms, disabling\n",
+                self.shutdown_ms
+            );
+        }
+        let _ = disable(self.pdev, &self.bar, self.timeout_ms);
+    }
+}
+
+/// Writes a 64-bit register as two 32-bit halves, low half first.
+fn write_lo_hi<L, H>(bar: &Bar0<'_>, lo: fn(u32) -> L, hi: fn(u32) -> H, value: u64)
+where
+    L: kernel::io::register::FixedRegister<Storage = u32>,
+    H: kernel::io::register::FixedRegister<Storage = u32>,
+{
+    // CAST: deliberate truncation to the low and high halves.
+    bar.write_reg(lo(value as u32));
+    bar.write_reg(hi((value >> 32) as u32));
+}
+
+/// Virtual address of the start of the BAR0 mapping, for the doorbells.
+fn bar_base(bar: &Bar0<'_>) -> usize {
+    use kernel::io::{
+        IoBackend,
+        IoBase, //
+    };
+    let view = bar.as_view();
+    kernel::io::MmioBackend::as_ptr(view).cast::<u8>().addr()
 }
 
 impl pci::Driver for NvmeDriver {
@@ -104,41 +643,11 @@ impl pci::Driver for NvmeDriver {
         pdev: &'bound pci::Device<Core<'_>>,
         _info: Option<&'bound Self::IdInfo>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
-        pdev.enable_device_mem()?;
-        pdev.set_master();
-        let bar = pdev.iomap_region_sized::<{ regs::BAR0_MIN }>(0, c"rust_nvme")?;
-
-        let cap = Cap(u64::from(bar.read(regs::CAP_LO).into_raw())
-            | (u64::from(bar.read(regs::CAP_HI).into_raw()) << 32));
-        if cap.0 == u64::MAX {
-            dev_err!(pdev, "CAP reads as all ones: controller not responding\n");
-            return Err(ENODEV);
-        }
-        let vs = Vs(bar.read(regs::VS).into_raw());
-        let timeout_ms = cap.timeout_ms();
-        let ctrl = Controller {
-            pdev,
-            bar,
-            timeout_ms,
-        };
-        ctrl.disable()?;
-
-        dev_info!(
-            pdev,
-            "NVMe {}.{}.{}, MQES {} ({} entries), doorbell stride {} bytes, timeout {} ms\n",
-            vs.major(),
-            vs.minor(),
-            vs.tertiary(),
-            cap.mqes(),
-            cap.max_queue_entries(),
-            cap.doorbell_stride(),
-            timeout_ms
-        );
-        Ok(ctrl)
+        Controller::probe(pdev)
     }
 
     fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
-        let _ = this.disable();
+        this.teardown();
     }
 }
 
@@ -148,4 +657,18 @@ kernel::module_pci_driver! {
     authors: ["rust-nvme developers"],
     description: "NVMe PCIe block driver in Rust",
     license: "GPL",
+    params: {
+        io_queue_depth: u32 {
+            default: 1024,
+            description: "Entries per I/O queue (at most the controller's CAP.MQES + 1)",
+        },
+        max_io_queues: u32 {
+            default: 0,
+            description: "Most I/O queue pairs per controller (0: one per CPU)",
+        },
+        use_msi: bool {
+            default: true,
+            description: "Use MSI-X/MSI interrupts (false: legacy INTx only)",
+        },
+    },
 }

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The admin queue: synchronous admin commands completed by the admin interrupt, with a
+//! timeout, and the commands the driver issues (identify, features, queue creation/deletion).
+//!
+//! Admin commands are few and never on the I/O path, so they are issued one at a time under
+//! `lock`; the interrupt handler stores the completion whose command identifier matches the
+//! outstanding command and wakes the waiter. A late completion of a timed-out command carries a
+//! stale identifier and is dropped.
+
+use core::sync::atomic::{
+    AtomicU32,
+    Ordering, //
+};
+
+use kernel::{
+    device,
+    dma::Coherent,
+    new_mutex,
+    new_spinlock,
+    prelude::*,
+    sync::{
+        Arc,
+        Mutex,
+        SpinLock, //
+    },
+};
+
+use crate::{
+    ffi::Waiter,
+    nvme::{
+        cmd::{
+            self,
+            Command,
+            Completion, //
+        },
+        ident::IDENTIFY_SIZE,
+        status::Status,
+    },
+    queue::Queue,
+};
+
+/// No admin command is outstanding (command identifiers are 16 bits).
+const NO_CID: u32 = u32::MAX;
+
+/// Why an admin command failed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AdminError {
+    /// No completion within the admin timeout.
+    Timeout,
+    /// The controller completed the command with an error status.
+    Status(Status),
+}
+
+impl AdminError {
+    /// A short description for log messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            AdminError::Timeout => "timed out",
+            AdminError::Status(s) => s.name(),
+        }
+    }
+}
+
+impl From<AdminError> for Error {
+    fn from(e: AdminError) -> Error {
+        match e {
+            AdminError::Timeout => ETIMEDOUT,
+            AdminError::Status(_) => EIO,
+        }
+    }
+}
+
+/// The admin queue pair and its one-at-a-time command slot.
+#[pin_data]
+pub(crate) struct AdminQueue {
+    /// The admin submission/completion queue pair (queue 0).
+    pub(crate) q: Arc<Queue>,
+    /// Serialises admin commands; holds the next command identifier.
+    #[pin]
+    lock: Mutex<u16>,
+    /// Command identifier of the outstanding command, or `NO_CID`.
+    waiting_cid: AtomicU32,
+    /// The completion of the outstanding command, stored by the interrupt handler.
+    #[pin]
+    result: SpinLock<Option<Completion>>,
+    #[pin]
+    done: Waiter,
+    /// How long to wait for a completion, in milliseconds.
+    timeout_ms: u32,
+}
+
+impl AdminQueue {
+    /// Wraps the admin queue pair `q`.
+    pub(crate) fn new(q: Arc<Queue>, timeout_ms: u32) -> impl PinInit<Self> {
+        pin_init!(Self {
+            q,
+            lock <- new_mutex!(0, "nvme_admin_lock"),
+            waiting_cid: AtomicU32::new(NO_CID),
+            result <- new_spinlock!(None, "nvme_admin_result"),
+            done <- Waiter::new(),
+            timeout_ms,
+        })
+    }
+
+    /// Consumes admin completions; called from the admin queue's interrupt handler.
+    pub(crate) fn process_cq(&self) -> bool {
+        self.q.process_cq(|cqe| {
+            if u32::from(cqe.command_id()) == self.waiting_cid.load(Ordering::Acquire) {
+                *self.result.lock() = Some(*cqe);
+                self.done.complete();
+            }
+            // Anything else is a late completion of a command that already timed out (or an
+            // Asynchronous Event, which this driver does not request yet): nothing waits for it.
+        })
+    }
+
+    /// Issues `cmd` and sleeps until it completes or the admin timeout passes.
+    pub(crate) fn submit_sync(&self, mut cmd: Command) -> Result<Completion, AdminError> {
+        let mut next = self.lock.lock();
+        let cid = *next;
+        *next = next.wrapping_add(1);
+        cmd.set_cid(cid);
+        *self.result.lock() = None;
+        self.done.rearm();
+        self.waiting_cid.store(u32::from(cid), Ordering::Release);
+        self.q.submit(&cmd, true);
+        let completed = self.done.wait_timeout(self.timeout_ms);
+        self.waiting_cid.store(NO_CID, Ordering::Release);
+        let cqe = self.result.lock().take();
+        match cqe {
+            Some(cqe) if completed || cqe.command_id() == cid => {
+                let status = Status::new(cqe.status_field());
+                if status.is_success() {
+                    Ok(cqe)
+                } else {
+                    Err(AdminError::Status(status))
+                }
+            }
+            _ => Err(AdminError::Timeout),
+        }
+    }
+
+    /// Identify with `cns`/`nsid` into a fresh 4 KiB buffer.
+    pub(crate) fn identify(
+        &self,
+        dev: &device::Device<device::Bound>,
+        cns: u8,
+        nsid: u32,
+    ) -> Result<Coherent<[u8]>, Error> {
+        let buf = Coherent::<u8>::zeroed_slice(dev, IDENTIFY_SIZE, GFP_KERNEL)?;
+        let mut c = Command::identify(cns, nsid, 0);
+        c.set_prp(buf.dma_address(), 0);
+        self.submit_sync(c)?;
+        Ok(buf)
+    }
+
+    /// Set Features, returning Dword 0 of the completion.
+    pub(crate) fn set_features(&self, fid: u8, dw11: u32) -> Result<u32, AdminError> {
+        self.submit_sync(Command::set_features(fid, dw11))
+            .map(|c| c.result_dw0())
+    }
+
+    /// Asks for `nr` I/O queue pairs; returns how many the controller granted.
+    pub(crate) fn set_queue_count(&self, nr: u16) -> Result<u16, AdminError> {
+        let dw0 = self.set_features(cmd::FEAT_NUM_QUEUES, cmd::num_queues_dw11(nr))?;
+        Ok(cmd::num_queues_granted(dw0))
+    }
+
+    /// Creates I/O completion queue and submission queue `q.qid` on the controller.
+    pub(crate) fn create_io_queue(&self, q: &Queue, irq: bool) -> Result<(), AdminError> {
+        let vector = if irq { Some(q.vector) } else { None };
+        self.submit_sync(Command::create_cq(q.qid, q.depth, q.cq_dma(), vector))?;
+        if let Err(e) = self.submit_sync(Command::create_sq(q.qid, q.depth, q.sq_dma(), q.qid)) {
+            let _ = self.submit_sync(Command::delete_cq(q.qid));
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Deletes I/O submission queue and completion queue `qid`, in that order.
+    pub(crate) fn delete_io_queue(&self, qid: u16) -> Result<(), AdminError> {
+        let sq = self.submit_sync(Command::delete_sq(qid));
+        let cq = self.submit_sync(Command::delete_cq(qid));
+        sq.and(cq).map(|_| ())
+    }
+}

@@ -1,0 +1,1201 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The one place where rust_nvme calls raw kernel bindings.
+//!
+//! Linux 7.3's `kernel` crate has no blk-mq abstraction an NVMe driver can use (no per-request
+//! data of a chosen size, no hardware-context data, no tag-to-request lookup, no `map_queues`,
+//! `commit_rqs` or `timeout`), no scatter-gather mapping of a request, no DMA pool, and no PCI
+//! interrupt vectors with managed affinity. This file supplies them, shaped like upstream
+//! abstractions: each type owns one kernel object, frees it in `Drop`, and every call into C
+//! carries a `// SAFETY:` proof. The rest of the driver uses only the safe API below.
+
+use core::{
+    ffi::c_void,
+    fmt,
+    marker::PhantomData,
+    ptr::{
+        self,
+        NonNull, //
+    },
+};
+use kernel::{
+    bindings,
+    device,
+    error::{
+        from_err_ptr,
+        to_result, //
+    },
+    pci,
+    prelude::*,
+    str::CStr,
+    static_lock_class,
+    sync::Arc,
+    types::Opaque, //
+};
+
+/// Returns the raw `struct device` behind a driver-model device.
+fn raw_dev<Ctx: device::DeviceContext>(dev: &device::Device<Ctx>) -> *mut bindings::device {
+    // CAST: `device::Device` is `#[repr(transparent)]` over `Opaque<bindings::device>`, which is
+    // `#[repr(transparent)]` over the C structure, so the pointers are the same address.
+    ptr::from_ref(dev).cast::<bindings::device>().cast_mut()
+}
+
+/// Returns the raw `struct pci_dev` behind a PCI device.
+fn raw_pdev<Ctx: device::DeviceContext>(pdev: &pci::Device<Ctx>) -> *mut bindings::pci_dev {
+    // CAST: `pci::Device` is `#[repr(transparent)]` over `Opaque<bindings::pci_dev>`.
+    ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Block status codes.
+
+/// A `blk_status_t` value handed back to the block layer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct BlkStatus(u8);
+
+impl BlkStatus {
+    /// Success.
+    pub(crate) const OK: Self = Self(0);
+    /// Operation not supported (`BLK_STS_NOTSUPP`).
+    pub(crate) const NOTSUPP: Self = Self(1);
+    /// Out of space (`BLK_STS_NOSPC`).
+    pub(crate) const NOSPC: Self = Self(3);
+    /// Transport error (`BLK_STS_TRANSPORT`).
+    pub(crate) const TRANSPORT: Self = Self(4);
+    /// Target error, e.g. LBA out of range (`BLK_STS_TARGET`).
+    pub(crate) const TARGET: Self = Self(5);
+    /// Reservation conflict (`BLK_STS_RESV_CONFLICT`).
+    pub(crate) const RESV_CONFLICT: Self = Self(6);
+    /// Medium error (`BLK_STS_MEDIUM`).
+    pub(crate) const MEDIUM: Self = Self(7);
+    /// Protection information error (`BLK_STS_PROTECTION`).
+    pub(crate) const PROTECTION: Self = Self(8);
+    /// Transient resource shortage: blk-mq retries (`BLK_STS_RESOURCE`).
+    pub(crate) const RESOURCE: Self = Self(9);
+    /// Generic I/O error (`BLK_STS_IOERR`).
+    pub(crate) const IOERR: Self = Self(10);
+
+    /// Returns true for `BLK_STS_OK`.
+    pub(crate) fn is_ok(self) -> bool {
+        self == Self::OK
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests.
+
+/// The operation a block request asks for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ReqOp {
+    /// Read data from the device.
+    Read,
+    /// Write data to the device.
+    Write,
+    /// Flush the volatile write cache.
+    Flush,
+    /// Discard (deallocate) ranges.
+    Discard,
+    /// Write zeroes to a range.
+    WriteZeroes,
+    /// Anything else (zoned, secure erase, driver private).
+    Other(u32),
+}
+
+/// A block-layer request, borrowed for the duration of a blk-mq callback.
+///
+/// # Invariants
+///
+/// The wrapped `struct request` is owned by blk-mq and valid for as long as the reference is
+/// live: from `queue_rq` until the driver ends it, or within `complete`/`timeout`/`init_request`.
+#[repr(transparent)]
+pub(crate) struct Request(Opaque<bindings::request>);
+
+/// `REQ_FUA`: the write must be on stable media when it completes.
+const REQ_FUA: u32 = 1 << bindings::req_flag_bits___REQ_FUA;
+/// `REQ_NOUNMAP`: a write-zeroes that must not deallocate.
+const REQ_NOUNMAP: u32 = 1 << bindings::req_flag_bits___REQ_NOUNMAP;
+/// `REQ_OP_MASK`: the operation bits of `cmd_flags`.
+const REQ_OP_MASK: u32 = (1 << bindings::REQ_OP_BITS) - 1;
+
+impl Request {
+    /// Borrows a request from a raw pointer.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a live request that stays valid for `'a` (see the type invariants).
+    unsafe fn from_raw<'a>(ptr: *mut bindings::request) -> &'a Self {
+        // SAFETY: `Request` is `#[repr(transparent)]` over the C structure and the caller
+        // guarantees that `ptr` is valid for `'a`.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    fn as_raw(&self) -> *mut bindings::request {
+        self.0.get()
+    }
+
+    /// The request's tag, the NVMe command identifier of its command.
+    pub(crate) fn tag(&self) -> u16 {
+        // SAFETY: `self` is a valid request (type invariant); `tag` is set before `queue_rq`.
+        let tag = unsafe { (*self.as_raw()).tag };
+        // CAST: tags are below the queue depth, which is at most 65536.
+        tag as u16
+    }
+
+    fn cmd_flags(&self) -> u32 {
+        // SAFETY: `self` is a valid request (type invariant).
+        unsafe { (*self.as_raw()).cmd_flags }
+    }
+
+    /// The operation of the request (`req_op()`).
+    pub(crate) fn op(&self) -> ReqOp {
+        match self.cmd_flags() & REQ_OP_MASK {
+            bindings::req_op_REQ_OP_READ => ReqOp::Read,
+            bindings::req_op_REQ_OP_WRITE => ReqOp::Write,
+            bindings::req_op_REQ_OP_FLUSH => ReqOp::Flush,
+            bindings::req_op_REQ_OP_DISCARD => ReqOp::Discard,
+            bindings::req_op_REQ_OP_WRITE_ZEROES => ReqOp::WriteZeroes,
+            other => ReqOp::Other(other),
+        }
+    }
+
+    /// True when the request carries `REQ_FUA`.
+    pub(crate) fn is_fua(&self) -> bool {
+        self.cmd_flags() & REQ_FUA != 0
+    }
+
+    /// True when a write-zeroes request forbids deallocation (`REQ_NOUNMAP`).
+    pub(crate) fn is_nounmap(&self) -> bool {
+        self.cmd_flags() & REQ_NOUNMAP != 0
+    }
+
+    /// First sector, in 512-byte units (`blk_rq_pos()`).
+    pub(crate) fn sector(&self) -> u64 {
+        // SAFETY: `self` is a valid request (type invariant).
+        unsafe { (*self.as_raw()).__sector }
+    }
+
+    /// Bytes left in the request (`blk_rq_bytes()`).
+    pub(crate) fn bytes(&self) -> u32 {
+        // SAFETY: `self` is a valid request (type invariant).
+        unsafe { (*self.as_raw()).__data_len }
+    }
+
+    /// Number of physical data segments (`blk_rq_nr_phys_segments()` without special payloads,
+    /// which this driver never sets).
+    pub(crate) fn nr_phys_segments(&self) -> u16 {
+        // SAFETY: `self` is a valid request (type invariant).
+        unsafe { (*self.as_raw()).nr_phys_segments }
+    }
+
+    /// Calls `f(sector, nr_sectors)` for every bio of a discard request: with
+    /// `max_discard_segments > 1` the block layer merges unrelated ranges into one request.
+    pub(crate) fn for_each_bio_range(&self, mut f: impl FnMut(u64, u32)) {
+        // SAFETY: `self` is a valid request (type invariant), whose bio chain is stable while the
+        // driver owns the request.
+        let mut bio = unsafe { (*self.as_raw()).bio };
+        while !bio.is_null() {
+            // SAFETY: `bio` is a non-null element of the request's bio chain.
+            let (sector, size, next) =
+                unsafe { ((*bio).bi_iter.bi_sector, (*bio).bi_iter.bi_size, (*bio).bi_next) };
+            f(sector, size >> 9);
+            bio = next;
+        }
+    }
+
+    /// Pointer to the driver's per-request data (`blk_mq_rq_to_pdu()`).
+    pub(crate) fn pdu<T>(&self) -> NonNull<T> {
+        // SAFETY: `self` is a valid request; the tag set was allocated with `cmd_size` covering
+        // a `T` (checked in `TagSet::new`), placed right after the request.
+        let pdu = unsafe { bindings::blk_mq_rq_to_pdu(self.as_raw()) };
+        // SAFETY: the PDU follows a valid request and so is never null.
+        unsafe { NonNull::new_unchecked(pdu.cast::<T>()) }
+    }
+
+    /// Starts the request's timeout clock (`blk_mq_start_request()`).
+    pub(crate) fn start(&self) {
+        // SAFETY: `self` is a valid request the driver owns, in `queue_rq`.
+        unsafe { bindings::blk_mq_start_request(self.as_raw()) };
+    }
+
+    /// Ends the request with `status` (`blk_mq_end_request()`).
+    pub(crate) fn end(&self, status: BlkStatus) {
+        // SAFETY: `self` is a started request the driver owns; it is not touched again.
+        unsafe { bindings::blk_mq_end_request(self.as_raw(), status.0) };
+    }
+
+    /// Hands the request to blk-mq for completion on the submitting CPU; blk-mq then calls
+    /// [`Operations::complete`] (`blk_mq_complete_request()`).
+    pub(crate) fn complete(&self) {
+        // SAFETY: `self` is a started request the driver owns.
+        unsafe { bindings::blk_mq_complete_request(self.as_raw()) };
+    }
+
+    /// True when the data flows from memory to the device.
+    pub(crate) fn is_write(&self) -> bool {
+        // `op_is_write()`: odd operation numbers write.
+        self.cmd_flags() & 1 != 0
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scatter-gather DMA mapping of a request's data.
+
+/// Size of one `struct scatterlist`, for sizing per-request data.
+pub(crate) const SG_ENTRY_SIZE: usize = core::mem::size_of::<bindings::scatterlist>();
+
+/// A request's data mapped for DMA through a scatterlist that lives in its per-request data.
+///
+/// # Invariants
+///
+/// `sgl` points to `nents` initialised scatterlist entries, mapped with `dma_map_sg_attrs` for
+/// `dev` in direction `dir`; `mapped` is the count that call returned.
+pub(crate) struct SgMap {
+    sgl: *mut bindings::scatterlist,
+    nents: i32,
+    mapped: u32,
+    dir: bindings::dma_data_direction,
+}
+
+/// A DMA-mapped data segment.
+#[derive(Clone, Copy)]
+pub(crate) struct DmaSeg {
+    /// Bus address.
+    pub(crate) addr: u64,
+    /// Length in bytes.
+    pub(crate) len: u32,
+}
+
+impl SgMap {
+    /// Initialises the scatterlist table of `max` entries at `sgl`.
+    ///
+    /// # Safety
+    ///
+    /// `sgl` must be valid for writes of `max` entries and not in use.
+    pub(crate) unsafe fn init_table(sgl: *mut u8, max: u32) {
+        // SAFETY: per the function's safety requirements.
+        unsafe { bindings::sg_init_table(sgl.cast(), max) };
+    }
+
+    /// Maps `rq`'s data for DMA by `dev` through the scatterlist at `sgl`.
+    ///
+    /// Returns `None` when the mapping failed (`dma_map_sg` returned 0), which the caller
+    /// reports as `BLK_STS_RESOURCE` so blk-mq retries.
+    ///
+    /// # Safety
+    ///
+    /// `sgl` must be an initialised table (see [`SgMap::init_table`]) of at least
+    /// `rq.nr_phys_segments()` entries, owned by `rq`, and `dev` must outlive the mapping.
+    pub(crate) unsafe fn map(dev: &device::Device, rq: &Request, sgl: *mut u8) -> Option<Self> {
+        let sgl = sgl.cast::<bindings::scatterlist>();
+        let mut last: *mut bindings::scatterlist = ptr::null_mut();
+        // SAFETY: `rq` is a valid request and `sgl` has room for its physical segments.
+        let nents = unsafe { bindings::__blk_rq_map_sg(rq.as_raw(), sgl, &mut last) };
+        if nents <= 0 {
+            return None;
+        }
+        let dir = if rq.is_write() {
+            bindings::dma_data_direction::DMA_TO_DEVICE
+        } else {
+            bindings::dma_data_direction::DMA_FROM_DEVICE
+        };
+        // SAFETY: `sgl` holds `nents` entries filled in above; `dev` is a live device.
+        let mapped = unsafe { bindings::dma_map_sg_attrs(raw_dev(dev), sgl, nents, dir, 0) };
+        if mapped == 0 {
+            return None;
+        }
+        // INVARIANT: `sgl` holds `nents` entries mapped for `dev` in `dir`.
+        Some(Self {
+            sgl,
+            nents,
+            // CAST: `dma_map_sg_attrs` returns a count between 1 and `nents`.
+            mapped: mapped as u32,
+            dir,
+        })
+    }
+
+    /// The mapped segments, in order.
+    pub(crate) fn segments(&self) -> impl Iterator<Item = DmaSeg> + '_ {
+        let mut sg = self.sgl;
+        (0..self.mapped).map(move |_| {
+            // SAFETY: `sg` walks the first `mapped` entries of a mapped table (type invariant);
+            // `sg_next` follows chain and end markers.
+            let seg = unsafe {
+                DmaSeg {
+                    addr: bindings::sg_dma_address(sg),
+                    len: bindings::sg_dma_len(sg),
+                }
+            };
+            // SAFETY: as above.
+            sg = unsafe { bindings::sg_next(sg) };
+            seg
+        })
+    }
+
+    /// Unmaps the data; the scatterlist can be reused afterwards.
+    pub(crate) fn unmap(self, dev: &device::Device) {
+        // SAFETY: the table was mapped for `dev` in `dir` with `nents` entries (type invariant).
+        unsafe { bindings::dma_unmap_sg_attrs(raw_dev(dev), self.sgl, self.nents, self.dir, 0) };
+    }
+
+    /// Packs the mapping into plain values to store in per-request data.
+    pub(crate) fn into_parts(self) -> (i32, u32, bool) {
+        (
+            self.nents,
+            self.mapped,
+            self.dir == bindings::dma_data_direction::DMA_TO_DEVICE,
+        )
+    }
+
+    /// Rebuilds a mapping from [`SgMap::into_parts`].
+    ///
+    /// # Safety
+    ///
+    /// The parts must come from `into_parts` of a mapping of the table at `sgl` that has not
+    /// been unmapped since.
+    pub(crate) unsafe fn from_parts(sgl: *mut u8, nents: i32, mapped: u32, write: bool) -> Self {
+        Self {
+            sgl: sgl.cast(),
+            nents,
+            mapped,
+            dir: if write {
+                bindings::dma_data_direction::DMA_TO_DEVICE
+            } else {
+                bindings::dma_data_direction::DMA_FROM_DEVICE
+            },
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DMA pool.
+
+/// A pool of small, aligned coherent DMA buffers (PRP list pages, DSM range lists).
+///
+/// # Invariants
+///
+/// `pool` is a live pool created by `dma_pool_create_node`, destroyed in `Drop`.
+pub(crate) struct DmaPool {
+    pool: NonNull<bindings::dma_pool>,
+}
+
+// SAFETY: the DMA pool API takes its own lock and may be used from any context.
+unsafe impl Send for DmaPool {}
+// SAFETY: as above, all methods take `&self` and the pool serialises internally.
+unsafe impl Sync for DmaPool {}
+
+/// One buffer taken from a [`DmaPool`]; it must be handed back with [`DmaPool::free`].
+#[derive(Clone, Copy)]
+pub(crate) struct PoolBuf {
+    /// CPU address.
+    pub(crate) cpu: NonNull<u8>,
+    /// Bus address.
+    pub(crate) dma: u64,
+}
+
+impl DmaPool {
+    /// Creates a pool of `size`-byte buffers aligned to `size` for `dev`.
+    pub(crate) fn new(name: &'static CStr, dev: &device::Device, size: usize) -> Result<Self> {
+        // SAFETY: `name` is a static NUL-terminated string and `dev` a live device that
+        // outlives the pool (the driver data owning it is dropped before unbind completes).
+        let pool = unsafe {
+            bindings::dma_pool_create_node(
+                name.as_char_ptr(),
+                raw_dev(dev),
+                size,
+                size,
+                0,
+                bindings::NUMA_NO_NODE,
+            )
+        };
+        let pool = NonNull::new(pool).ok_or(ENOMEM)?;
+        // INVARIANT: `pool` was just created.
+        Ok(Self { pool })
+    }
+
+    /// Takes a buffer without sleeping; `None` when memory is short.
+    pub(crate) fn alloc_atomic(&self) -> Option<PoolBuf> {
+        let mut dma: bindings::dma_addr_t = 0;
+        // SAFETY: `self.pool` is live (type invariant); GFP_ATOMIC never sleeps.
+        let cpu = unsafe { bindings::dma_pool_alloc(self.pool.as_ptr(), bindings::GFP_ATOMIC, &mut dma) };
+        NonNull::new(cpu.cast::<u8>()).map(|cpu| PoolBuf { cpu, dma })
+    }
+
+    /// Returns a buffer to the pool.
+    ///
+    /// # Safety
+    ///
+    /// `buf` must come from `alloc_atomic` on this pool and not be used afterwards, by the CPU
+    /// or the device.
+    pub(crate) unsafe fn free(&self, buf: PoolBuf) {
+        // SAFETY: per the function's safety requirements.
+        unsafe { bindings::dma_pool_free(self.pool.as_ptr(), buf.cpu.as_ptr().cast(), buf.dma) };
+    }
+}
+
+impl Drop for DmaPool {
+    fn drop(&mut self) {
+        // SAFETY: the pool is live (type invariant) and every buffer has been returned, since
+        // requests and their data are gone before the driver data drops.
+        unsafe { bindings::dma_pool_destroy(self.pool.as_ptr()) };
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Doorbells.
+
+/// One 32-bit doorbell register in BAR0.
+///
+/// # Invariants
+///
+/// `addr` is the mapped address of a doorbell inside BAR0; the controller keeps BAR0 mapped
+/// until every queue (and so every doorbell) has been dropped.
+pub(crate) struct Doorbell {
+    addr: *mut c_void,
+}
+
+// SAFETY: MMIO writes may be issued from any CPU; the address is plain data.
+unsafe impl Send for Doorbell {}
+// SAFETY: as above; callers serialise writes to one doorbell with the queue's lock.
+unsafe impl Sync for Doorbell {}
+
+impl Doorbell {
+    /// Creates a doorbell at `offset` in the mapping that starts at `base` and has `len` bytes.
+    ///
+    /// # Safety
+    ///
+    /// `base..base + len` must be a live MMIO mapping that outlives the doorbell.
+    pub(crate) unsafe fn new(base: usize, len: usize, offset: usize) -> Result<Self> {
+        if offset.checked_add(4).is_none_or(|end| end > len) {
+            return Err(EINVAL);
+        }
+        // INVARIANT: `offset + 4 <= len` inside a mapping the caller keeps alive.
+        Ok(Self {
+            addr: core::ptr::without_provenance_mut(base + offset),
+        })
+    }
+
+    /// Writes `value`; ordered after all earlier writes to coherent memory (`writel()`).
+    pub(crate) fn write(&self, value: u32) {
+        // SAFETY: `addr` is a mapped doorbell (type invariant).
+        unsafe { bindings::writel(value, self.addr) };
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interrupt vectors with managed affinity.
+
+/// How the controller's interrupts are delivered.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum IrqKind {
+    /// MSI-X.
+    MsiX,
+    /// MSI.
+    Msi,
+    /// Legacy INTx, shared.
+    Intx,
+}
+
+impl IrqKind {
+    /// The name the PCI core uses for this kind.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            IrqKind::MsiX => "MSI-X",
+            IrqKind::Msi => "MSI",
+            IrqKind::Intx => "INTx",
+        }
+    }
+}
+
+/// The PCI interrupt vectors of one controller (`pci_alloc_irq_vectors_affinity()`).
+///
+/// Vector 0 serves the admin queue and is not spread; vectors 1.. are spread over the CPUs by
+/// the kernel (managed affinity), one per I/O queue.
+///
+/// # Invariants
+///
+/// `pdev` has `count` vectors allocated, freed in `Drop`; the device outlives this object.
+pub(crate) struct IrqVectors {
+    pdev: *mut bindings::pci_dev,
+    count: u32,
+    kind: IrqKind,
+}
+
+// SAFETY: the vectors are a property of the device; freeing them is allowed from any thread.
+unsafe impl Send for IrqVectors {}
+// SAFETY: `&self` methods only read plain data or query the PCI core.
+unsafe impl Sync for IrqVectors {}
+
+impl IrqVectors {
+    /// Allocates between 1 and `max` vectors, preferring MSI-X, then MSI, then INTx.
+    /// `allow` limits the types tried (for the `use_msix`-style module parameters).
+    pub(crate) fn alloc(pdev: &pci::Device<device::Bound>, max: u32, msi: bool) -> Result<Self> {
+        let raw = raw_pdev(pdev);
+        let mut affd = bindings::irq_affinity {
+            pre_vectors: 1,
+            ..Default::default()
+        };
+        let types = if msi {
+            bindings::PCI_IRQ_ALL_TYPES
+        } else {
+            bindings::PCI_IRQ_INTX
+        };
+        // Spreading needs more than the one pre-vector; with a single vector, ask plainly.
+        let (flags, affd_ptr) = if max > 1 {
+            (types | bindings::PCI_IRQ_AFFINITY, ptr::from_mut(&mut affd))
+        } else {
+            (types, ptr::null_mut())
+        };
+        // SAFETY: `raw` is a bound, enabled PCI device; `affd` lives across the call.
+        let ret = unsafe { bindings::pci_alloc_irq_vectors_affinity(raw, 1, max, flags, affd_ptr) };
+        to_result(ret)?;
+        // SAFETY: vectors were allocated just above.
+        let kind = match unsafe { bindings::pci_irq_type(raw) } {
+            bindings::PCI_IRQ_MSIX => IrqKind::MsiX,
+            bindings::PCI_IRQ_MSI => IrqKind::Msi,
+            _ => IrqKind::Intx,
+        };
+        // INVARIANT: `ret` vectors are allocated on `raw`.
+        Ok(Self {
+            pdev: raw,
+            // CAST: `to_result` passed, so `ret` is positive.
+            count: ret as u32,
+            kind,
+        })
+    }
+
+    /// Number of vectors allocated.
+    pub(crate) fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Delivery type of the vectors.
+    pub(crate) fn kind(&self) -> IrqKind {
+        self.kind
+    }
+
+    /// Linux interrupt number of vector `index`.
+    fn irq(&self, index: u32) -> Result<u32> {
+        if index >= self.count {
+            return Err(EINVAL);
+        }
+        // SAFETY: `index` is below the allocated count (type invariant).
+        let irq = unsafe { bindings::pci_irq_vector(self.pdev, index) };
+        u32::try_from(irq).map_err(|_| EINVAL)
+    }
+}
+
+impl Drop for IrqVectors {
+    fn drop(&mut self) {
+        // SAFETY: vectors were allocated on `pdev` (type invariant); all handlers registered on
+        // them are freed first, since `IrqHandler`s hold a reference to this object.
+        unsafe { bindings::pci_free_irq_vectors(self.pdev) };
+    }
+}
+
+/// A hard-interrupt handler.
+pub(crate) trait Handler: Sync + Send {
+    /// Handles one interrupt; returns true when it was ours.
+    fn handle(&self) -> bool;
+}
+
+/// A handler registered on one vector of an [`IrqVectors`] (`request_irq()`/`free_irq()`).
+///
+/// # Invariants
+///
+/// `handler` is registered on `irq` with its own address as the cookie until `Drop`.
+pub(crate) struct IrqHandler<H: Handler> {
+    irq: u32,
+    handler: Pin<KBox<H>>,
+    _vectors: Arc<IrqVectors>,
+}
+
+impl<H: Handler> IrqHandler<H> {
+    /// Registers `handler` on vector `index` under `name`.
+    pub(crate) fn new(
+        vectors: &Arc<IrqVectors>,
+        index: u32,
+        name: &'static CStr,
+        handler: H,
+    ) -> Result<Self> {
+        let irq = vectors.irq(index)?;
+        let handler = KBox::pin(handler, GFP_KERNEL)?;
+        let cookie = ptr::from_ref::<H>(&handler).cast_mut().cast::<c_void>();
+        let flags: usize = if vectors.kind() == IrqKind::Intx {
+            // CAST: `IRQF_*` flags are small constants.
+            bindings::IRQF_SHARED as usize
+        } else {
+            0
+        };
+        // SAFETY: `cookie` points to a pinned `H` that stays valid until `free_irq` in `Drop`;
+        // `name` is static; `irq_callback::<H>` matches the cookie's type.
+        to_result(unsafe {
+            bindings::request_irq(
+                irq,
+                Some(irq_callback::<H>),
+                flags,
+                name.as_char_ptr(),
+                cookie,
+            )
+        })?;
+        // INVARIANT: registered above.
+        Ok(Self {
+            irq,
+            handler,
+            _vectors: vectors.clone(),
+        })
+    }
+
+    /// Waits for running instances of the handler to finish (`synchronize_irq()`).
+    pub(crate) fn synchronize(&self) {
+        // SAFETY: `irq` is a registered interrupt (type invariant).
+        unsafe { bindings::synchronize_irq(self.irq) };
+    }
+
+    /// The registered handler.
+    pub(crate) fn handler(&self) -> &H {
+        &self.handler
+    }
+}
+
+impl<H: Handler> Drop for IrqHandler<H> {
+    fn drop(&mut self) {
+        let cookie = ptr::from_ref::<H>(&self.handler).cast_mut().cast::<c_void>();
+        // SAFETY: registered with this cookie (type invariant); `free_irq` waits for running
+        // handlers, so the handler is not used after this returns.
+        unsafe { bindings::free_irq(self.irq, cookie) };
+    }
+}
+
+/// # Safety
+///
+/// Only registered by [`IrqHandler::new`], with a cookie pointing to a live `H`.
+unsafe extern "C" fn irq_callback<H: Handler>(
+    _irq: i32,
+    cookie: *mut c_void,
+) -> bindings::irqreturn_t {
+    // SAFETY: the cookie is a pinned `H` that outlives the registration.
+    let handler = unsafe { &*cookie.cast::<H>() };
+    if handler.handle() {
+        bindings::irqreturn::IRQ_HANDLED
+    } else {
+        bindings::irqreturn::IRQ_NONE
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A completion that can be waited on with a timeout.
+
+/// A one-shot event a task waits for with a timeout (`struct completion`).
+///
+/// # Invariants
+///
+/// `inner` is initialised by `init_completion` before first use.
+#[pin_data]
+pub(crate) struct Waiter {
+    #[pin]
+    inner: Opaque<bindings::completion>,
+}
+
+// SAFETY: `struct completion` is designed to be signalled and waited on from any thread.
+unsafe impl Send for Waiter {}
+// SAFETY: as above.
+unsafe impl Sync for Waiter {}
+
+impl Waiter {
+    /// Creates an unsignalled waiter.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `slot` is valid for writes; `init_completion` initialises it in place.
+            inner <- Opaque::ffi_init(|slot: *mut bindings::completion| unsafe {
+                bindings::init_completion(slot)
+            }),
+        })
+    }
+
+    /// Re-arms the waiter; nobody may wait on or signal it concurrently.
+    pub(crate) fn rearm(&self) {
+        // SAFETY: the completion is initialised (type invariant); callers guarantee exclusive use
+        // while re-arming, which is what re-initialising requires.
+        unsafe { bindings::init_completion(self.inner.get()) };
+    }
+
+    /// Signals the waiter; callable from hard interrupt context.
+    pub(crate) fn complete(&self) {
+        // SAFETY: the completion is initialised (type invariant).
+        unsafe { bindings::complete(self.inner.get()) };
+    }
+
+    /// Sleeps until signalled or `ms` milliseconds pass; true when signalled.
+    pub(crate) fn wait_timeout(&self, ms: u32) -> bool {
+        // SAFETY: plain arithmetic on an integer.
+        let jiffies = unsafe { bindings::__msecs_to_jiffies(ms) };
+        // SAFETY: the completion is initialised (type invariant); this may sleep, and callers
+        // are in process context.
+        unsafe { bindings::wait_for_completion_timeout(self.inner.get(), jiffies) != 0 }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// blk-mq tag set.
+
+/// What [`TagSet::timeout`] tells blk-mq.
+#[expect(dead_code, reason = "reset handling arrives with the reliability work")]
+pub(crate) enum TimeoutAction {
+    /// The driver has completed (or will complete) the request.
+    Done,
+    /// Restart the request's timer.
+    ResetTimer,
+}
+
+/// The driver side of a blk-mq tag set: the callbacks blk-mq makes.
+pub(crate) trait Operations: Sized + 'static {
+    /// Shared data of the tag set (`set->driver_data`), e.g. the I/O queues.
+    type SetData: Sync + Send;
+    /// Per hardware queue data (`hctx->driver_data`).
+    type HwQueue: Sync + Send;
+    /// Per disk data (`queue->queuedata`).
+    type Disk: Sync + Send;
+
+    /// Returns the hardware queue for hardware context `index`; must stay valid until the tag
+    /// set is freed (it is borrowed from `set`).
+    fn hw_queue(set: &Self::SetData, index: u32) -> Option<&Self::HwQueue>;
+
+    /// Tells the hardware queue the tag array of its hardware context.
+    fn set_tags(hwq: &Self::HwQueue, tags: Tags);
+
+    /// Prepares a newly allocated request's per-request data (`init_request`).
+    fn init_request(set: &Self::SetData, rq: &Request);
+
+    /// Issues a request. `last` is false when more requests follow in this batch.
+    fn queue_rq(
+        set: &Self::SetData,
+        hwq: &Self::HwQueue,
+        disk: &Self::Disk,
+        rq: &Request,
+        last: bool,
+    ) -> BlkStatus;
+
+    /// Ends a batch that stopped before a request with `last` set (`commit_rqs`).
+    fn commit_rqs(hwq: &Self::HwQueue);
+
+    /// Finishes a request that [`Request::complete`] handed to blk-mq (`complete`).
+    fn complete(set: &Self::SetData, rq: &Request);
+
+    /// Builds the CPU to hardware queue map (`map_queues`).
+    fn map_queues(set: &Self::SetData, map: &mut QueueMap<'_>);
+}
+
+/// The tag array of one hardware context, to find a request by its tag.
+#[derive(Clone, Copy)]
+pub(crate) struct Tags(*mut bindings::blk_mq_tags);
+
+// SAFETY: the tag array lives as long as the tag set; lookups are lock-free reads.
+unsafe impl Send for Tags {}
+// SAFETY: as above.
+unsafe impl Sync for Tags {}
+
+impl Tags {
+    /// A tag array that finds nothing, before blk-mq has set one.
+    pub(crate) const NONE: Self = Self(ptr::null_mut());
+
+    /// Finds the request with `tag` (`blk_mq_tag_to_rq()`).
+    ///
+    /// # Safety
+    ///
+    /// The tag set must still be allocated, and the request with this tag must be in flight in
+    /// the driver (a completion for it arrived) so that it is not freed while borrowed.
+    pub(crate) unsafe fn request<'a>(self, tag: u16) -> Option<&'a Request> {
+        if self.0.is_null() {
+            return None;
+        }
+        // SAFETY: `self.0` is a live tag array (function safety requirements).
+        let tags = unsafe { &*self.0 };
+        if u32::from(tag) >= tags.nr_tags {
+            return None;
+        }
+        // SAFETY: `tag < nr_tags`, so the slot is inside `rqs`.
+        let rq = unsafe { *tags.rqs.add(usize::from(tag)) };
+        if rq.is_null() {
+            return None;
+        }
+        // SAFETY: the request is in flight (function safety requirements).
+        Some(unsafe { Request::from_raw(rq) })
+    }
+}
+
+/// The default CPU to hardware queue map of a tag set, given to [`Operations::map_queues`].
+pub(crate) struct QueueMap<'a> {
+    map: *mut bindings::blk_mq_queue_map,
+    _p: PhantomData<&'a mut ()>,
+}
+
+impl QueueMap<'_> {
+    /// Follows the affinity of the device's interrupt vectors, skipping `offset` vectors that
+    /// serve no hardware queue (`blk_mq_map_hw_queues()`).
+    pub(crate) fn map_by_irq_affinity(&mut self, dev: &device::Device, offset: u32) {
+        // SAFETY: `map` is the tag set's default map, valid in `map_queues`; `dev` is live.
+        unsafe { bindings::blk_mq_map_hw_queues(self.map, raw_dev(dev), offset) };
+    }
+
+    /// Spreads CPUs over the hardware queues evenly (`blk_mq_map_queues()`).
+    pub(crate) fn map_evenly(&mut self) {
+        // SAFETY: `map` is the tag set's default map, valid in `map_queues`.
+        unsafe { bindings::blk_mq_map_queues(self.map) };
+    }
+}
+
+/// A blk-mq tag set shared by all disks of a controller.
+///
+/// # Invariants
+///
+/// `inner` is an allocated tag set (`blk_mq_alloc_tag_set` succeeded) whose `driver_data`
+/// points to `data`, freed in `Drop` after all disks using it have been removed (disks hold an
+/// `Arc` of the tag set).
+#[pin_data(PinnedDrop)]
+pub(crate) struct TagSet<T: Operations> {
+    #[pin]
+    inner: Opaque<bindings::blk_mq_tag_set>,
+    data: Arc<T::SetData>,
+}
+
+// SAFETY: the tag set is internally synchronised by blk-mq.
+unsafe impl<T: Operations> Send for TagSet<T> {}
+// SAFETY: as above.
+unsafe impl<T: Operations> Sync for TagSet<T> {}
+
+impl<T: Operations> TagSet<T> {
+    const OPS: bindings::blk_mq_ops = bindings::blk_mq_ops {
+        queue_rq: Some(Self::queue_rq_callback),
+        commit_rqs: Some(Self::commit_rqs_callback),
+        queue_rqs: None,
+        get_budget: None,
+        put_budget: None,
+        set_rq_budget_token: None,
+        get_rq_budget_token: None,
+        timeout: None,
+        poll: None,
+        complete: Some(Self::complete_callback),
+        init_hctx: Some(Self::init_hctx_callback),
+        exit_hctx: None,
+        init_request: Some(Self::init_request_callback),
+        exit_request: None,
+        cleanup_rq: None,
+        busy: None,
+        map_queues: Some(Self::map_queues_callback),
+        #[cfg(CONFIG_BLK_DEBUG_FS)]
+        show_rq: None,
+    };
+
+    /// Allocates a tag set of `nr_hw_queues` queues of `queue_depth` tags, each request with
+    /// `cmd_size` bytes of driver data, and a request timeout of `timeout_ms`.
+    pub(crate) fn new(
+        data: Arc<T::SetData>,
+        nr_hw_queues: u32,
+        queue_depth: u32,
+        cmd_size: u32,
+        timeout_ms: u32,
+    ) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            inner <- Opaque::try_ffi_init(|set: *mut bindings::blk_mq_tag_set| {
+                // SAFETY: plain arithmetic on an integer.
+                let timeout = unsafe { bindings::__msecs_to_jiffies(timeout_ms) };
+                // SAFETY: `set` is valid for writes; it is zeroed and then filled in before
+                // `blk_mq_alloc_tag_set` reads it. `data` outlives the tag set (it is a field
+                // of `Self`, dropped after `PinnedDrop` frees the set).
+                unsafe {
+                    set.write(pin_init::zeroed());
+                    (*set).ops = &Self::OPS;
+                    (*set).nr_hw_queues = nr_hw_queues;
+                    (*set).queue_depth = queue_depth;
+                    (*set).cmd_size = cmd_size;
+                    (*set).numa_node = bindings::NUMA_NO_NODE;
+                    // CAST: a jiffies count of a timeout in milliseconds fits in 32 bits.
+                    (*set).timeout = timeout as u32;
+                    (*set).nr_maps = 1;
+                    (*set).driver_data = Arc::as_ptr(&data).cast_mut().cast();
+                    to_result(bindings::blk_mq_alloc_tag_set(set))
+                }
+            }),
+            data: data.clone(),
+        })
+    }
+
+    fn as_raw(&self) -> *mut bindings::blk_mq_tag_set {
+        self.inner.get()
+    }
+
+    /// # Safety
+    ///
+    /// `set` must be a tag set created by [`TagSet::new`] for `T`.
+    unsafe fn set_data<'a>(set: *mut bindings::blk_mq_tag_set) -> &'a T::SetData {
+        // SAFETY: `driver_data` points to the `T::SetData` that lives as long as the set.
+        unsafe { &*(*set).driver_data.cast::<T::SetData>() }
+    }
+
+    /// # Safety
+    ///
+    /// Called by blk-mq only, for a tag set created by [`TagSet::new`] for `T`.
+    unsafe extern "C" fn queue_rq_callback(
+        hctx: *mut bindings::blk_mq_hw_ctx,
+        bd: *const bindings::blk_mq_queue_data,
+    ) -> bindings::blk_status_t {
+        // SAFETY: blk-mq passes a live hardware context whose `driver_data` was set in
+        // `init_hctx` to a `T::HwQueue` that lives as long as the tag set, and a live queue whose
+        // `queuedata` is the disk's `T::Disk` (set in `Disk::new`, freed after `del_gendisk`).
+        let (set, hwq, disk, rq, last) = unsafe {
+            (
+                Self::set_data((*(*hctx).queue).tag_set),
+                &*(*hctx).driver_data.cast::<T::HwQueue>(),
+                &*(*(*hctx).queue).queuedata.cast::<T::Disk>(),
+                Request::from_raw((*bd).rq),
+                (*bd).last,
+            )
+        };
+        T::queue_rq(set, hwq, disk, rq, last).0
+    }
+
+    /// # Safety
+    ///
+    /// Called by blk-mq only, with a context set up by `init_hctx`.
+    unsafe extern "C" fn commit_rqs_callback(hctx: *mut bindings::blk_mq_hw_ctx) {
+        // SAFETY: as in `queue_rq_callback`.
+        let hwq = unsafe { &*(*hctx).driver_data.cast::<T::HwQueue>() };
+        T::commit_rqs(hwq);
+    }
+
+    /// # Safety
+    ///
+    /// Called by blk-mq only, for a request completed with `blk_mq_complete_request`.
+    unsafe extern "C" fn complete_callback(rq: *mut bindings::request) {
+        // SAFETY: `rq` is a live request of a queue of this tag set; `mq_hctx->queue->tag_set`
+        // leads back to the set whose data outlives its requests.
+        let (rq, data) = unsafe {
+            let set = (*(*rq).q).tag_set;
+            (Request::from_raw(rq), Self::set_data(set))
+        };
+        T::complete(data, rq);
+    }
+
+    /// # Safety
+    ///
+    /// Called by blk-mq only, with `data` = the set's `driver_data`.
+    unsafe extern "C" fn init_hctx_callback(
+        hctx: *mut bindings::blk_mq_hw_ctx,
+        data: *mut c_void,
+        index: u32,
+    ) -> i32 {
+        // SAFETY: `data` is the set's `T::SetData` (see `new`).
+        let set = unsafe { &*data.cast::<T::SetData>() };
+        match T::hw_queue(set, index) {
+            Some(hwq) => {
+                // SAFETY: `hctx` is live; `tags` is set before `init_hctx` is called.
+                unsafe {
+                    T::set_tags(hwq, Tags((*hctx).tags));
+                    (*hctx).driver_data = ptr::from_ref(hwq).cast_mut().cast();
+                }
+                0
+            }
+            None => EINVAL.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by blk-mq only, for a request of a tag set created by `new`.
+    unsafe extern "C" fn init_request_callback(
+        set: *mut bindings::blk_mq_tag_set,
+        rq: *mut bindings::request,
+        _hctx_idx: u32,
+        _numa_node: i32,
+    ) -> i32 {
+        // SAFETY: `set` is our tag set; `rq` is a newly allocated request of it.
+        let (data, rq) = unsafe { (Self::set_data(set), Request::from_raw(rq)) };
+        T::init_request(data, rq);
+        0
+    }
+
+    /// # Safety
+    ///
+    /// Called by blk-mq only, for a tag set created by `new`.
+    unsafe extern "C" fn map_queues_callback(set: *mut bindings::blk_mq_tag_set) {
+        // SAFETY: `set` is our tag set; its default map is valid during `map_queues`.
+        let (data, mut map) = unsafe {
+            (
+                Self::set_data(set),
+                QueueMap {
+                    map: ptr::addr_of_mut!((*set).map[bindings::hctx_type_HCTX_TYPE_DEFAULT as usize]),
+                    _p: PhantomData,
+                },
+            )
+        };
+        T::map_queues(data, &mut map);
+    }
+}
+
+#[pinned_drop]
+impl<T: Operations> PinnedDrop for TagSet<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: the set is allocated (type invariant) and no disk uses it any more.
+        unsafe { bindings::blk_mq_free_tag_set(self.as_raw()) };
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disks.
+
+/// Queue limits of a disk, from the namespace and controller.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Limits {
+    /// Logical block size in bytes.
+    pub(crate) logical_block_size: u32,
+    /// Physical block size in bytes.
+    pub(crate) physical_block_size: u32,
+    /// Largest request in 512-byte sectors.
+    pub(crate) max_hw_sectors: u32,
+    /// Most data segments in one request.
+    pub(crate) max_segments: u16,
+    /// Segments may not straddle this boundary mask (PRP: controller page size - 1).
+    pub(crate) virt_boundary_mask: u64,
+    /// Required buffer alignment mask.
+    pub(crate) dma_alignment: u32,
+    /// The device has a volatile write cache.
+    pub(crate) write_cache: bool,
+    /// The device honours FUA.
+    pub(crate) fua: bool,
+    /// Largest discard in sectors; 0 when unsupported.
+    pub(crate) max_discard_sectors: u32,
+    /// Most ranges in one discard request.
+    pub(crate) max_discard_segments: u16,
+    /// Discard granularity in bytes.
+    pub(crate) discard_granularity: u32,
+    /// Largest write-zeroes in sectors; 0 when unsupported.
+    pub(crate) max_write_zeroes_sectors: u32,
+}
+
+/// A block device added to the system (`struct gendisk`).
+///
+/// # Invariants
+///
+/// `gendisk` was allocated on `set` with `queuedata` pointing to `data`, and added with
+/// `device_add_disk`; `Drop` removes and releases it before `data` and `set` go.
+pub(crate) struct Disk<T: Operations> {
+    gendisk: NonNull<bindings::gendisk>,
+    /// Owns the disk's `queuedata`.
+    _data: Arc<T::Disk>,
+    _set: Arc<Pin<KBox<TagSet<T>>>>,
+}
+
+// SAFETY: the gendisk is internally synchronised by the block layer.
+unsafe impl<T: Operations> Send for Disk<T> {}
+// SAFETY: as above.
+unsafe impl<T: Operations> Sync for Disk<T> {}
+
+/// The block device operations of every disk: blk-mq does the I/O, so only `owner` is set,
+/// which makes an open disk hold a reference on the module (`rmmod` is refused meanwhile).
+struct Fops(bindings::block_device_operations);
+
+// SAFETY: the table is immutable; the raw pointers in it refer to this module, which outlives
+// every disk.
+unsafe impl Sync for Fops {}
+
+static FOPS: Fops = Fops(bindings::block_device_operations {
+    submit_bio: None,
+    open: None,
+    release: None,
+    ioctl: None,
+    compat_ioctl: None,
+    check_events: None,
+    unlock_native_capacity: None,
+    getgeo: None,
+    set_read_only: None,
+    swap_slot_free_notify: None,
+    report_zones: None,
+    devnode: None,
+    alternative_gpt_sector: None,
+    get_unique_id: None,
+    owner: <crate::LocalModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
+    pr_ops: ptr::null(),
+    free_disk: None,
+    poll_bio: None,
+});
+
+impl<T: Operations> Disk<T> {
+    /// Allocates a disk on `set`, named `name`, of `capacity` 512-byte sectors, with `limits`,
+    /// as a child of `parent`, and adds it to the system.
+    pub(crate) fn new(
+        set: &Arc<Pin<KBox<TagSet<T>>>>,
+        data: Arc<T::Disk>,
+        name: fmt::Arguments<'_>,
+        capacity: u64,
+        limits: &Limits,
+        parent: &device::Device,
+    ) -> Result<Self> {
+        let mut lim: bindings::queue_limits = pin_init::zeroed();
+        lim.logical_block_size = limits.logical_block_size;
+        lim.physical_block_size = limits.physical_block_size;
+        lim.io_min = limits.physical_block_size;
+        lim.max_hw_sectors = limits.max_hw_sectors;
+        lim.max_segments = limits.max_segments;
+        lim.max_segment_size = u32::MAX;
+        // CAST: `unsigned long` is 64 bits on the 64-bit kernels this module builds for.
+        lim.virt_boundary_mask = limits.virt_boundary_mask as _;
+        lim.dma_alignment = limits.dma_alignment;
+        lim.max_hw_discard_sectors = limits.max_discard_sectors;
+        lim.max_discard_segments = limits.max_discard_segments;
+        lim.discard_granularity = limits.discard_granularity;
+        lim.max_write_zeroes_sectors = limits.max_write_zeroes_sectors;
+        if limits.write_cache {
+            lim.features |= BLK_FEAT_WRITE_CACHE;
+            if limits.fua {
+                lim.features |= BLK_FEAT_FUA;
+            }
+        }
+        let qdata = Arc::as_ptr(&data).cast_mut().cast::<c_void>();
+        // SAFETY: `set` is an allocated tag set; `lim` is a valid limits structure; `qdata`
+        // lives as long as the disk (it is held in `Self`); the key is static.
+        let gd = from_err_ptr(unsafe {
+            bindings::__blk_mq_alloc_disk(set.as_raw(), &mut lim, qdata, static_lock_class!().as_ptr())
+        })?;
+        // SAFETY: `__blk_mq_alloc_disk` returned a valid gendisk.
+        let gendisk = unsafe { NonNull::new_unchecked(gd) };
+        let guard = kernel::types::ScopeGuard::new(move || {
+            // SAFETY: the disk was allocated above and never added.
+            unsafe { bindings::put_disk(gd) };
+        });
+
+        // SAFETY: the disk is not added yet, so we own it exclusively.
+        let name_buf: &mut [u8] = unsafe { &mut (*gd).disk_name };
+        let mut w = kernel::str::NullTerminatedFormatter::new(name_buf).ok_or(EINVAL)?;
+        fmt::Write::write_fmt(&mut w, name).map_err(|_| EINVAL)?;
+        // SAFETY: as above; `set_capacity` takes the disk's own lock.
+        unsafe {
+            (*gd).fops = &FOPS.0;
+            bindings::set_capacity(gd, capacity);
+        }
+        // SAFETY: `gd` is a fully set up disk; `parent` is a live device that outlives it.
+        to_result(unsafe { bindings::device_add_disk(raw_dev(parent), gd, ptr::null_mut()) })?;
+        guard.dismiss();
+        // INVARIANT: allocated on `set` with `queuedata = data` and added above.
+        Ok(Self {
+            gendisk,
+            _data: data,
+            _set: set.clone(),
+        })
+    }
+}
+
+impl<T: Operations> Drop for Disk<T> {
+    fn drop(&mut self) {
+        // SAFETY: the disk was added (type invariant); `del_gendisk` drains and removes it,
+        // then `put_disk` drops our reference. `queuedata` (`self.data`) outlives both calls.
+        unsafe {
+            bindings::del_gendisk(self.gendisk.as_ptr());
+            bindings::put_disk(self.gendisk.as_ptr());
+        }
+    }
+}
+
+/// `BLK_FEAT_WRITE_CACHE`: the device has a volatile write cache.
+const BLK_FEAT_WRITE_CACHE: u32 = 1 << 0;
+/// `BLK_FEAT_FUA`: the device honours forced unit access.
+const BLK_FEAT_FUA: u32 = 1 << 1;

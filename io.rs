@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The blk-mq side: the tag set shared by a controller's namespaces, `queue_rq` building NVMe
+//! commands in place and ringing the doorbell, the interrupt-time completion path, and the
+//! per-request DMA bookkeeping (scatterlist, PRP list pages, DSM range buffer).
+
+use core::{
+    mem::size_of,
+    ptr::{
+        self,
+        NonNull, //
+    },
+};
+
+use kernel::{
+    device,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        Arc, //
+    },
+};
+
+use crate::{
+    ffi::{
+        self,
+        BlkStatus,
+        DmaPool,
+        DmaSeg,
+        PoolBuf,
+        QueueMap,
+        ReqOp,
+        Request,
+        SgMap,
+        Tags, //
+    },
+    nvme::{
+        cmd::{
+            self,
+            Command,
+            Completion,
+            DsmRange, //
+        },
+        prp::{
+            self,
+            ListPage,
+            Seg, //
+        },
+        status::{
+            BlkErr,
+            Status, //
+        },
+    },
+    queue::Queue,
+};
+
+/// Most PRP list pages (or DSM range pages) one request may hold; the transfer size limit is
+/// chosen so that this is never exceeded.
+pub(crate) const MAX_LIST_PAGES: usize = 4;
+
+/// Most scatter-gather segments of one request.
+pub(crate) const MAX_SEGMENTS: u16 = 128;
+
+/// Controller memory page shift the driver uses (CC.MPS = 0, 4 KiB pages).
+pub(crate) const CTRL_PAGE_SHIFT: u32 = 12;
+
+/// Per-request driver data, followed in memory by the request's scatterlist table.
+#[repr(C)]
+struct IoPdu {
+    /// NVMe status field of the completion (without the phase bit).
+    status: u16,
+    /// The data is DMA-mapped (`nents`, `mapped`, `write` are valid).
+    mapped: bool,
+    /// Direction of the mapping.
+    write: bool,
+    /// Entries in the scatterlist table.
+    nents: i32,
+    /// Entries `dma_map_sg` produced.
+    nr_mapped: u32,
+    /// Pool buffers in use: PRP list pages or the DSM range list.
+    nr_bufs: u8,
+    bufs: [Option<PoolBuf>; MAX_LIST_PAGES],
+}
+
+/// Bytes of per-request data for a scatterlist table of `max_segs` entries.
+pub(crate) fn pdu_size(max_segs: u16) -> u32 {
+    let bytes = sg_offset() + usize::from(max_segs) * ffi::SG_ENTRY_SIZE;
+    // CAST: at most a few KiB.
+    bytes as u32
+}
+
+/// Offset of the scatterlist table from the start of the PDU.
+const fn sg_offset() -> usize {
+    size_of::<IoPdu>().next_multiple_of(8)
+}
+
+/// State shared by all hardware queues and disks of one controller.
+pub(crate) struct IoSet {
+    /// The I/O queues; hardware context `i` uses `queues[i]`.
+    pub(crate) queues: KVec<Arc<Queue>>,
+    /// The PCI device, for DMA mapping and messages.
+    pub(crate) dev: ARef<device::Device>,
+    /// PRP list pages and DSM range lists, one controller page each.
+    pub(crate) pool: DmaPool,
+    /// Entries in each request's scatterlist table.
+    pub(crate) max_segs: u16,
+    /// Interrupt vectors spread over the CPUs (queue `i` on vector `i + 1`).
+    pub(crate) irq_affinity: bool,
+}
+
+/// One namespace exposed as a disk.
+pub(crate) struct Namespace {
+    /// Namespace identifier.
+    pub(crate) nsid: u32,
+    /// log2 of the logical block size.
+    pub(crate) lba_shift: u32,
+}
+
+impl Namespace {
+    /// Converts a 512-byte sector number to this namespace's LBA.
+    fn lba(&self, sector: u64) -> u64 {
+        sector >> (self.lba_shift - 9)
+    }
+
+    /// Converts a byte count to a block count.
+    fn blocks(&self, bytes: u32) -> u32 {
+        bytes >> self.lba_shift
+    }
+}
+
+/// The blk-mq callbacks of the NVMe I/O queues.
+pub(crate) struct NvmeMq;
+
+/// Maps an NVMe completion status to the block layer's.
+pub(crate) fn blk_status(status: Status) -> BlkStatus {
+    match status.blk_err() {
+        BlkErr::Ok => BlkStatus::OK,
+        BlkErr::NotSupported => BlkStatus::NOTSUPP,
+        BlkErr::Medium => BlkStatus::MEDIUM,
+        BlkErr::Protection => BlkStatus::PROTECTION,
+        BlkErr::Target => BlkStatus::TARGET,
+        BlkErr::NoSpace => BlkStatus::NOSPC,
+        BlkErr::ResvConflict => BlkStatus::RESV_CONFLICT,
+        BlkErr::Transport => BlkStatus::TRANSPORT,
+        BlkErr::IoErr => BlkStatus::IOERR,
+    }
+}
+
+impl IoSet {
+    /// Pointer to the scatterlist table of `rq`.
+    fn sgl(rq: &Request) -> *mut u8 {
+        // SAFETY: the PDU is `pdu_size(max_segs)` bytes, with the table at `sg_offset()`.
+        unsafe { rq.pdu::<u8>().as_ptr().add(sg_offset()) }
+    }
+
+    /// Returns the request's DMA resources (pool buffers, mapping).
+    fn release(&self, rq: &Request, pdu: &mut IoPdu) {
+        for buf in pdu.bufs.iter_mut().take(usize::from(pdu.nr_bufs)) {
+            if let Some(b) = buf.take() {
+                // SAFETY: `b` was taken from this pool for this request, and the device is done
+                // with it (the command completed or was never submitted).
+                unsafe { self.pool.free(b) };
+            }
+        }
+        pdu.nr_bufs = 0;
+        if pdu.mapped {
+            pdu.mapped = false;
+            // SAFETY: the parts were stored by `map_data` for this request's table and not
+            // unmapped since (`mapped` was set).
+            let map = unsafe { SgMap::from_parts(Self::sgl(rq), pdu.nents, pdu.nr_mapped, pdu.write) };
+            map.unmap(&self.dev);
+        }
+    }
+
+    /// Takes a pool buffer for the request; `None` when memory is short.
+    fn take_buf(&self, pdu: &mut IoPdu) -> Option<PoolBuf> {
+        let i = usize::from(pdu.nr_bufs);
+        if i >= MAX_LIST_PAGES {
+            return None;
+        }
+        let buf = self.pool.alloc_atomic()?;
+        pdu.bufs[i] = Some(buf);
+        pdu.nr_bufs += 1;
+        Some(buf)
+    }
+
+    /// Maps the request's data and fills in PRP1/PRP2 (and PRP lists) of `c`.
+    fn map_data(&self, rq: &Request, pdu: &mut IoPdu, c: &mut Command) -> BlkStatus {
+        let sgl = Self::sgl(rq);
+        // SAFETY: `sgl` is this request's table of `max_segs` entries, initialised in
+        // `init_request`; the queue limits keep the request within `max_segs` segments.
+        let Some(map) = (unsafe { SgMap::map(&self.dev, rq, sgl) }) else {
+            return BlkStatus::RESOURCE;
+        };
+        let segs = map
+            .segments()
+            .map(|DmaSeg { addr, len }| Seg::new(addr, len));
+        let status = match prp::plan(segs, CTRL_PAGE_SHIFT) {
+            Err(_) => BlkStatus::IOERR,
+            Ok(plan) if plan.list_pages > MAX_LIST_PAGES => BlkStatus::IOERR,
+            Ok(plan) if !plan.needs_list() => {
+                c.set_prp(plan.prp1, plan.prp2.unwrap_or(0));
+                BlkStatus::OK
+            }
+            Ok(plan) => self.fill_prp_lists(&map, plan.list_pages, pdu, c),
+        };
+        let (nents, nr_mapped, write) = map.into_parts();
+        pdu.nents = nents;
+        pdu.nr_mapped = nr_mapped;
+        pdu.write = write;
+        pdu.mapped = true;
+        status
+    }
+
+    /// Takes `nr` PRP list pages and writes the PRP lists for the mapped data.
+    fn fill_prp_lists(&self, map: &SgMap, nr: usize, pdu: &mut IoPdu, c: &mut Command) -> BlkStatus {
+        let per_page = 1usize << (CTRL_PAGE_SHIFT - 3);
+        let mut list: [ListPage<'_>; MAX_LIST_PAGES] = core::array::from_fn(|_| ListPage {
+            dma: 0,
+            entries: &mut [],
+        });
+        for page in list.iter_mut().take(nr) {
+            let Some(b) = self.take_buf(pdu) else {
+                return BlkStatus::RESOURCE;
+            };
+            // SAFETY: the buffer is a fresh, page-sized, page-aligned pool buffer that only this
+            // request uses; the device reads it only after the doorbell write.
+            let entries =
+                unsafe { core::slice::from_raw_parts_mut(b.cpu.as_ptr().cast::<u64>(), per_page) };
+            *page = ListPage { dma: b.dma, entries };
+        }
+        let segs = map
+            .segments()
+            .map(|DmaSeg { addr, len }| Seg::new(addr, len));
+        match prp::fill(segs, CTRL_PAGE_SHIFT, &mut list[..nr]) {
+            Ok((prp1, prp2)) => {
+                c.set_prp(prp1, prp2);
+                BlkStatus::OK
+            }
+            Err(_) => BlkStatus::IOERR,
+        }
+    }
+
+    /// Builds a Dataset Management (deallocate) command for a discard request.
+    fn setup_discard(&self, ns: &Namespace, rq: &Request, pdu: &mut IoPdu) -> Result<Command, BlkStatus> {
+        let Some(buf) = self.take_buf(pdu) else {
+            return Err(BlkStatus::RESOURCE);
+        };
+        let max = (1usize << CTRL_PAGE_SHIFT) / size_of::<DsmRange>();
+        let ranges = buf.cpu.as_ptr().cast::<DsmRange>();
+        let mut n = 0usize;
+        let mut overflow = false;
+        rq.for_each_bio_range(|sector, nr_sectors| {
+            if n == max {
+                overflow = true;
+                return;
+            }
+            let r = DsmRange::new(ns.lba(sector), nr_sectors >> (ns.lba_shift - 9));
+            // SAFETY: `n < max`, inside the page-sized buffer owned by this request.
+            unsafe { ranges.add(n).write(r) };
+            n += 1;
+        });
+        if overflow || n == 0 {
+            return Err(BlkStatus::IOERR);
+        }
+        // CAST: `n <= 256`.
+        let mut c = Command::dsm_deallocate(ns.nsid, n as u32);
+        c.set_prp(buf.dma, 0);
+        Ok(c)
+    }
+}
+
+impl ffi::Operations for NvmeMq {
+    type SetData = IoSet;
+    type HwQueue = Queue;
+    type Disk = Namespace;
+
+    fn hw_queue(set: &IoSet, index: u32) -> Option<&Queue> {
+        set.queues.get(usize::try_from(index).ok()?).map(|q| &**q)
+    }
+
+    fn set_tags(hwq: &Queue, tags: Tags) {
+        hwq.set_tags(tags);
+    }
+
+    fn init_request(set: &IoSet, rq: &Request) {
+        let pdu = rq.pdu::<IoPdu>();
+        // SAFETY: the PDU is ours and not yet in use; it is sized for `IoPdu` plus the table.
+        unsafe {
+            pdu.as_ptr().write(IoPdu {
+                status: 0,
+                mapped: false,
+                write: false,
+                nents: 0,
+                nr_mapped: 0,
+                nr_bufs: 0,
+                bufs: [None; MAX_LIST_PAGES],
+            });
+            SgMap::init_table(IoSet::sgl(rq), u32::from(set.max_segs));
+        }
+    }
+
+    fn queue_rq(set: &IoSet, hwq: &Queue, ns: &Namespace, rq: &Request, last: bool) -> BlkStatus {
+        // SAFETY: the driver owns the request until it completes; nothing else touches its PDU.
+        let pdu = unsafe { &mut *rq.pdu::<IoPdu>().as_ptr() };
+        pdu.status = 0;
+        let mut c = match rq.op() {
+            ReqOp::Read | ReqOp::Write => {
+                let op = if rq.op() == ReqOp::Read {
+                    cmd::io::READ
+                } else {
+                    cmd::io::WRITE
+                };
+                let mut c = Command::rw(
+                    op,
+                    ns.nsid,
+                    ns.lba(rq.sector()),
+                    ns.blocks(rq.bytes()),
+                    rq.is_fua(),
+                );
+                if rq.nr_phys_segments() > 0 {
+                    let st = set.map_data(rq, pdu, &mut c);
+                    if !st.is_ok() {
+                        set.release(rq, pdu);
+                        return st;
+                    }
+                }
+                c
+            }
+            ReqOp::Flush => Command::flush(ns.nsid),
+            ReqOp::WriteZeroes => Command::write_zeroes(
+                ns.nsid,
+                ns.lba(rq.sector()),
+                ns.blocks(rq.bytes()),
+                !rq.is_nounmap(),
+            ),
+            ReqOp::Discard => match set.setup_discard(ns, rq, pdu) {
+                Ok(c) => c,
+                Err(st) => {
+                    set.release(rq, pdu);
+                    return st;
+                }
+            },
+            ReqOp::Other(_) => return BlkStatus::NOTSUPP,
+        };
+        c.set_cid(rq.tag());
+        rq.start();
+        hwq.submit(&c, last);
+        BlkStatus::OK
+    }
+
+    fn commit_rqs(hwq: &Queue) {
+        hwq.commit();
+    }
+
+    fn complete(set: &IoSet, rq: &Request) {
+        // SAFETY: the request completed; the driver owns it until `end`.
+        let pdu = unsafe { &mut *rq.pdu::<IoPdu>().as_ptr() };
+        set.release(rq, pdu);
+        let status = Status::new(pdu.status);
+        let blk = blk_status(status);
+        if !blk.is_ok() {
+            dev_err!(
+                set.dev,
+                "I/O error: {:?} sector {} ({} bytes): {} (sct {:#x} sc {:#x}{})\n",
+                rq.op(),
+                rq.sector(),
+                rq.bytes(),
+                status.name(),
+                status.sct(),
+                status.sc(),
+                if status.dnr() { ", dnr" } else { "" }
+            );
+        }
+        rq.end(blk);
+    }
+
+    fn map_queues(set: &IoSet, map: &mut QueueMap<'_>) {
+        if set.irq_affinity {
+            map.map_by_irq_affinity(&set.dev, 1);
+        } else {
+            map.map_evenly();
+        }
+    }
+}
+
+/// Handles one I/O completion: records its status and hands the request to blk-mq, which calls
+/// [`ffi::Operations::complete`] on the submitting CPU.
+pub(crate) fn nvme_handle_cqe(q: &Queue, cqe: &Completion) {
+    // SAFETY: a completion for this command identifier means the request is in flight on this
+    // queue, and the tag set outlives the queue's interrupt handler.
+    let Some(rq) = (unsafe { q.tags().request(cqe.command_id()) }) else {
+        // A completion for a tag we never issued: the controller is confused. Ignore it; the
+        // block layer's timeout catches anything lost.
+        return;
+    };
+    let pdu: NonNull<IoPdu> = rq.pdu();
+    // SAFETY: the request is in flight on this queue; only this handler writes its status now.
+    unsafe { ptr::addr_of_mut!((*pdu.as_ptr()).status).write(cqe.status_field()) };
+    rq.complete();
+}

@@ -1,0 +1,510 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Parsing of the 4 KiB Identify data structures.
+//!
+//! [`IdCtrl`] is decoded from the Identify Controller data structure (CNS
+//! 01h), [`IdNs`] from the NVM command set Identify Namespace data structure
+//! (CNS 00h), and [`active_ns_list`] walks the Active Namespace ID list (CNS
+//! 02h). Fields are read little-endian at the byte offsets of the NVMe Base
+//! Specification and the NVM Command Set Specification, so the code does not
+//! depend on the host's endianness or on struct layout.
+
+/// Size of every Identify data structure.
+pub(crate) const IDENTIFY_SIZE: usize = 4096;
+
+/// Reads a little-endian `u16` at `off`.
+fn le16(b: &[u8; IDENTIFY_SIZE], off: usize) -> u16 {
+    u16::from_le_bytes([b[off], b[off + 1]])
+}
+
+/// Reads a little-endian `u32` at `off`.
+fn le32(b: &[u8; IDENTIFY_SIZE], off: usize) -> u32 {
+    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+}
+
+/// Reads a little-endian `u64` at `off`.
+fn le64(b: &[u8; IDENTIFY_SIZE], off: usize) -> u64 {
+    u64::from(le32(b, off)) | (u64::from(le32(b, off + 4)) << 32)
+}
+
+/// Copies `N` bytes starting at `off`.
+fn bytes<const N: usize>(b: &[u8; IDENTIFY_SIZE], off: usize) -> [u8; N] {
+    core::array::from_fn(|i| b[off + i])
+}
+
+/// `s` without trailing ASCII spaces and NUL bytes (string fields are
+/// space padded by the spec; some devices pad with NULs).
+pub(crate) fn trim(s: &[u8]) -> &[u8] {
+    let mut end = s.len();
+    while end > 0 && (s[end - 1] == b' ' || s[end - 1] == 0) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Whether every byte of `s` is zero.
+fn all_zero(s: &[u8]) -> bool {
+    s.iter().all(|&b| b == 0)
+}
+
+/// Decoded Identify Controller data structure (CNS 01h).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct IdCtrl {
+    /// PCI Vendor ID (bytes 1:0).
+    pub(crate) vid: u16,
+    /// PCI Subsystem Vendor ID (bytes 3:2).
+    pub(crate) ssvid: u16,
+    /// Serial Number, ASCII, space padded (bytes 23:4).
+    pub(crate) sn: [u8; 20],
+    /// Model Number, ASCII, space padded (bytes 63:24).
+    pub(crate) mn: [u8; 40],
+    /// Firmware Revision, ASCII, space padded (bytes 71:64).
+    pub(crate) fr: [u8; 8],
+    /// Recommended Arbitration Burst (byte 72).
+    pub(crate) rab: u8,
+    /// IEEE OUI Identifier (bytes 75:73).
+    pub(crate) ieee: [u8; 3],
+    /// Controller Multi-Path I/O and Namespace Sharing Capabilities (byte 76).
+    pub(crate) cmic: u8,
+    /// Maximum Data Transfer Size (byte 77): log2 in units of CAP.MPSMIN
+    /// pages, 0 = no limit.
+    pub(crate) mdts: u8,
+    /// Controller ID (bytes 79:78).
+    pub(crate) cntlid: u16,
+    /// Version, same encoding as the VS register (bytes 83:80).
+    pub(crate) ver: u32,
+    /// RTD3 Resume Latency in microseconds (bytes 87:84).
+    pub(crate) rtd3r: u32,
+    /// RTD3 Entry Latency in microseconds (bytes 91:88).
+    pub(crate) rtd3e: u32,
+    /// Optional Asynchronous Events Supported (bytes 95:92).
+    pub(crate) oaes: u32,
+    /// Controller Attributes (bytes 99:96).
+    pub(crate) ctratt: u32,
+    /// Command Retry Delay Times 1..3 in 100 ms units (bytes 133:128).
+    pub(crate) crdt: [u16; 3],
+    /// Optional Admin Command Support (bytes 257:256).
+    pub(crate) oacs: u16,
+    /// Abort Command Limit, 0-based (byte 258).
+    pub(crate) acl: u8,
+    /// Asynchronous Event Request Limit, 0-based (byte 259).
+    pub(crate) aerl: u8,
+    /// Firmware Updates (byte 260).
+    pub(crate) frmw: u8,
+    /// Log Page Attributes (byte 261).
+    pub(crate) lpa: u8,
+    /// Error Log Page Entries, 0-based (byte 262).
+    pub(crate) elpe: u8,
+    /// Number of Power States Support, 0-based (byte 263).
+    pub(crate) npss: u8,
+    /// Warning Composite Temperature Threshold in kelvin (bytes 267:266).
+    pub(crate) wctemp: u16,
+    /// Critical Composite Temperature Threshold in kelvin (bytes 269:268).
+    pub(crate) cctemp: u16,
+    /// Submission Queue Entry Size: max (7:4) and required (3:0) log2 (byte 512).
+    pub(crate) sqes: u8,
+    /// Completion Queue Entry Size: max (7:4) and required (3:0) log2 (byte 513).
+    pub(crate) cqes: u8,
+    /// Maximum Outstanding Commands (bytes 515:514, fabrics only).
+    pub(crate) maxcmd: u16,
+    /// Number of Namespaces: largest valid NSID (bytes 519:516).
+    pub(crate) nn: u32,
+    /// Optional NVM Command Support (bytes 521:520).
+    pub(crate) oncs: u16,
+    /// Fused Operation Support (bytes 523:522).
+    pub(crate) fuses: u16,
+    /// Format NVM Attributes (byte 524).
+    pub(crate) fna: u8,
+    /// Volatile Write Cache (byte 525).
+    pub(crate) vwc: u8,
+    /// Atomic Write Unit Normal, 0-based blocks (bytes 527:526).
+    pub(crate) awun: u16,
+    /// Atomic Write Unit Power Fail, 0-based blocks (bytes 529:528).
+    pub(crate) awupf: u16,
+    /// SGL Support (bytes 539:536).
+    pub(crate) sgls: u32,
+    /// NVM Subsystem NVMe Qualified Name, UTF-8, NUL padded (bytes 1023:768).
+    pub(crate) subnqn: [u8; 256],
+}
+
+impl IdCtrl {
+    /// Decodes an Identify Controller data structure.
+    pub(crate) fn parse(b: &[u8; IDENTIFY_SIZE]) -> Self {
+        Self {
+            vid: le16(b, 0),
+            ssvid: le16(b, 2),
+            sn: bytes(b, 4),
+            mn: bytes(b, 24),
+            fr: bytes(b, 64),
+            rab: b[72],
+            ieee: bytes(b, 73),
+            cmic: b[76],
+            mdts: b[77],
+            cntlid: le16(b, 78),
+            ver: le32(b, 80),
+            rtd3r: le32(b, 84),
+            rtd3e: le32(b, 88),
+            oaes: le32(b, 92),
+            ctratt: le32(b, 96),
+            crdt: [le16(b, 128), le16(b, 130), le16(b, 132)],
+            oacs: le16(b, 256),
+            acl: b[258],
+            aerl: b[259],
+            frmw: b[260],
+            lpa: b[261],
+            elpe: b[262],
+            npss: b[263],
+            wctemp: le16(b, 266),
+            cctemp: le16(b, 268),
+            sqes: b[512],
+            cqes: b[513],
+            maxcmd: le16(b, 514),
+            nn: le32(b, 516),
+            oncs: le16(b, 520),
+            fuses: le16(b, 522),
+            fna: b[524],
+            vwc: b[525],
+            awun: le16(b, 526),
+            awupf: le16(b, 528),
+            sgls: le32(b, 536),
+            subnqn: bytes(b, 768),
+        }
+    }
+
+    /// Serial number without padding.
+    pub(crate) fn serial(&self) -> &[u8] {
+        trim(&self.sn)
+    }
+
+    /// Model number without padding.
+    pub(crate) fn model(&self) -> &[u8] {
+        trim(&self.mn)
+    }
+
+    /// Firmware revision without padding.
+    pub(crate) fn firmware(&self) -> &[u8] {
+        trim(&self.fr)
+    }
+
+    /// Subsystem NQN without padding.
+    pub(crate) fn subsys_nqn(&self) -> &[u8] {
+        trim(&self.subnqn)
+    }
+
+    /// Whether a volatile write cache is present (VWC bit 0), so writes
+    /// need Flush (and FUA) for durability.
+    pub(crate) const fn has_vwc(&self) -> bool {
+        self.vwc & 1 != 0
+    }
+
+    /// Whether Dataset Management is supported (ONCS bit 2).
+    pub(crate) const fn oncs_dsm(&self) -> bool {
+        self.oncs & (1 << 2) != 0
+    }
+
+    /// Whether Write Zeroes is supported (ONCS bit 3).
+    pub(crate) const fn oncs_write_zeroes(&self) -> bool {
+        self.oncs & (1 << 3) != 0
+    }
+
+    /// Whether Namespace Management is supported (OACS bit 3).
+    pub(crate) const fn oacs_ns_mgmt(&self) -> bool {
+        self.oacs & (1 << 3) != 0
+    }
+
+    /// Whether Doorbell Buffer Config is supported (OACS bit 8).
+    pub(crate) const fn oacs_dbbuf(&self) -> bool {
+        self.oacs & (1 << 8) != 0
+    }
+
+    /// Whether SGLs are supported for the NVM command set (SGLS bits 1:0).
+    pub(crate) const fn sgl_supported(&self) -> bool {
+        self.sgls & 0x3 != 0
+    }
+
+    /// Largest data transfer of one command in bytes, given the controller's
+    /// minimum page shift (12 + CAP.MPSMIN); `None` if MDTS reports no limit.
+    /// A limit that does not fit in `u32` is reported as `u32::MAX`.
+    pub(crate) const fn max_transfer_bytes(&self, min_page_shift: u32) -> Option<u32> {
+        if self.mdts == 0 {
+            return None;
+        }
+        let shift = self.mdts as u32 + min_page_shift;
+        if shift >= 32 {
+            Some(u32::MAX)
+        } else {
+            Some(1u32 << shift)
+        }
+    }
+}
+
+/// One LBA Format descriptor of Identify Namespace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LbaFormat {
+    /// Metadata Size in bytes per logical block.
+    pub(crate) ms: u16,
+    /// LBA Data Size as log2 of bytes (0 = format not available).
+    pub(crate) lbads: u8,
+    /// Relative Performance (bits 1:0; 0 = best).
+    pub(crate) rp: u8,
+}
+
+/// Number of LBA format descriptors in Identify Namespace (NVMe 2.0).
+pub(crate) const NR_LBAF: usize = 64;
+
+/// Why a namespace cannot be exposed as a plain block device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unsupported {
+    /// FLBAS selects a format index above NLBAF.
+    FormatIndex(u8),
+    /// The format carries this many metadata bytes per block.
+    Metadata(u16),
+    /// End-to-end protection is enabled with this PI type.
+    ProtectionInfo(u8),
+    /// The logical block size is `1 << lbads`, outside 512..=4096.
+    BlockSize(u8),
+}
+
+/// Decoded NVM command set Identify Namespace data structure (CNS 00h).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct IdNs {
+    /// Namespace Size in logical blocks (bytes 7:0).
+    pub(crate) nsze: u64,
+    /// Namespace Capacity in logical blocks (bytes 15:8).
+    pub(crate) ncap: u64,
+    /// Namespace Utilization in logical blocks (bytes 23:16).
+    pub(crate) nuse: u64,
+    /// Namespace Features (byte 24).
+    pub(crate) nsfeat: u8,
+    /// Number of LBA Formats, 0-based (byte 25).
+    pub(crate) nlbaf: u8,
+    /// Formatted LBA Size (byte 26).
+    pub(crate) flbas: u8,
+    /// Metadata Capabilities (byte 27).
+    pub(crate) mc: u8,
+    /// End-to-end Data Protection Capabilities (byte 28).
+    pub(crate) dpc: u8,
+    /// End-to-end Data Protection Type Settings (byte 29).
+    pub(crate) dps: u8,
+    /// Namespace Multi-path I/O and Namespace Sharing Capabilities (byte 30).
+    pub(crate) nmic: u8,
+    /// Namespace Atomic Write Unit Normal, 0-based (bytes 35:34); 0 unless
+    /// NSFEAT bit 1 is set.
+    pub(crate) nawun: u16,
+    /// Namespace Atomic Write Unit Power Fail, 0-based (bytes 37:36); 0
+    /// unless NSFEAT bit 1 is set.
+    pub(crate) nawupf: u16,
+    /// Namespace Atomic Compare & Write Unit, 0-based (bytes 39:38); 0
+    /// unless NSFEAT bit 1 is set.
+    pub(crate) nacwu: u16,
+    /// Namespace Preferred Write Granularity, 0-based (bytes 65:64); 0
+    /// unless NSFEAT bit 4 is set.
+    pub(crate) npwg: u16,
+    /// Namespace Preferred Write Alignment, 0-based (bytes 67:66); 0 unless
+    /// NSFEAT bit 4 is set.
+    pub(crate) npwa: u16,
+    /// Namespace Preferred Deallocate Granularity, 0-based (bytes 69:68); 0
+    /// unless NSFEAT bit 4 is set.
+    pub(crate) npdg: u16,
+    /// Namespace Preferred Deallocate Alignment, 0-based (bytes 71:70); 0
+    /// unless NSFEAT bit 4 is set.
+    pub(crate) npda: u16,
+    /// Namespace Optimal Write Size, 0-based (bytes 73:72); 0 unless NSFEAT
+    /// bit 4 is set.
+    pub(crate) nows: u16,
+    /// Namespace Globally Unique Identifier (bytes 119:104).
+    pub(crate) nguid: [u8; 16],
+    /// IEEE Extended Unique Identifier (bytes 127:120).
+    pub(crate) eui64: [u8; 8],
+    /// LBA Format descriptors 0..63 (bytes 128 + 4 * i).
+    pub(crate) lbaf: [LbaFormat; NR_LBAF],
+}
+
+/// NSFEAT bit 1: NAWUN, NAWUPF and NACWU are valid.
+pub(crate) const NSFEAT_NSABP: u8 = 1 << 1;
+/// NSFEAT bit 4: NPWG, NPWA, NPDG, NPDA and NOWS are valid.
+pub(crate) const NSFEAT_OPTPERF: u8 = 1 << 4;
+
+impl IdNs {
+    /// Decodes an Identify Namespace data structure.
+    pub(crate) fn parse(b: &[u8; IDENTIFY_SIZE]) -> Self {
+        let nsfeat = b[24];
+        let nsabp = nsfeat & NSFEAT_NSABP != 0;
+        let optperf = nsfeat & NSFEAT_OPTPERF != 0;
+        let if_set = |valid: bool, off: usize| if valid { le16(b, off) } else { 0 };
+        Self {
+            nsze: le64(b, 0),
+            ncap: le64(b, 8),
+            nuse: le64(b, 16),
+            nsfeat,
+            nlbaf: b[25],
+            flbas: b[26],
+            mc: b[27],
+            dpc: b[28],
+            dps: b[29],
+            nmic: b[30],
+            nawun: if_set(nsabp, 34),
+            nawupf: if_set(nsabp, 36),
+            nacwu: if_set(nsabp, 38),
+            npwg: if_set(optperf, 64),
+            npwa: if_set(optperf, 66),
+            npdg: if_set(optperf, 68),
+            npda: if_set(optperf, 70),
+            nows: if_set(optperf, 72),
+            nguid: bytes(b, 104),
+            eui64: bytes(b, 120),
+            lbaf: core::array::from_fn(|i| {
+                let off = 128 + 4 * i;
+                LbaFormat {
+                    ms: le16(b, off),
+                    lbads: b[off + 2],
+                    rp: b[off + 3] & 0x3,
+                }
+            }),
+        }
+    }
+
+    /// Index of the LBA format the namespace is formatted with: FLBAS bits
+    /// 3:0, and when more than 16 formats exist (NLBAF, 0-based, >= 16)
+    /// FLBAS bits 6:5 as index bits 5:4.
+    pub(crate) const fn lba_format_index(&self) -> u8 {
+        let low = self.flbas & 0xf;
+        if self.nlbaf >= 16 {
+            low | (((self.flbas >> 5) & 0x3) << 4)
+        } else {
+            low
+        }
+    }
+
+    /// The LBA format in use.
+    pub(crate) const fn current_format(&self) -> LbaFormat {
+        // The index is at most 63 by construction.
+        self.lbaf[self.lba_format_index() as usize]
+    }
+
+    /// log2 of the logical block size in bytes (LBADS of the current format).
+    pub(crate) const fn lba_shift(&self) -> u8 {
+        self.current_format().lbads
+    }
+
+    /// Logical block size in bytes (saturating at `u32::MAX`).
+    pub(crate) const fn logical_block_size(&self) -> u32 {
+        let s = self.lba_shift();
+        if s >= 32 {
+            u32::MAX
+        } else {
+            1u32 << s
+        }
+    }
+
+    /// Metadata bytes per logical block of the current format.
+    pub(crate) const fn metadata_size(&self) -> u16 {
+        self.current_format().ms
+    }
+
+    /// Whether metadata is interleaved with the data (FLBAS bit 4).
+    pub(crate) const fn metadata_extended(&self) -> bool {
+        self.flbas & (1 << 4) != 0
+    }
+
+    /// Protection Information type in use (DPS bits 2:0; 0 = disabled).
+    pub(crate) const fn pi_type(&self) -> u8 {
+        self.dps & 0x7
+    }
+
+    /// Whether the driver can expose this namespace as a plain block device.
+    ///
+    /// The driver moves no metadata and does not generate or check
+    /// protection information, so formats with either are refused (the
+    /// controller would fail or misplace every transfer). The logical block
+    /// size must be 512..=4096 bytes: the block layer requires it to be a
+    /// power of two of at least 512 bytes and at most `PAGE_SIZE`, which is
+    /// 4 KiB on the platforms this driver targets.
+    pub(crate) const fn is_supported(&self) -> Result<(), Unsupported> {
+        let idx = self.lba_format_index();
+        if idx > self.nlbaf {
+            return Err(Unsupported::FormatIndex(idx));
+        }
+        if self.metadata_size() != 0 {
+            return Err(Unsupported::Metadata(self.metadata_size()));
+        }
+        if self.pi_type() != 0 {
+            return Err(Unsupported::ProtectionInfo(self.pi_type()));
+        }
+        let s = self.lba_shift();
+        if s < 9 || s > 12 {
+            return Err(Unsupported::BlockSize(s));
+        }
+        Ok(())
+    }
+
+    /// Namespace size in 512-byte sectors (saturating at `u64::MAX`).
+    pub(crate) const fn capacity_sectors(&self) -> u64 {
+        let s = self.lba_shift() as u32;
+        if s >= 9 {
+            let up = s - 9;
+            if up >= 64 || self.nsze > (u64::MAX >> up) {
+                u64::MAX
+            } else {
+                self.nsze << up
+            }
+        } else {
+            self.nsze >> (9 - s)
+        }
+    }
+
+    /// Physical block size in bytes: the preferred write granularity
+    /// ((NPWG + 1) logical blocks) when NSFEAT bit 4 reports it, otherwise
+    /// the logical block size. Saturates at `u32::MAX`.
+    pub(crate) const fn physical_block_size(&self) -> u32 {
+        let lbs = self.logical_block_size();
+        if self.nsfeat & NSFEAT_OPTPERF != 0 {
+            match lbs.checked_mul(self.npwg as u32 + 1) {
+                Some(v) => v,
+                None => u32::MAX,
+            }
+        } else {
+            lbs
+        }
+    }
+
+    /// Optimal I/O size in bytes ((NOWS + 1) logical blocks) when NSFEAT bit
+    /// 4 reports it, otherwise 0 (unknown).
+    pub(crate) const fn optimal_io_size(&self) -> u32 {
+        if self.nsfeat & NSFEAT_OPTPERF != 0 {
+            match self.logical_block_size().checked_mul(self.nows as u32 + 1) {
+                Some(v) => v,
+                None => u32::MAX,
+            }
+        } else {
+            0
+        }
+    }
+
+    /// Whether the namespace reports an NGUID (not all zeroes).
+    pub(crate) fn has_nguid(&self) -> bool {
+        !all_zero(&self.nguid)
+    }
+
+    /// Whether the namespace reports an EUI-64 (not all zeroes).
+    pub(crate) fn has_eui64(&self) -> bool {
+        !all_zero(&self.eui64)
+    }
+
+    /// Whether the namespace is active: an inactive NSID identifies as all
+    /// zeroes, so its size is 0.
+    pub(crate) const fn is_active(&self) -> bool {
+        self.nsze != 0
+    }
+}
+
+/// Largest number of NSIDs in one Active Namespace ID list.
+pub(crate) const NS_LIST_MAX: usize = IDENTIFY_SIZE / 4;
+
+/// The NSIDs of an Active Namespace ID list (CNS 02h), in order, up to the
+/// first 0 entry (at most 1024).
+pub(crate) fn active_ns_list(buf: &[u8; IDENTIFY_SIZE]) -> impl Iterator<Item = u32> + '_ {
+    (0..NS_LIST_MAX)
+        .map(move |i| le32(buf, 4 * i))
+        .take_while(|&id| id != 0)
+}

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Host test crate for the pure NVMe protocol module.
+//!
+//! The kernel module and this crate compile the very same `nvme/` sources:
+//! here they are pulled in with `#[path]` so that their `pub(crate)` items
+//! are visible to the unit tests below, which run on the build host with
+//! plain `cargo test` and need no kernel, device or emulator.
+
+#[path = "../../../nvme/mod.rs"]
+mod nvme;
+
+#[cfg(test)]
+mod rng;
+#[cfg(test)]
+mod test_cmd;
+#[cfg(test)]
+mod test_ident;
+#[cfg(test)]
+mod test_prp;
+#[cfg(test)]
+mod test_regs;
+#[cfg(test)]
+mod test_ring;
+#[cfg(test)]
+mod test_status;
