@@ -27,8 +27,8 @@ use kernel::{
     },
     pci,
     prelude::*,
-    str::CStr,
     static_lock_class,
+    str::CStr,
     sync::Arc,
     types::Opaque, //
 };
@@ -195,8 +195,13 @@ impl Request {
         let mut bio = unsafe { (*self.as_raw()).bio };
         while !bio.is_null() {
             // SAFETY: `bio` is a non-null element of the request's bio chain.
-            let (sector, size, next) =
-                unsafe { ((*bio).bi_iter.bi_sector, (*bio).bi_iter.bi_size, (*bio).bi_next) };
+            let (sector, size, next) = unsafe {
+                (
+                    (*bio).bi_iter.bi_sector,
+                    (*bio).bi_iter.bi_size,
+                    (*bio).bi_next,
+                )
+            };
             f(sector, size >> 9);
             bio = next;
         }
@@ -416,7 +421,8 @@ impl DmaPool {
     pub(crate) fn alloc_atomic(&self) -> Option<PoolBuf> {
         let mut dma: bindings::dma_addr_t = 0;
         // SAFETY: `self.pool` is live (type invariant); GFP_ATOMIC never sleeps.
-        let cpu = unsafe { bindings::dma_pool_alloc(self.pool.as_ptr(), bindings::GFP_ATOMIC, &mut dma) };
+        let cpu =
+            unsafe { bindings::dma_pool_alloc(self.pool.as_ptr(), bindings::GFP_ATOMIC, &mut dma) };
         NonNull::new(cpu.cast::<u8>()).map(|cpu| PoolBuf { cpu, dma })
     }
 
@@ -659,7 +665,9 @@ impl<H: Handler> IrqHandler<H> {
 
 impl<H: Handler> Drop for IrqHandler<H> {
     fn drop(&mut self) {
-        let cookie = ptr::from_ref::<H>(&self.handler).cast_mut().cast::<c_void>();
+        let cookie = ptr::from_ref::<H>(&self.handler)
+            .cast_mut()
+            .cast::<c_void>();
         // SAFETY: registered with this cookie (type invariant); `free_irq` waits for running
         // handlers, so the handler is not used after this returns.
         unsafe { bindings::free_irq(self.irq, cookie) };
@@ -1023,7 +1031,9 @@ impl<T: Operations> TagSet<T> {
             (
                 Self::set_data(set),
                 QueueMap {
-                    map: ptr::addr_of_mut!((*set).map[bindings::hctx_type_HCTX_TYPE_DEFAULT as usize]),
+                    map: ptr::addr_of_mut!(
+                        (*set).map[bindings::hctx_type_HCTX_TYPE_DEFAULT as usize]
+                    ),
                     _p: PhantomData,
                 },
             )
@@ -1138,7 +1148,7 @@ impl<T: Operations> Disk<T> {
         lim.max_segments = limits.max_segments;
         lim.max_segment_size = u32::MAX;
         // CAST: `unsigned long` is 64 bits on the 64-bit kernels this module builds for.
-        lim.virt_boundary_mask = limits.virt_boundary_mask as _;
+        lim.virt_boundary_mask = limits.virt_boundary_mask as usize;
         lim.dma_alignment = limits.dma_alignment;
         lim.max_hw_discard_sectors = limits.max_discard_sectors;
         lim.max_discard_segments = limits.max_discard_segments;
@@ -1154,7 +1164,12 @@ impl<T: Operations> Disk<T> {
         // SAFETY: `set` is an allocated tag set; `lim` is a valid limits structure; `qdata`
         // lives as long as the disk (it is held in `Self`); the key is static.
         let gd = from_err_ptr(unsafe {
-            bindings::__blk_mq_alloc_disk(set.as_raw(), &mut lim, qdata, static_lock_class!().as_ptr())
+            bindings::__blk_mq_alloc_disk(
+                set.as_raw(),
+                &mut lim,
+                qdata,
+                static_lock_class!().as_ptr(),
+            )
         })?;
         // SAFETY: `__blk_mq_alloc_disk` returned a valid gendisk.
         let gendisk = unsafe { NonNull::new_unchecked(gd) };

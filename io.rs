@@ -167,7 +167,8 @@ impl IoSet {
             pdu.mapped = false;
             // SAFETY: the parts were stored by `map_data` for this request's table and not
             // unmapped since (`mapped` was set).
-            let map = unsafe { SgMap::from_parts(Self::sgl(rq), pdu.nents, pdu.nr_mapped, pdu.write) };
+            let map =
+                unsafe { SgMap::from_parts(Self::sgl(rq), pdu.nents, pdu.nr_mapped, pdu.write) };
             map.unmap(&self.dev);
         }
     }
@@ -213,7 +214,13 @@ impl IoSet {
     }
 
     /// Takes `nr` PRP list pages and writes the PRP lists for the mapped data.
-    fn fill_prp_lists(&self, map: &SgMap, nr: usize, pdu: &mut IoPdu, c: &mut Command) -> BlkStatus {
+    fn fill_prp_lists(
+        &self,
+        map: &SgMap,
+        nr: usize,
+        pdu: &mut IoPdu,
+        c: &mut Command,
+    ) -> BlkStatus {
         let per_page = 1usize << (CTRL_PAGE_SHIFT - 3);
         let mut list: [ListPage<'_>; MAX_LIST_PAGES] = core::array::from_fn(|_| ListPage {
             dma: 0,
@@ -227,7 +234,10 @@ impl IoSet {
             // request uses; the device reads it only after the doorbell write.
             let entries =
                 unsafe { core::slice::from_raw_parts_mut(b.cpu.as_ptr().cast::<u64>(), per_page) };
-            *page = ListPage { dma: b.dma, entries };
+            *page = ListPage {
+                dma: b.dma,
+                entries,
+            };
         }
         let segs = map
             .segments()
@@ -242,7 +252,12 @@ impl IoSet {
     }
 
     /// Builds a Dataset Management (deallocate) command for a discard request.
-    fn setup_discard(&self, ns: &Namespace, rq: &Request, pdu: &mut IoPdu) -> Result<Command, BlkStatus> {
+    fn setup_discard(
+        &self,
+        ns: &Namespace,
+        rq: &Request,
+        pdu: &mut IoPdu,
+    ) -> Result<Command, BlkStatus> {
         let Some(buf) = self.take_buf(pdu) else {
             return Err(BlkStatus::RESOURCE);
         };

@@ -122,7 +122,12 @@ impl CtrlId {
             if free >= MAX_CONTROLLERS {
                 return Err(EBUSY);
             }
-            match CTRL_IDS.compare_exchange(cur, cur | (1 << free), Ordering::AcqRel, Ordering::Relaxed) {
+            match CTRL_IDS.compare_exchange(
+                cur,
+                cur | (1 << free),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return Ok(Self(free)),
                 Err(now) => cur = now,
             }
@@ -334,7 +339,10 @@ impl<'bound> Controller<'bound> {
 
         // Admin queue, then enable.
         let admin_q = Arc::pin_init(Queue::new(dev, dbar, 0, cmd::AQ_DEPTH, 0), GFP_KERNEL)?;
-        let admin = Arc::pin_init(AdminQueue::new(admin_q.clone(), ADMIN_TIMEOUT_MS), GFP_KERNEL)?;
+        let admin = Arc::pin_init(
+            AdminQueue::new(admin_q.clone(), ADMIN_TIMEOUT_MS),
+            GFP_KERNEL,
+        )?;
         let admin_irq = IrqHandler::new(
             &vectors,
             0,
@@ -343,8 +351,18 @@ impl<'bound> Controller<'bound> {
         )?;
         let aq = u32::from(cmd::AQ_DEPTH);
         bar.write_reg(regs::AQA::from_raw(Aqa::new(aq, aq)));
-        write_lo_hi(&bar, regs::ASQ_LO::from_raw, regs::ASQ_HI::from_raw, admin_q.sq_dma());
-        write_lo_hi(&bar, regs::ACQ_LO::from_raw, regs::ACQ_HI::from_raw, admin_q.cq_dma());
+        write_lo_hi(
+            &bar,
+            regs::ASQ_LO::from_raw,
+            regs::ASQ_HI::from_raw,
+            admin_q.sq_dma(),
+        );
+        write_lo_hi(
+            &bar,
+            regs::ACQ_LO::from_raw,
+            regs::ACQ_HI::from_raw,
+            admin_q.cq_dma(),
+        );
         bar.write_reg(regs::CC::from_raw(Cc::nvm_io(io::CTRL_PAGE_SHIFT).0));
         // From here on a failure must leave the controller disabled.
         let enabled = ScopeGuard::new(|| {
@@ -366,7 +384,11 @@ impl<'bound> Controller<'bound> {
         };
         // CAST: `want <= 1024`.
         let granted = admin.set_queue_count(want as u16).map_err(|e| {
-            dev_err!(pdev, "Set Features (Number of Queues) failed: {}\n", e.name());
+            dev_err!(
+                pdev,
+                "Set Features (Number of Queues) failed: {}\n",
+                e.name()
+            );
             Error::from(e)
         })?;
         // CAST: as above.
@@ -388,7 +410,12 @@ impl<'bound> Controller<'bound> {
                 let mut own = KVec::with_capacity(1, GFP_KERNEL)?;
                 own.push(q.clone(), GFP_KERNEL)?;
                 irqs.push(
-                    IrqHandler::new(&vectors, u32::from(qid), c"rust_nvme", VectorIrq::new(None, own))?,
+                    IrqHandler::new(
+                        &vectors,
+                        u32::from(qid),
+                        c"rust_nvme",
+                        VectorIrq::new(None, own),
+                    )?,
                     GFP_KERNEL,
                 )?;
             }
@@ -438,7 +465,16 @@ impl<'bound> Controller<'bound> {
             GFP_KERNEL,
         )?;
 
-        let disks = Self::scan_namespaces(&admin, pdev_b, dev, &idc, &tagset, id.0, max_transfer, max_segs)?;
+        let disks = Self::scan_namespaces(
+            &admin,
+            pdev_b,
+            dev,
+            &idc,
+            &tagset,
+            id.0,
+            max_transfer,
+            max_segs,
+        )?;
         dev_info!(
             pdev,
             "{} ({}), firmware {}, NVMe {}.{}: {} I/O queues of depth {} on {} {}, {} namespaces\n",
@@ -481,7 +517,10 @@ impl<'bound> Controller<'bound> {
     }
 
     /// Identifies the active namespaces and adds a disk for each supported one.
-    #[expect(clippy::too_many_arguments, reason = "probe-time plumbing, called once")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "probe-time plumbing, called once"
+    )]
     fn scan_namespaces(
         admin: &AdminQueue,
         pdev: &pci::Device<Bound>,
@@ -572,7 +611,12 @@ impl<'bound> Controller<'bound> {
             drop(io.disks);
             for q in io.set.queues.iter() {
                 if let Err(e) = self.admin.delete_io_queue(q.qid) {
-                    dev_warn!(self.pdev, "deleting I/O queue {} failed: {}\n", q.qid, e.name());
+                    dev_warn!(
+                        self.pdev,
+                        "deleting I/O queue {} failed: {}\n",
+                        q.qid,
+                        e.name()
+                    );
                 }
             }
             drop(io.irqs);
