@@ -364,6 +364,9 @@ impl<'bound> Controller<'bound> {
             admin_q.cq_dma(),
         );
         bar.write_reg(regs::CC::from_raw(Cc::nvm_io(io::CTRL_PAGE_SHIFT).0));
+        // I/O queue memory must outlive the guard below: on failure the controller is disabled
+        // first, and only then are the rings it may still point to freed.
+        let mut queues: KVec<Arc<Queue>> = KVec::new();
         // From here on a failure must leave the controller disabled.
         let enabled = ScopeGuard::new(|| {
             let _ = disable(pdev_b, &bar, timeout_ms);
@@ -397,7 +400,7 @@ impl<'bound> Controller<'bound> {
             cap.max_queue_entries(),
             module_parameters::io_queue_depth.value(),
         );
-        let mut queues = KVec::with_capacity(usize::from(nr_io), GFP_KERNEL)?;
+        queues.reserve(usize::from(nr_io), GFP_KERNEL)?;
         let mut irqs = KVec::with_capacity(usize::from(nr_io), GFP_KERNEL)?;
         for qid in 1..=nr_io {
             let vector = if irq_affinity { qid } else { 0 };
@@ -421,6 +424,10 @@ impl<'bound> Controller<'bound> {
             }
             queues.push(q, GFP_KERNEL)?;
         }
+        let mut io_queues = KVec::with_capacity(queues.len(), GFP_KERNEL)?;
+        for q in queues.iter() {
+            io_queues.push(q.clone(), GFP_KERNEL)?;
+        }
         if !irq_affinity {
             let mut shared = KVec::with_capacity(queues.len(), GFP_KERNEL)?;
             for q in queues.iter() {
@@ -443,7 +450,7 @@ impl<'bound> Controller<'bound> {
 
         let set = Arc::new(
             IoSet {
-                queues,
+                queues: io_queues,
                 dev: ARef::from(&**dev),
                 pool: DmaPool::new(c"rust_nvme_prp", dev, 1 << io::CTRL_PAGE_SHIFT)?,
                 max_segs,
@@ -477,12 +484,14 @@ impl<'bound> Controller<'bound> {
         )?;
         dev_info!(
             pdev,
-            "{} ({}), firmware {}, NVMe {}.{}: {} I/O queues of depth {} on {} {}, {} namespaces\n",
+            "{} ({}), firmware {}, NVMe {}.{}.{}, MQES {}, {} I/O queues of depth {} on {} {}, {} namespaces\n",
             id_str(idc.model()),
             id_str(idc.serial()),
             id_str(idc.firmware()),
             vs.major(),
             vs.minor(),
+            vs.tertiary(),
+            cap.mqes(),
             nr_io,
             depth,
             vectors.count(),
