@@ -179,6 +179,16 @@ step_kernel() {
 	fi
 	preflight_kernel
 	check_space "$RNVME_CACHE" "$KERNEL_NEED_MB" "building the test kernel"
+	# One kernel build at a time: a second set-up waits, then finds the cached kernel.
+	exec 9>"$RNVME_CACHE/.build.lock"
+	if ! flock -n 9; then
+		echo "    another set-up is building the kernel; waiting for it"
+		flock 9
+	fi
+	if [ -f "$out/.rnvme-complete" ]; then
+		echo "    test kernel cached in $out"
+		return
+	fi
 	[ -f "$src/Makefile" ] || step_source
 	out=$(rnvme_kdir)
 	# Build next to the final place, then rename: an interrupted or failed

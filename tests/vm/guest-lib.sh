@@ -1,0 +1,219 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# The guest library of the rust-nvme VM tests, installed as /lib/rnvme.sh
+# and sourced by /init before each test script runs (busybox sh, set -e).
+# It loads and binds drivers, finds controllers and their disks, waits for
+# conditions, runs fio verify jobs and asks the host for QEMU monitor
+# actions. Call util-linux and coreutils tools by full path (/usr/bin/...):
+# busybox's shell runs its own applets first.
+
+RNVME_MODDIR=/lib/modules
+RNVME_NVME_CLASS=0x010802
+
+# log MSG: one line of test output.
+log() {
+	echo "-- $*"
+}
+
+# fail MSG: reports the failure and ends the test with exit code 1.
+fail() {
+	echo "RNVME-FAIL: $*"
+	exit 1
+}
+
+# rnvme_param NAME: value of rnvme.NAME= on the kernel command line.
+rnvme_param() {
+	local w
+	for w in $(cat /proc/cmdline); do
+		case "$w" in "rnvme.$1="*)
+			echo "${w#*=}"
+			return 0
+			;;
+		esac
+	done
+}
+
+# nvme_ctrls: PCI address of every NVMe function (class 0x010802).
+nvme_ctrls() {
+	local d
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/class")" = "$RNVME_NVME_CLASS" ] && echo "${d##*/}"
+	done
+	return 0
+}
+
+# pci_addr_of N: PCI address of the N-th (from 0) --nvme of scripts/vm.sh.
+pci_addr_of() {
+	local a
+	a=$(rnvme_param slots | cut -d, -f$(($1 + 1)))
+	[ -n "$a" ] || fail "pci_addr_of $1: the VM has no --nvme number $1 (slots: $(rnvme_param slots))"
+	[ "$a" != - ] || fail "pci_addr_of $1: that --nvme has its own bus=, its address is not fixed; use ctrl_by_serial"
+	[ -d "/sys/bus/pci/devices/$a" ] || fail "pci_addr_of $1: no PCI device $a in the guest"
+	echo "$a"
+}
+
+# ctrl_by_serial SERIAL: PCI address of the controller with that serial:
+# from the --nvme options when the harness gave it a fixed slot, else from
+# the sysfs serial of a controller a driver has bound (C driver:
+# .../nvme/nvmeX/serial).
+ctrl_by_serial() {
+	local i s a f
+	i=0
+	for s in $(rnvme_param serials | tr , ' '); do
+		a=$(rnvme_param slots | cut -d, -f$((i + 1)))
+		if [ "$s" = "$1" ] && [ "$a" != - ]; then
+			echo "$a"
+			return 0
+		fi
+		i=$((i + 1))
+	done
+	for a in $(nvme_ctrls); do
+		for f in /sys/bus/pci/devices/"$a"/nvme/*/serial; do
+			[ -f "$f" ] || continue
+			if [ "$(cat "$f" | tr -d ' ')" = "$1" ]; then
+				echo "$a"
+				return 0
+			fi
+		done
+	done
+	fail "no NVMe controller with serial $1 (controllers: $(nvme_ctrls | tr '\n' ' '))"
+}
+
+# driver_of PCIADDR: name of the driver bound to it, or nothing.
+driver_of() {
+	local l=/sys/bus/pci/devices/$1/driver
+	[ -e "$l" ] && basename "$(readlink "$l")"
+	return 0
+}
+
+# load_c_driver [NVME_PARAMS...]: insmod the C nvme-core.ko and nvme.ko.
+load_c_driver() {
+	[ -d /sys/module/nvme_core ] || insmod "$RNVME_MODDIR/nvme-core.ko" ||
+		fail "insmod nvme-core.ko failed"
+	[ -d /sys/module/nvme ] || insmod "$RNVME_MODDIR/nvme.ko" "$@" ||
+		fail "insmod nvme.ko $* failed"
+}
+
+# unload_c_driver: rmmod the C driver (unbind its controllers first).
+unload_c_driver() {
+	rmmod nvme || fail "rmmod nvme failed"
+	rmmod nvme_core || fail "rmmod nvme_core failed"
+}
+
+# load_null_blk [PARAMS...]: insmod null_blk.ko.
+load_null_blk() {
+	insmod "$RNVME_MODDIR/null_blk.ko" "$@" || fail "insmod null_blk.ko $* failed"
+}
+
+# load_rust_driver [PARAMS...]: insmod rust_nvme.ko.
+load_rust_driver() {
+	[ -f "$RNVME_MODDIR/rust_nvme.ko" ] ||
+		fail "rust_nvme.ko is not in the initramfs: build it with 'make' before running VM tests"
+	insmod "$RNVME_MODDIR/rust_nvme.ko" "$@" || fail "insmod rust_nvme.ko $* failed; see the kernel messages above"
+}
+
+# unload_rust_driver: rmmod rust_nvme.
+unload_rust_driver() {
+	rmmod rust_nvme || fail "rmmod rust_nvme failed"
+}
+
+# bind PCIADDR DRIVER: binds the function to DRIVER (nvme or rust_nvme)
+# through driver_override and drivers_probe, and checks that it took.
+bind() {
+	local a=$1 drv=$2 cur
+	[ -d "/sys/bus/pci/devices/$a" ] || fail "bind: no PCI device $a"
+	cur=$(driver_of "$a")
+	[ -z "$cur" ] || fail "bind $a $drv: already bound to $cur; unbind it first"
+	[ -d "/sys/bus/pci/drivers/$drv" ] || fail "bind $a $drv: no driver $drv is loaded"
+	echo "$drv" >"/sys/bus/pci/devices/$a/driver_override"
+	echo "$a" >/sys/bus/pci/drivers_probe || true
+	cur=$(driver_of "$a")
+	[ "$cur" = "$drv" ] || fail "bind $a $drv: probe failed (bound to: ${cur:-nothing}); see the kernel messages above"
+	log "bound $a to $drv"
+}
+
+# unbind PCIADDR: unbinds the function from its driver and sets its
+# driver_override back to none, so nothing binds it again by itself.
+unbind() {
+	local a=$1 cur
+	cur=$(driver_of "$a")
+	[ -z "$cur" ] || echo "$a" >"/sys/bus/pci/drivers/$cur/unbind"
+	echo none >"/sys/bus/pci/devices/$a/driver_override"
+	[ -z "$(driver_of "$a")" ] || fail "unbind $a: still bound to $(driver_of "$a")"
+	log "unbound $a${cur:+ from $cur}"
+}
+
+# disks_of PCIADDR: names of the block devices under that PCI function.
+disks_of() {
+	local b
+	for b in /sys/block/*; do
+		case "$(readlink -f "$b")" in */"$1"/*) echo "${b##*/}" ;; esac
+	done
+	return 0
+}
+
+# disk_bytes DISK: size of /dev/DISK in bytes.
+disk_bytes() {
+	echo $(($(cat "/sys/block/$1/size") * 512))
+}
+
+# uptime_ms: guest time since boot in milliseconds.
+uptime_ms() {
+	local up frac
+	read -r up _ </proc/uptime
+	frac=${up#*.}
+	echo $((${up%.*} * 1000 + ${frac#0} * 10))
+}
+
+# wait_for COND_CMD [TIMEOUT_S]: evaluates COND_CMD every 0.1 s until it
+# succeeds; fails the test after TIMEOUT_S (default 10) seconds.
+wait_for() {
+	local cond=$1 t=${2:-10} end
+	end=$(($(uptime_ms) + t * 1000))
+	until eval "$cond"; do
+		[ "$(uptime_ms)" -lt "$end" ] || fail "timed out after ${t} s waiting for: $cond"
+		sleep 0.1
+	done
+}
+
+# fio_verify DEV SIZE [FIO_ARGS...]: 4k random writes over SIZE of DEV with
+# crc32c verification, O_DIRECT, libaio at depth 16; fails on any error.
+fio_verify() {
+	local dev=$1 size=$2 out=/tmp/fio-verify.out
+	shift 2
+	if ! /usr/bin/fio --name=verify --filename="$dev" --rw=randwrite --bs=4k \
+		--size="$size" --direct=1 --ioengine=libaio --iodepth=16 \
+		--verify=crc32c --do_verify=1 --verify_fatal=1 "$@" >"$out" 2>&1; then
+		cat "$out"
+		fail "fio verify of $size on $dev failed"
+	fi
+	log "fio verify $dev $size: ok, $(grep -m1 -o 'WRITE: bw=[^ ]*' "$out")"
+}
+
+# host_do MONITOR_CMD...: has the host run an HMP command on this VM's QEMU
+# monitor (device_del, qemu-io, ...), waits for it to be done, prints the
+# monitor's output and returns non-zero when the monitor reported an error.
+# The request goes out on the console as "RNVME-HOST: SEQ CMD"; scripts/vm.sh
+# runs it and answers on the second serial port (/dev/ttyS1) with
+# "RNVME-OUT SEQ LINE" lines and one "RNVME-ACK SEQ RC".
+host_do() {
+	local seq line rc=
+	seq=$(($(cat /tmp/.rnvme-host-seq 2>/dev/null || echo 0) + 1))
+	echo "$seq" >/tmp/.rnvme-host-seq
+	[ -c /dev/ttyS1 ] || fail "host_do: no /dev/ttyS1; run the test through scripts/vm.sh"
+	exec 8<>/dev/ttyS1
+	stty raw -echo <&8
+	echo "RNVME-HOST: $seq $*" >/dev/console
+	while IFS= read -r -t 60 line <&8; do
+		case "$line" in
+		"RNVME-ACK $seq "*)
+			rc=${line##* }
+			break
+			;;
+		"RNVME-OUT $seq "*) echo "${line#RNVME-OUT $seq }" ;;
+		esac
+	done
+	exec 8<&-
+	[ -n "$rc" ] || fail "host_do $*: no answer from the host within 60 s"
+	return "$rc"
+}
