@@ -114,6 +114,14 @@ impl AdminQueue {
         })
     }
 
+    /// Wakes the waiter of the outstanding command, if any, without a completion: it fails
+    /// at once instead of waiting out its timeout (the controller is being disabled).
+    pub(crate) fn cancel(&self) {
+        if self.waiting_cid.swap(NO_CID, Ordering::AcqRel) != NO_CID {
+            self.done.complete();
+        }
+    }
+
     /// Issues `cmd` and sleeps until it completes or the admin timeout passes.
     pub(crate) fn submit_sync(&self, mut cmd: Command) -> Result<Completion, AdminError> {
         let mut next = self.lock.lock();

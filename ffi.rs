@@ -235,6 +235,21 @@ impl Request {
         unsafe { bindings::blk_mq_complete_request(self.as_raw()) };
     }
 
+    /// True once the request has been completed (`blk_mq_request_completed()`).
+    pub(crate) fn is_completed(&self) -> bool {
+        // SAFETY: `self` is a valid request (type invariant); `state` is read racily on purpose,
+        // as the C helper does.
+        let state = unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).state)) };
+        state == bindings::mq_rq_state_MQ_RQ_COMPLETE
+    }
+
+    /// Puts the request back on its queue's requeue list to be issued again
+    /// (`blk_mq_requeue_request()`); used instead of ending it.
+    pub(crate) fn requeue(&self) {
+        // SAFETY: `self` is a request the driver owns and has not ended.
+        unsafe { bindings::blk_mq_requeue_request(self.as_raw(), true) };
+    }
+
     /// True when the data flows from memory to the device.
     pub(crate) fn is_write(&self) -> bool {
         // `op_is_write()`: odd operation numbers write.
@@ -746,8 +761,7 @@ impl Waiter {
 // ---------------------------------------------------------------------------------------------
 // blk-mq tag set.
 
-/// What [`TagSet::timeout`] tells blk-mq.
-#[expect(dead_code, reason = "reset handling arrives with the reliability work")]
+/// What [`Operations::timeout`] tells blk-mq.
 pub(crate) enum TimeoutAction {
     /// The driver has completed (or will complete) the request.
     Done,
@@ -791,6 +805,9 @@ pub(crate) trait Operations: Sized + 'static {
 
     /// Builds the CPU to hardware queue map (`map_queues`).
     fn map_queues(set: &Self::SetData, map: &mut QueueMap<'_>);
+
+    /// A request ran past its deadline (`timeout`); runs in process context.
+    fn timeout(set: &Self::SetData, hwq: &Self::HwQueue, rq: &Request) -> TimeoutAction;
 }
 
 /// The tag array of one hardware context, to find a request by its tag.
@@ -880,7 +897,7 @@ impl<T: Operations> TagSet<T> {
         put_budget: None,
         set_rq_budget_token: None,
         get_rq_budget_token: None,
-        timeout: None,
+        timeout: Some(Self::timeout_callback),
         poll: None,
         complete: Some(Self::complete_callback),
         init_hctx: Some(Self::init_hctx_callback),
@@ -1020,6 +1037,32 @@ impl<T: Operations> TagSet<T> {
         let (data, rq) = unsafe { (Self::set_data(set), Request::from_raw(rq)) };
         T::init_request(data, rq);
         0
+    }
+
+    /// # Safety
+    ///
+    /// Called by blk-mq only, for a started request of a tag set created by `new`.
+    unsafe extern "C" fn timeout_callback(
+        rq: *mut bindings::request,
+    ) -> bindings::blk_eh_timer_return {
+        // SAFETY: `rq` is a live, started request; its hardware context was set up by
+        // `init_hctx` and its queue belongs to our tag set.
+        let (set, hwq, rq) = unsafe {
+            (
+                Self::set_data((*(*rq).q).tag_set),
+                &*(*(*rq).mq_hctx).driver_data.cast::<T::HwQueue>(),
+                Request::from_raw(rq),
+            )
+        };
+        match T::timeout(set, hwq, rq) {
+            TimeoutAction::Done => bindings::blk_eh_timer_return_BLK_EH_DONE,
+            TimeoutAction::ResetTimer => bindings::blk_eh_timer_return_BLK_EH_RESET_TIMER,
+        }
+    }
+
+    /// A handle for recovery code that must reach the whole tag set.
+    pub(crate) fn handle(&self) -> TagSetRef {
+        TagSetRef(self.as_raw())
     }
 
     /// # Safety
@@ -1214,3 +1257,94 @@ impl<T: Operations> Drop for Disk<T> {
 const BLK_FEAT_WRITE_CACHE: u32 = 1 << 0;
 /// `BLK_FEAT_FUA`: the device honours forced unit access.
 const BLK_FEAT_FUA: u32 = 1 << 1;
+
+/// A handle on a tag set for controller recovery: quiesce, cancel, wait.
+///
+/// # Invariants
+///
+/// Points to a tag set allocated by [`TagSet::new`]; users guarantee (see each method) that the
+/// tag set is still allocated when they use the handle.
+#[derive(Clone, Copy)]
+pub(crate) struct TagSetRef(*mut bindings::blk_mq_tag_set);
+
+// SAFETY: the handle is a plain pointer; blk-mq synchronises the operations below internally.
+unsafe impl Send for TagSetRef {}
+// SAFETY: as above.
+unsafe impl Sync for TagSetRef {}
+
+impl TagSetRef {
+    /// Stops dispatch to every queue of the set and waits for running `queue_rq` calls
+    /// (`blk_mq_quiesce_tagset()`).
+    ///
+    /// # Safety
+    ///
+    /// The tag set must be allocated; the caller may sleep.
+    pub(crate) unsafe fn quiesce(self) {
+        // SAFETY: per the function's safety requirements.
+        unsafe { bindings::blk_mq_quiesce_tagset(self.0) };
+    }
+
+    /// Restarts dispatch (`blk_mq_unquiesce_tagset()`).
+    ///
+    /// # Safety
+    ///
+    /// The tag set must be allocated and quiesced by [`TagSetRef::quiesce`].
+    pub(crate) unsafe fn unquiesce(self) {
+        // SAFETY: per the function's safety requirements.
+        unsafe { bindings::blk_mq_unquiesce_tagset(self.0) };
+    }
+
+    /// Calls `f` on every started request of the set (`blk_mq_tagset_busy_iter()`).
+    ///
+    /// # Safety
+    ///
+    /// The tag set must be allocated.
+    pub(crate) unsafe fn for_each_busy(self, mut f: impl FnMut(&Request)) {
+        let mut f: &mut dyn FnMut(&Request) = &mut f;
+        // SAFETY: the tag set is allocated; `busy_callback` casts `data` back to the
+        // `&mut dyn FnMut` that lives on this stack frame for the whole call.
+        unsafe {
+            bindings::blk_mq_tagset_busy_iter(
+                self.0,
+                Some(busy_callback),
+                ptr::from_mut(&mut f).cast::<c_void>(),
+            )
+        };
+    }
+
+    /// Waits until requests completed by recovery have been ended
+    /// (`blk_mq_tagset_wait_completed_request()`).
+    ///
+    /// # Safety
+    ///
+    /// The tag set must be allocated; the caller may sleep.
+    pub(crate) unsafe fn wait_completed(self) {
+        // SAFETY: per the function's safety requirements.
+        unsafe { bindings::blk_mq_tagset_wait_completed_request(self.0) };
+    }
+}
+
+/// # Safety
+///
+/// Only passed to `blk_mq_tagset_busy_iter` by [`TagSetRef::for_each_busy`].
+unsafe extern "C" fn busy_callback(rq: *mut bindings::request, data: *mut c_void) -> bool {
+    // SAFETY: `data` is the `&mut dyn FnMut` of `for_each_busy`; `rq` is a started request that
+    // blk-mq keeps alive during the iteration.
+    unsafe {
+        let f = &mut *data.cast::<&mut dyn FnMut(&Request)>();
+        f(Request::from_raw(rq));
+    }
+    true
+}
+
+/// Cancels `work` and waits for a running instance to finish (`cancel_work_sync()`).
+pub(crate) fn cancel_work_sync<T: ?Sized, const ID: u64>(work: &kernel::workqueue::Work<T, ID>) {
+    // SAFETY: `work` is a live, initialised work item; `raw_get` gives its `work_struct`.
+    unsafe { bindings::cancel_work_sync(kernel::workqueue::Work::raw_get(work)) };
+}
+
+/// The default system workqueue for work that may run on any CPU (`system_dfl_wq`).
+pub(crate) fn system_dfl_wq() -> &'static kernel::workqueue::Queue {
+    // SAFETY: `system_dfl_wq` is a C global set up at boot and never freed.
+    unsafe { kernel::workqueue::Queue::from_raw(bindings::system_dfl_wq) }
+}

@@ -22,6 +22,11 @@ use kernel::{
 };
 
 use crate::{
+    ctrl::{
+        CtrlCore,
+        State,
+        MAX_RETRIES, //
+    },
     ffi::{
         self,
         BlkStatus,
@@ -32,7 +37,8 @@ use crate::{
         ReqOp,
         Request,
         SgMap,
-        Tags, //
+        Tags,
+        TimeoutAction, //
     },
     nvme::{
         cmd::{
@@ -47,8 +53,10 @@ use crate::{
             Seg, //
         },
         status::{
+            path,
             BlkErr,
-            Status, //
+            Status,
+            SCT_PATH, //
         },
     },
     queue::Queue,
@@ -79,6 +87,8 @@ struct IoPdu {
     nr_mapped: u32,
     /// Pool buffers in use: PRP list pages or the DSM range list.
     nr_bufs: u8,
+    /// Times recovery has retried this request.
+    retries: u8,
     bufs: [Option<PoolBuf>; MAX_LIST_PAGES],
 }
 
@@ -106,7 +116,12 @@ pub(crate) struct IoSet {
     pub(crate) max_segs: u16,
     /// Interrupt vectors spread over the CPUs (queue `i` on vector `i + 1`).
     pub(crate) irq_affinity: bool,
+    /// The controller core, for recovery.
+    pub(crate) core: Arc<CtrlCore>,
 }
+
+/// Status given to requests that recovery cancels: "Command Aborted By Host".
+const HOST_ABORTED: Status = Status::from_parts(SCT_PATH, path::HOST_ABORTED_CMD, false);
 
 /// One namespace exposed as a disk.
 pub(crate) struct Namespace {
@@ -309,6 +324,7 @@ impl ffi::Operations for NvmeMq {
                 nents: 0,
                 nr_mapped: 0,
                 nr_bufs: 0,
+                retries: 0,
                 bufs: [None; MAX_LIST_PAGES],
             });
             SgMap::init_table(IoSet::sgl(rq), u32::from(set.max_segs));
@@ -316,6 +332,9 @@ impl ffi::Operations for NvmeMq {
     }
 
     fn queue_rq(set: &IoSet, hwq: &Queue, ns: &Namespace, rq: &Request, last: bool) -> BlkStatus {
+        if set.core.is_dead() {
+            return BlkStatus::IOERR;
+        }
         // SAFETY: the driver owns the request until it completes; nothing else touches its PDU.
         let pdu = unsafe { &mut *rq.pdu::<IoPdu>().as_ptr() };
         pdu.status = 0;
@@ -373,6 +392,13 @@ impl ffi::Operations for NvmeMq {
         let pdu = unsafe { &mut *rq.pdu::<IoPdu>().as_ptr() };
         set.release(rq, pdu);
         let status = Status::new(pdu.status);
+        if status == HOST_ABORTED && pdu.retries < MAX_RETRIES && !set.core.is_dead() {
+            // Cancelled by a controller reset: issue it again once the queues are back.
+            pdu.retries += 1;
+            rq.requeue();
+            return;
+        }
+        pdu.retries = 0;
         let blk = blk_status(status);
         if !blk.is_ok() {
             dev_err!(
@@ -388,6 +414,44 @@ impl ffi::Operations for NvmeMq {
             );
         }
         rq.end(blk);
+    }
+
+    fn timeout(set: &IoSet, hwq: &Queue, rq: &Request) -> TimeoutAction {
+        let core = &set.core;
+        // A lost interrupt leaves the completion in the ring: look there first.
+        hwq.process_cq(|cqe| nvme_handle_cqe(hwq, cqe));
+        if rq.is_completed() {
+            dev_warn!(
+                core.dev,
+                "I/O tag {} on queue {} completed by polling: interrupt lost?\n",
+                rq.tag(),
+                hwq.qid
+            );
+            return TimeoutAction::Done;
+        }
+        let csts = core.csts();
+        match core.state() {
+            State::Live if !csts.is_gone() => {
+                dev_warn!(
+                    core.dev,
+                    "I/O timeout: {:?} sector {} tag {} on queue {}{}; resetting the controller\n",
+                    rq.op(),
+                    rq.sector(),
+                    rq.tag(),
+                    hwq.qid,
+                    if csts.cfs() { " (CSTS.CFS set)" } else { "" }
+                );
+                core.schedule_reset();
+                TimeoutAction::ResetTimer
+            }
+            // The reset in progress cancels and retries the request.
+            State::Resetting => TimeoutAction::ResetTimer,
+            // Gone, dead or being removed: nothing will complete it.
+            State::Live | State::Deleting | State::Dead => {
+                core.kill("I/O timeout with the controller unreachable or being removed");
+                TimeoutAction::Done
+            }
+        }
     }
 
     fn map_queues(set: &IoSet, map: &mut QueueMap<'_>) {
@@ -412,5 +476,18 @@ pub(crate) fn nvme_handle_cqe(q: &Queue, cqe: &Completion) {
     let pdu: NonNull<IoPdu> = rq.pdu();
     // SAFETY: the request is in flight on this queue; only this handler writes its status now.
     unsafe { ptr::addr_of_mut!((*pdu.as_ptr()).status).write(cqe.status_field()) };
+    rq.complete();
+}
+
+/// Completes an in-flight request as cancelled by the host (recovery); it is retried or failed
+/// in [`ffi::Operations::complete`].
+pub(crate) fn nvme_cancel_request(rq: &Request) {
+    if rq.is_completed() {
+        return;
+    }
+    let pdu: NonNull<IoPdu> = rq.pdu();
+    // SAFETY: the request is started and the controller is disabled, so no completion for it
+    // can arrive and nothing else writes its status.
+    unsafe { ptr::addr_of_mut!((*pdu.as_ptr()).status).write(HOST_ABORTED.0) };
     rq.complete();
 }

@@ -12,7 +12,7 @@ use core::ptr;
 use kernel::{
     device,
     dma::Coherent,
-    new_spinlock,
+    new_spinlock, new_spinlock_irq,
     prelude::*,
     sync::{
         barrier::{
@@ -20,7 +20,8 @@ use kernel::{
             Read, //
         },
         SetOnce,
-        SpinLock, //
+        SpinLock,
+        SpinLockIrq, //
     },
     transmute::{
         AsBytes,
@@ -90,8 +91,9 @@ pub(crate) struct Queue {
     cq_db: Doorbell,
     #[pin]
     sq_lock: SpinLock<SqRing>,
+    /// Taken by the interrupt handler and, with interrupts off, by recovery polling.
     #[pin]
-    cq_lock: SpinLock<CqRing>,
+    cq_lock: SpinLockIrq<CqRing>,
     /// The blk-mq tag array of this queue's hardware context (I/O queues only).
     tags: SetOnce<Tags>,
 }
@@ -122,7 +124,7 @@ impl Queue {
             // SAFETY: as above.
             cq_db: unsafe { Doorbell::new(db.base, db.len, cq_db)? },
             sq_lock <- new_spinlock!(sq_ring, "nvme_sq_lock"),
-            cq_lock <- new_spinlock!(cq_ring, "nvme_cq_lock"),
+            cq_lock <- new_spinlock_irq!(cq_ring, "nvme_cq_lock"),
             tags: SetOnce::new(),
         })
     }
@@ -174,6 +176,24 @@ impl Queue {
     fn nvme_write_sq_db(db: &Doorbell, sq: &mut SqRing) {
         db.write(u32::from(sq.sq_tail));
         sq.mark_doorbell_written();
+    }
+
+    /// Returns both rings to their initial state (empty, phase tag 1) after the controller was
+    /// disabled, before the queue is handed to it again.
+    pub(crate) fn reset_rings(&self) {
+        let mut sq = self.sq_lock.lock();
+        let mut cq = self.cq_lock.lock();
+        *sq = SqRing::new(self.depth);
+        *cq = CqRing::new(self.depth);
+        // SAFETY: the controller is disabled, so it does not write the ring; `depth` entries
+        // fit in `cq`; no CPU reference to the ring exists (readers hold `cq_lock`).
+        unsafe {
+            ptr::write_bytes(
+                self.cq.as_mut_ptr().cast::<Completion>(),
+                0,
+                usize::from(self.depth),
+            )
+        };
     }
 
     /// Consumes every posted completion, calling `f` on each, then writes the CQ head doorbell

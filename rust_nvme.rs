@@ -25,8 +25,8 @@ use kernel::{
         DmaMask, //
     },
     io::{
-        poll::read_poll_timeout,
-        Io, //
+        Io,
+        MmioRaw, //
     },
     new_mutex,
     pci,
@@ -37,11 +37,11 @@ use kernel::{
         Arc,
         Mutex, //
     },
-    time::Delta,
     types::ScopeGuard, //
 };
 
 mod admin;
+mod ctrl;
 mod ffi;
 mod io;
 mod nvme;
@@ -49,6 +49,10 @@ mod queue;
 mod regs;
 
 use admin::AdminQueue;
+use ctrl::{
+    CtrlCore,
+    IoRefs, //
+};
 use ffi::{
     Disk,
     DmaPool,
@@ -72,12 +76,7 @@ use nvme::{
     },
     prp,
     regs::{
-        Aqa,
         Cap,
-        Cc,
-        Csts,
-        Shn,
-        Shst,
         Vs, //
     },
     ring,
@@ -92,12 +91,6 @@ type Bar0<'bound> = pci::Bar<'bound, { regs::BAR0_MIN }>;
 
 /// PCI class code of an NVM Express I/O controller: mass storage, non-volatile memory, NVMe.
 const PCI_CLASS_STORAGE_EXPRESS: u32 = 0x010802;
-
-/// How long one admin command may take.
-const ADMIN_TIMEOUT_MS: u32 = 60_000;
-
-/// Default I/O request timeout of the block layer.
-const IO_TIMEOUT_MS: u32 = 30_000;
 
 /// Time allowed for a normal shutdown when the controller does not report RTD3E.
 const SHUTDOWN_TIMEOUT_MS: u32 = 5_000;
@@ -196,18 +189,17 @@ struct IoState {
 
 /// Per-controller driver data, alive from probe until unbind.
 ///
-/// Fields drop in declaration order: I/O state, the admin interrupt and queue, then BAR0.
+/// Fields drop in declaration order: I/O state, the admin interrupt, the core, then BAR0,
+/// which the core's register mapping relies on.
 struct Controller<'bound> {
-    pdev: &'bound pci::Device<Bound>,
     io: Pin<KBox<Mutex<Option<IoState>>>>,
     admin_irq: IrqHandler<VectorIrq>,
-    admin: Arc<AdminQueue>,
+    core: Arc<CtrlCore>,
     _id: CtrlId,
-    /// CAP.TO in milliseconds.
-    timeout_ms: u32,
     /// Time allowed for shutdown, in milliseconds.
     shutdown_ms: u32,
-    bar: Bar0<'bound>,
+    /// Keeps BAR0 mapped for the core's registers and the queues' doorbells.
+    _bar: Bar0<'bound>,
 }
 
 struct NvmeDriver;
@@ -224,50 +216,6 @@ kernel::pci_device_table!(
 fn read_cap(bar: &Bar0<'_>) -> Cap {
     Cap(u64::from(bar.read(regs::CAP_LO).into_raw())
         | (u64::from(bar.read(regs::CAP_HI).into_raw()) << 32))
-}
-
-fn read_csts(bar: &Bar0<'_>) -> Csts {
-    Csts(bar.read(regs::CSTS).into_raw())
-}
-
-/// Waits until CSTS.RDY equals `ready`, failing on CSTS.CFS or after `timeout_ms`.
-fn wait_ready(pdev: &pci::Device<Bound>, bar: &Bar0<'_>, ready: bool, timeout_ms: u32) -> Result {
-    let csts = read_poll_timeout(
-        || Ok(read_csts(bar)),
-        |csts| csts.rdy() == ready || csts.cfs() || csts.is_gone(),
-        Delta::from_millis(1),
-        Delta::from_millis(i64::from(timeout_ms)),
-    )
-    .inspect_err(|_| {
-        dev_err!(
-            pdev,
-            "controller did not become {} within {} ms (CAP.TO)\n",
-            if ready { "ready" } else { "disabled" },
-            timeout_ms
-        );
-    })?;
-    if csts.is_gone() {
-        dev_err!(pdev, "controller registers read as all ones: device gone\n");
-        return Err(ENODEV);
-    }
-    if csts.cfs() {
-        dev_err!(pdev, "controller fatal status (CSTS.CFS) set\n");
-        return Err(EIO);
-    }
-    Ok(())
-}
-
-/// Clears CC.EN and waits for CSTS.RDY to drop.
-fn disable(pdev: &pci::Device<Bound>, bar: &Bar0<'_>, timeout_ms: u32) -> Result {
-    let cc = Cc(bar.read(regs::CC).into_raw());
-    if cc.enable() {
-        bar.write_reg(regs::CC::from_raw(cc.with_enable(false).0));
-    }
-    if read_csts(bar).rdy() {
-        wait_ready(pdev, bar, false, timeout_ms)
-    } else {
-        Ok(())
-    }
 }
 
 /// Prints an identify string (space padded ASCII).
@@ -314,16 +262,17 @@ impl<'bound> Controller<'bound> {
         }
         let vs = Vs(bar.read(regs::VS).into_raw());
         let timeout_ms = cap.timeout_ms();
-        disable(pdev_b, &bar, timeout_ms)?;
 
         // SAFETY: nothing has been allocated or mapped for DMA on this device yet.
         unsafe { dma::Device::dma_set_mask_and_coherent(pdev, DmaMask::new::<64>())? };
 
         let id = CtrlId::alloc()?;
         let dev: &device::Device<Bound> = pdev.as_ref();
+        let base = bar_base(&bar);
+        let len = (&bar).size();
         let dbar = DoorbellBar {
-            base: bar_base(&bar),
-            len: (&bar).size(),
+            base,
+            len,
             dstrd: cap.dstrd(),
         };
 
@@ -337,41 +286,45 @@ impl<'bound> Controller<'bound> {
             GFP_KERNEL,
         )?;
 
-        // Admin queue, then enable.
         let admin_q = Arc::pin_init(Queue::new(dev, dbar, 0, cmd::AQ_DEPTH, 0), GFP_KERNEL)?;
         let admin = Arc::pin_init(
-            AdminQueue::new(admin_q.clone(), ADMIN_TIMEOUT_MS),
+            AdminQueue::new(
+                admin_q.clone(),
+                module_parameters::admin_timeout
+                    .value()
+                    .saturating_mul(1000),
+            ),
             GFP_KERNEL,
         )?;
+        let core = Arc::pin_init(
+            // SAFETY: `base..base + len` is the BAR0 mapping that `Self::bar` keeps until the
+            // core's users are gone (teardown and the field order of `Controller`).
+            unsafe {
+                CtrlCore::new(
+                    ARef::from(&**dev),
+                    MmioRaw::new_region(base, len)?,
+                    admin.clone(),
+                    timeout_ms,
+                )
+            },
+            GFP_KERNEL,
+        )?;
+        core.disable()?;
         let admin_irq = IrqHandler::new(
             &vectors,
             0,
             c"rust_nvme",
             VectorIrq::new(Some(admin.clone()), KVec::new()),
         )?;
-        let aq = u32::from(cmd::AQ_DEPTH);
-        bar.write_reg(regs::AQA::from_raw(Aqa::new(aq, aq)));
-        write_lo_hi(
-            &bar,
-            regs::ASQ_LO::from_raw,
-            regs::ASQ_HI::from_raw,
-            admin_q.sq_dma(),
-        );
-        write_lo_hi(
-            &bar,
-            regs::ACQ_LO::from_raw,
-            regs::ACQ_HI::from_raw,
-            admin_q.cq_dma(),
-        );
-        bar.write_reg(regs::CC::from_raw(Cc::nvm_io(io::CTRL_PAGE_SHIFT).0));
         // I/O queue memory must outlive the guard below: on failure the controller is disabled
         // first, and only then are the rings it may still point to freed.
         let mut queues: KVec<Arc<Queue>> = KVec::new();
-        // From here on a failure must leave the controller disabled.
+        // From here on a failure must leave the controller disabled and its reset work idle.
         let enabled = ScopeGuard::new(|| {
-            let _ = disable(pdev_b, &bar, timeout_ms);
+            core.start_teardown();
+            let _ = core.disable();
         });
-        wait_ready(pdev_b, &bar, true, timeout_ms)?;
+        core.enable(&admin_q)?;
 
         let idc = admin.identify(dev, cmd::CNS_CTRL, 0).inspect_err(|e| {
             dev_err!(pdev, "Identify Controller failed: {:?}\n", e);
@@ -455,6 +408,7 @@ impl<'bound> Controller<'bound> {
                 pool: DmaPool::new(c"rust_nvme_prp", dev, 1 << io::CTRL_PAGE_SHIFT)?,
                 max_segs,
                 irq_affinity,
+                core: core.clone(),
             },
             GFP_KERNEL,
         )?;
@@ -465,12 +419,21 @@ impl<'bound> Controller<'bound> {
                     u32::from(nr_io),
                     u32::from(depth) - 1,
                     io::pdu_size(max_segs),
-                    IO_TIMEOUT_MS,
+                    module_parameters::io_timeout.value().clamp(1, 3600) * 1000,
                 ),
                 GFP_KERNEL,
             )?,
             GFP_KERNEL,
         )?;
+
+        let mut core_queues = KVec::with_capacity(queues.len(), GFP_KERNEL)?;
+        for q in queues.iter() {
+            core_queues.push(q.clone(), GFP_KERNEL)?;
+        }
+        core.set_io(IoRefs {
+            queues: core_queues,
+            tagset: tagset.handle(),
+        });
 
         let disks = Self::scan_namespaces(
             &admin,
@@ -506,7 +469,6 @@ impl<'bound> Controller<'bound> {
             (idc.rtd3e / 1000).clamp(SHUTDOWN_TIMEOUT_MS, 60_000)
         };
         Ok(Self {
-            pdev: pdev_b,
             io: KBox::pin_init(
                 new_mutex!(Some(IoState {
                     disks,
@@ -517,11 +479,10 @@ impl<'bound> Controller<'bound> {
                 GFP_KERNEL,
             )?,
             admin_irq,
-            admin,
+            core,
             _id: id,
-            timeout_ms,
             shutdown_ms,
-            bar,
+            _bar: bar,
         })
     }
 
@@ -614,19 +575,19 @@ impl<'bound> Controller<'bound> {
 
     /// Removes the disks, deletes the I/O queues and shuts the controller down.
     fn teardown(&self) {
+        self.core.start_teardown();
+        if self.core.csts().is_gone() {
+            // Surprise removal: nothing will complete what is in flight, so fail it now, and
+            // fail new I/O at once, so that removing the disks cannot hang.
+            self.core.kill("device removed");
+        }
         let io = self.io.lock().take();
         if let Some(io) = io {
             // Deleting the disks drains their I/O, which still completes through the queues.
             drop(io.disks);
-            for q in io.set.queues.iter() {
-                if let Err(e) = self.admin.delete_io_queue(q.qid) {
-                    dev_warn!(
-                        self.pdev,
-                        "deleting I/O queue {} failed: {}\n",
-                        q.qid,
-                        e.name()
-                    );
-                }
+            let queues = self.core.clear_io();
+            if let Some(queues) = &queues {
+                self.core.delete_io_queues(queues);
             }
             drop(io.irqs);
             self.admin_irq
@@ -637,43 +598,8 @@ impl<'bound> Controller<'bound> {
             drop(io.tagset);
             drop(io.set);
         }
-        self.shutdown();
+        self.core.shutdown(self.shutdown_ms);
     }
-
-    /// Normal shutdown: CC.SHN, then wait for CSTS.SHST to report completion.
-    fn shutdown(&self) {
-        let cc = Cc(self.bar.read(regs::CC).into_raw());
-        if !cc.enable() {
-            return;
-        }
-        self.bar
-            .write_reg(regs::CC::from_raw(cc.with_shn(Shn::Normal).0));
-        let done = read_poll_timeout(
-            || Ok(read_csts(&self.bar)),
-            |csts| csts.shst() == Shst::Complete || csts.is_gone(),
-            Delta::from_millis(1),
-            Delta::from_millis(i64::from(self.shutdown_ms)),
-        );
-        if done.is_err() {
-            dev_warn!(
-                self.pdev,
-                "shutdown did not complete within {} ms, disabling\n",
-                self.shutdown_ms
-            );
-        }
-        let _ = disable(self.pdev, &self.bar, self.timeout_ms);
-    }
-}
-
-/// Writes a 64-bit register as two 32-bit halves, low half first.
-fn write_lo_hi<L, H>(bar: &Bar0<'_>, lo: fn(u32) -> L, hi: fn(u32) -> H, value: u64)
-where
-    L: kernel::io::register::FixedRegister<Storage = u32>,
-    H: kernel::io::register::FixedRegister<Storage = u32>,
-{
-    // CAST: deliberate truncation to the low and high halves.
-    bar.write_reg(lo(value as u32));
-    bar.write_reg(hi((value >> 32) as u32));
 }
 
 /// Virtual address of the start of the BAR0 mapping, for the doorbells.
@@ -711,6 +637,14 @@ kernel::module_pci_driver! {
     description: "NVMe PCIe block driver in Rust",
     license: "GPL",
     params: {
+        io_timeout: u32 {
+            default: 30,
+            description: "I/O request timeout in seconds, before recovery starts",
+        },
+        admin_timeout: u32 {
+            default: 60,
+            description: "Admin command timeout in seconds",
+        },
         io_queue_depth: u32 {
             default: 1024,
             description: "Entries per I/O queue (at most the controller's CAP.MQES + 1)",

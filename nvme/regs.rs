@@ -417,7 +417,10 @@ impl Aqa {
     /// as the register wants them: 0-based ASQS in bits 11:0 and 0-based
     /// ACQS in bits 27:16.
     // Returns the raw register value, ready for a 32-bit MMIO write.
-    #[allow(clippy::new_ret_no_self, reason = "an encoder returning the raw register value")]
+    #[allow(
+        clippy::new_ret_no_self,
+        reason = "an encoder returning the raw register value"
+    )]
     pub(crate) const fn new(asq_entries: u32, acq_entries: u32) -> u32 {
         let asqs = asq_entries.saturating_sub(1) & 0xfff;
         let acqs = acq_entries.saturating_sub(1) & 0xfff;

@@ -325,7 +325,9 @@ impl Status {
             | (SCT_MEDIA, media::REFTAG_CHECK)
             | (SCT_CMD_SPECIFIC, cmd_specific::INVALID_PI) => BlkErr::Protection,
             (SCT_GENERIC, generic::RESERVATION_CONFLICT) => BlkErr::ResvConflict,
-            (SCT_PATH, _) => BlkErr::Transport,
+            // Only a host pathing error says another path may work; the rest of the path
+            // class (ANA states, aborts by the host) is a plain I/O error without multipath.
+            (SCT_PATH, path::HOST_PATH_ERROR) => BlkErr::Transport,
             _ => BlkErr::IoErr,
         }
     }

@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The controller core: register access, the controller state, enable/disable/shutdown, and
+//! recovery (controller reset, cancelling in-flight I/O, giving up on a dead controller).
+//!
+//! It is shared, through an `Arc`, by probe and unbind, by the blk-mq timeout handler and by
+//! the reset work, so it holds no borrow of the PCI device: BAR0 is reached through a raw
+//! mapping that the [`crate::Controller`] keeps alive until every user of the core is gone.
+
+use core::sync::atomic::{
+    AtomicU8,
+    Ordering, //
+};
+
+use kernel::{
+    device, impl_has_work,
+    io::{
+        poll::read_poll_timeout,
+        Io,
+        Mmio,
+        MmioRaw,
+        Region, //
+    },
+    new_mutex, new_work,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        Arc,
+        Mutex, //
+    },
+    time::Delta,
+    workqueue::{
+        Work,
+        WorkItem, //
+    },
+};
+
+use crate::{
+    admin::AdminQueue,
+    ffi::{
+        self,
+        TagSetRef, //
+    },
+    io,
+    nvme::regs::{
+        Aqa,
+        Cc,
+        Csts,
+        Shn,
+        Shst, //
+    },
+    queue::Queue,
+    regs,
+};
+
+/// Where the controller is in its life.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(crate) enum State {
+    /// Serving I/O.
+    Live = 0,
+    /// A reset is in progress; I/O is quiesced.
+    Resetting = 1,
+    /// Unbind is tearing the controller down.
+    Deleting = 2,
+    /// The controller is gone or could not be brought back: all I/O fails.
+    Dead = 3,
+}
+
+/// The I/O side, known to the core once the tag set exists.
+pub(crate) struct IoRefs {
+    /// The I/O queues, in queue-id order.
+    pub(crate) queues: KVec<Arc<Queue>>,
+    /// The tag set of the controller's disks.
+    pub(crate) tagset: TagSetRef,
+}
+
+/// The controller core.
+///
+/// # Invariants
+///
+/// `regs` maps BAR0 of the controller and stays mapped while the core is in use: the owning
+/// [`crate::Controller`] cancels the reset work and frees the tag set (the only other holders
+/// of the core) before it unmaps BAR0. The tag set in `io` is allocated while `io` holds it:
+/// teardown clears `io` before freeing the tag set.
+#[pin_data]
+pub(crate) struct CtrlCore {
+    /// The PCI device, for messages.
+    pub(crate) dev: ARef<device::Device>,
+    regs: MmioRaw<Region<{ regs::BAR0_MIN }>>,
+    /// The admin queue.
+    pub(crate) admin: Arc<AdminQueue>,
+    /// CAP.TO in milliseconds.
+    pub(crate) timeout_ms: u32,
+    state: AtomicU8,
+    /// The I/O side; the lock serialises disabling the controller and cancelling requests.
+    #[pin]
+    io: Mutex<Option<IoRefs>>,
+    #[pin]
+    reset_work: Work<CtrlCore>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for CtrlCore { self.reset_work }
+}
+
+impl WorkItem for CtrlCore {
+    type Pointer = Arc<CtrlCore>;
+
+    fn run(this: Arc<CtrlCore>) {
+        this.reset();
+    }
+}
+
+/// How often recovery retries a cancelled request before failing it.
+pub(crate) const MAX_RETRIES: u8 = 5;
+
+impl CtrlCore {
+    /// Creates the core over the BAR0 mapping `regs`.
+    ///
+    /// # Safety
+    ///
+    /// `regs` must map BAR0 of the controller and stay mapped as the type invariants require.
+    pub(crate) unsafe fn new(
+        dev: ARef<device::Device>,
+        regs: MmioRaw<Region<{ regs::BAR0_MIN }>>,
+        admin: Arc<AdminQueue>,
+        timeout_ms: u32,
+    ) -> impl PinInit<Self> {
+        // INVARIANT: guaranteed by the caller.
+        pin_init!(Self {
+            dev,
+            regs,
+            admin,
+            timeout_ms,
+            state: AtomicU8::new(State::Live as u8),
+            io <- new_mutex!(None),
+            reset_work <- new_work!("rust_nvme_reset"),
+        })
+    }
+
+    fn mmio(&self) -> Mmio<'_, Region<{ regs::BAR0_MIN }>> {
+        // SAFETY: `regs` is a live BAR0 mapping (type invariant).
+        unsafe { Mmio::from_raw(self.regs) }
+    }
+
+    /// Controller Status.
+    pub(crate) fn csts(&self) -> Csts {
+        Csts(self.mmio().read(regs::CSTS).into_raw())
+    }
+
+    /// The current state.
+    pub(crate) fn state(&self) -> State {
+        match self.state.load(Ordering::Acquire) {
+            0 => State::Live,
+            1 => State::Resetting,
+            2 => State::Deleting,
+            _ => State::Dead,
+        }
+    }
+
+    fn set_state(&self, s: State) -> State {
+        let old = self.state.swap(s as u8, Ordering::AcqRel);
+        match old {
+            0 => State::Live,
+            1 => State::Resetting,
+            2 => State::Deleting,
+            _ => State::Dead,
+        }
+    }
+
+    /// True when I/O must fail at once.
+    pub(crate) fn is_dead(&self) -> bool {
+        self.state.load(Ordering::Relaxed) == State::Dead as u8
+    }
+
+    /// Tells the core about the I/O side once the tag set exists.
+    pub(crate) fn set_io(&self, io: IoRefs) {
+        *self.io.lock() = Some(io);
+    }
+
+    /// Forgets the I/O side before its tag set is freed; returns its queues.
+    pub(crate) fn clear_io(&self) -> Option<KVec<Arc<Queue>>> {
+        self.io.lock().take().map(|io| io.queues)
+    }
+
+    /// Waits until CSTS.RDY equals `ready`, failing on CSTS.CFS or after CAP.TO.
+    pub(crate) fn wait_ready(&self, ready: bool) -> Result {
+        let csts = read_poll_timeout(
+            || Ok(self.csts()),
+            |csts| csts.rdy() == ready || csts.cfs() || csts.is_gone(),
+            Delta::from_millis(1),
+            Delta::from_millis(i64::from(self.timeout_ms)),
+        )
+        .inspect_err(|_| {
+            dev_err!(
+                self.dev,
+                "controller did not become {} within {} ms (CAP.TO)\n",
+                if ready { "ready" } else { "disabled" },
+                self.timeout_ms
+            );
+        })?;
+        if csts.is_gone() {
+            dev_err!(
+                self.dev,
+                "controller registers read as all ones: device gone\n"
+            );
+            return Err(ENODEV);
+        }
+        if csts.cfs() {
+            dev_err!(self.dev, "controller fatal status (CSTS.CFS) set\n");
+            return Err(EIO);
+        }
+        Ok(())
+    }
+
+    /// Clears CC.EN and waits for CSTS.RDY to drop; the controller forgets all queues.
+    pub(crate) fn disable(&self) -> Result {
+        let csts = self.csts();
+        if csts.is_gone() {
+            return Err(ENODEV);
+        }
+        let io = self.mmio();
+        let cc = Cc(io.read(regs::CC).into_raw());
+        if cc.enable() {
+            io.write_reg(regs::CC::from_raw(cc.with_enable(false).0));
+        }
+        if csts.rdy() || cc.enable() {
+            self.wait_ready(false)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Programs the admin queue `aq` and enables the controller (CC.EN) with 4 KiB pages.
+    pub(crate) fn enable(&self, aq: &Queue) -> Result {
+        let io = self.mmio();
+        let depth = u32::from(aq.depth);
+        io.write_reg(regs::AQA::from_raw(Aqa::new(depth, depth)));
+        let (sq, cq) = (aq.sq_dma(), aq.cq_dma());
+        // CAST: deliberate split of the 64-bit addresses into their halves.
+        io.write_reg(regs::ASQ_LO::from_raw(sq as u32));
+        io.write_reg(regs::ASQ_HI::from_raw((sq >> 32) as u32));
+        // CAST: as above.
+        io.write_reg(regs::ACQ_LO::from_raw(cq as u32));
+        io.write_reg(regs::ACQ_HI::from_raw((cq >> 32) as u32));
+        io.write_reg(regs::CC::from_raw(Cc::nvm_io(io::CTRL_PAGE_SHIFT).0));
+        self.wait_ready(true)
+    }
+
+    /// Normal shutdown: CC.SHN, then wait up to `ms` for CSTS.SHST to report completion,
+    /// then disable.
+    pub(crate) fn shutdown(&self, ms: u32) {
+        let io = self.mmio();
+        let cc = Cc(io.read(regs::CC).into_raw());
+        if self.csts().is_gone() || !cc.enable() {
+            return;
+        }
+        io.write_reg(regs::CC::from_raw(cc.with_shn(Shn::Normal).0));
+        let done = read_poll_timeout(
+            || Ok(self.csts()),
+            |csts| csts.shst() == Shst::Complete || csts.is_gone(),
+            Delta::from_millis(1),
+            Delta::from_millis(i64::from(ms)),
+        );
+        if done.is_err() {
+            dev_warn!(self.dev, "shutdown did not complete within {} ms\n", ms);
+        }
+        let _ = self.disable();
+    }
+
+    /// Queues a controller reset unless one is pending or the controller is past saving.
+    pub(crate) fn schedule_reset(self: &Arc<Self>) {
+        if self.state() == State::Live {
+            let _ = ffi::system_dfl_wq().enqueue(self.clone());
+        }
+    }
+
+    /// Reaps posted completions, then completes every request still in flight as cancelled:
+    /// it is retried after a reset, or failed when the controller is dead or going away.
+    fn cancel_inflight(&self, io: Option<&IoRefs>) {
+        self.admin.process_cq();
+        self.admin.cancel();
+        let Some(io) = io else {
+            return;
+        };
+        for q in io.queues.iter() {
+            q.process_cq(|cqe| io::nvme_handle_cqe(q, cqe));
+        }
+        // SAFETY: the tag set is allocated while `io` holds it (type invariant), and the
+        // caller holds the `io` lock.
+        unsafe {
+            io.tagset.for_each_busy(io::nvme_cancel_request);
+            io.tagset.wait_completed();
+        }
+    }
+
+    /// Gives up on the controller: I/O fails from now on, and what is in flight is failed.
+    pub(crate) fn kill(&self, why: &str) {
+        let io = self.io.lock();
+        if self.set_state(State::Dead) != State::Dead {
+            dev_err!(self.dev, "controller is dead ({}): failing its I/O\n", why);
+        }
+        let _ = self.disable();
+        self.cancel_inflight(io.as_ref());
+    }
+
+    /// Marks the controller as being torn down and waits for a running reset to finish.
+    pub(crate) fn start_teardown(&self) {
+        if self.state() != State::Dead {
+            self.set_state(State::Deleting);
+        }
+        ffi::cancel_work_sync(&self.reset_work);
+    }
+
+    /// Resets the controller: quiesce I/O, disable, cancel in-flight requests (to be retried),
+    /// bring the admin and I/O queues back, resume I/O. Fails the controller when it cannot
+    /// be brought back.
+    fn reset(&self) {
+        if self
+            .state
+            .compare_exchange(
+                State::Live as u8,
+                State::Resetting as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            return;
+        }
+        dev_warn!(self.dev, "resetting controller\n");
+        let io = self.io.lock();
+        if let Some(io) = io.as_ref() {
+            // SAFETY: the tag set is allocated while `io` holds it (type invariant).
+            unsafe { io.tagset.quiesce() };
+        }
+        let _ = self.disable();
+        self.cancel_inflight(io.as_ref());
+        match self.reinit(io.as_ref()) {
+            Ok(()) => {
+                // A teardown that started meanwhile keeps its own state.
+                let _ = self.state.compare_exchange(
+                    State::Resetting as u8,
+                    State::Live as u8,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+                dev_info!(self.dev, "controller reset complete\n");
+            }
+            Err(e) => {
+                self.set_state(State::Dead);
+                dev_err!(
+                    self.dev,
+                    "controller could not be reset ({:?}): failing its I/O\n",
+                    e
+                );
+                let _ = self.disable();
+                self.cancel_inflight(io.as_ref());
+            }
+        }
+        if let Some(io) = io.as_ref() {
+            // SAFETY: quiesced above; the tag set is still allocated (we hold the lock).
+            unsafe { io.tagset.unquiesce() };
+        }
+    }
+
+    /// Enables the controller again and re-creates its I/O queues.
+    fn reinit(&self, io: Option<&IoRefs>) -> Result {
+        self.admin.q.reset_rings();
+        self.enable(&self.admin.q)?;
+        if let Some(io) = io {
+            // CAST: at most 1024 queues.
+            let nr = io.queues.len() as u16;
+            let granted = self.admin.set_queue_count(nr)?;
+            if granted < nr {
+                return Err(EIO);
+            }
+            for q in io.queues.iter() {
+                q.reset_rings();
+                self.admin.create_io_queue(q, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes I/O queues on the controller (before their memory is freed).
+    pub(crate) fn delete_io_queues(&self, queues: &[Arc<Queue>]) {
+        if self.is_dead() || self.csts().is_gone() {
+            return;
+        }
+        for q in queues.iter().rev() {
+            if let Err(e) = self.admin.delete_io_queue(q.qid) {
+                dev_warn!(
+                    self.dev,
+                    "deleting I/O queue {} failed: {}\n",
+                    q.qid,
+                    e.name()
+                );
+                return;
+            }
+        }
+    }
+}
