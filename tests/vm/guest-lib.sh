@@ -203,7 +203,9 @@ host_do() {
 	[ -c /dev/ttyS1 ] || fail "host_do: no /dev/ttyS1; run the test through scripts/vm.sh"
 	exec 8<>/dev/ttyS1
 	stty raw -echo <&8
-	echo "RNVME-HOST: $seq $*" >/dev/console
+	# Start on a fresh line: a tool's progress output (fio's ETA ends in \r, not \n) may
+	# leave the console mid-line, and the host only reads requests at a line start.
+	printf '\nRNVME-HOST: %s %s\n' "$seq" "$*" >/dev/console
 	while IFS= read -r -t 60 line <&8; do
 		case "$line" in
 		"RNVME-ACK $seq "*)
