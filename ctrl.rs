@@ -42,14 +42,20 @@ use crate::{
         TagSetRef, //
     },
     io,
-    nvme::regs::{
-        Aqa,
-        Cc,
-        Csts,
-        Shn,
-        Shst, //
+    nvme::{
+        cmd::Command,
+        regs::{
+            Aqa,
+            Cc,
+            Csts,
+            Shn,
+            Shst, //
+        },
     },
-    queue::Queue,
+    queue::{
+        DbBuf,
+        Queue, //
+    },
     regs,
 };
 
@@ -73,6 +79,8 @@ pub(crate) struct IoRefs {
     pub(crate) queues: KVec<Arc<Queue>>,
     /// The tag set of the controller's disks.
     pub(crate) tagset: TagSetRef,
+    /// The shadow doorbell pages, when in use.
+    pub(crate) dbbuf: Option<Arc<DbBuf>>,
 }
 
 /// The controller core.
@@ -368,6 +376,10 @@ impl CtrlCore {
     /// Enables the controller again and re-creates its I/O queues.
     fn reinit(&self, io: Option<&IoRefs>) -> Result {
         self.admin.q.reset_rings();
+        if let Some(b) = io.and_then(|io| io.dbbuf.as_ref()) {
+            b.set_enabled(false);
+            b.clear();
+        }
         self.enable(&self.admin.q)?;
         if let Some(io) = io {
             // CAST: at most 1024 queues.
@@ -378,10 +390,33 @@ impl CtrlCore {
             }
             for q in io.queues.iter() {
                 q.reset_rings();
-                self.admin.create_io_queue(q, true)?;
+                self.admin.create_io_queue(q, !q.polled)?;
+            }
+            if let Some(b) = &io.dbbuf {
+                self.config_dbbuf(b);
             }
         }
         Ok(())
+    }
+
+    /// Hands the shadow doorbell pages to the controller (Doorbell Buffer Config); returns
+    /// whether they are in use.
+    pub(crate) fn config_dbbuf(&self, b: &DbBuf) -> bool {
+        let (dbs, eis) = b.dma();
+        match self.admin.submit_sync(Command::dbbuf_config(dbs, eis)) {
+            Ok(_) => {
+                b.set_enabled(true);
+                true
+            }
+            Err(e) => {
+                dev_warn!(
+                    self.dev,
+                    "Doorbell Buffer Config failed ({}); using MMIO doorbells\n",
+                    e.name()
+                );
+                false
+            }
+        }
     }
 
     /// Deletes I/O queues on the controller (before their memory is freed).

@@ -803,8 +803,11 @@ pub(crate) trait Operations: Sized + 'static {
     /// Finishes a request that [`Request::complete`] handed to blk-mq (`complete`).
     fn complete(set: &Self::SetData, rq: &Request);
 
-    /// Builds the CPU to hardware queue map (`map_queues`).
-    fn map_queues(set: &Self::SetData, map: &mut QueueMap<'_>);
+    /// Builds the CPU to hardware queue maps (`map_queues`).
+    fn map_queues(set: &Self::SetData, maps: &mut QueueMaps<'_>);
+
+    /// Reaps completions of a polled hardware queue; returns how many (`poll`).
+    fn poll(set: &Self::SetData, hwq: &Self::HwQueue) -> i32;
 
     /// A request ran past its deadline (`timeout`); runs in process context.
     fn timeout(set: &Self::SetData, hwq: &Self::HwQueue, rq: &Request) -> TimeoutAction;
@@ -848,23 +851,71 @@ impl Tags {
     }
 }
 
-/// The default CPU to hardware queue map of a tag set, given to [`Operations::map_queues`].
+/// The kinds of hardware queue a tag set may have (`enum hctx_type`).
+#[derive(Clone, Copy)]
+pub(crate) enum MapKind {
+    /// Interrupt-driven queues for all I/O not mapped elsewhere.
+    Default,
+    /// Queues for reads only (unused by this driver: zero queues).
+    Read,
+    /// Polled queues, without interrupts.
+    Poll,
+}
+
+/// The CPU to hardware queue maps of a tag set, given to [`Operations::map_queues`].
+pub(crate) struct QueueMaps<'a> {
+    set: *mut bindings::blk_mq_tag_set,
+    _p: PhantomData<&'a mut ()>,
+}
+
+impl QueueMaps<'_> {
+    /// Number of maps the tag set has.
+    pub(crate) fn count(&self) -> u32 {
+        // SAFETY: `set` is valid during `map_queues`.
+        unsafe { (*self.set).nr_maps }
+    }
+
+    /// The map of one kind of queue.
+    pub(crate) fn map(&mut self, kind: MapKind) -> QueueMap<'_> {
+        let index = match kind {
+            MapKind::Default => bindings::hctx_type_HCTX_TYPE_DEFAULT,
+            MapKind::Read => bindings::hctx_type_HCTX_TYPE_READ,
+            MapKind::Poll => bindings::hctx_type_HCTX_TYPE_POLL,
+        };
+        QueueMap {
+            // SAFETY: `set` is valid during `map_queues`; `index` is below `HCTX_MAX_TYPES`.
+            map: unsafe { ptr::addr_of_mut!((*self.set).map[index as usize]) },
+            _p: PhantomData,
+        }
+    }
+}
+
+/// One CPU to hardware queue map of a tag set.
 pub(crate) struct QueueMap<'a> {
     map: *mut bindings::blk_mq_queue_map,
     _p: PhantomData<&'a mut ()>,
 }
 
 impl QueueMap<'_> {
+    /// Gives the map `nr` hardware queues starting at hardware queue `offset`.
+    pub(crate) fn set_range(&mut self, nr: u32, offset: u32) {
+        // SAFETY: `map` is one of the set's maps, valid during `map_queues`.
+        unsafe {
+            (*self.map).nr_queues = nr;
+            (*self.map).queue_offset = offset;
+        }
+    }
+
     /// Follows the affinity of the device's interrupt vectors, skipping `offset` vectors that
     /// serve no hardware queue (`blk_mq_map_hw_queues()`).
     pub(crate) fn map_by_irq_affinity(&mut self, dev: &device::Device, offset: u32) {
-        // SAFETY: `map` is the tag set's default map, valid in `map_queues`; `dev` is live.
+        // SAFETY: `map` is valid in `map_queues`; `dev` is live.
         unsafe { bindings::blk_mq_map_hw_queues(self.map, raw_dev(dev), offset) };
     }
 
-    /// Spreads CPUs over the hardware queues evenly (`blk_mq_map_queues()`).
+    /// Spreads CPUs over the map's hardware queues evenly (`blk_mq_map_queues()`).
     pub(crate) fn map_evenly(&mut self) {
-        // SAFETY: `map` is the tag set's default map, valid in `map_queues`.
+        // SAFETY: `map` is valid in `map_queues`.
         unsafe { bindings::blk_mq_map_queues(self.map) };
     }
 }
@@ -898,7 +949,7 @@ impl<T: Operations> TagSet<T> {
         set_rq_budget_token: None,
         get_rq_budget_token: None,
         timeout: Some(Self::timeout_callback),
-        poll: None,
+        poll: Some(Self::poll_callback),
         complete: Some(Self::complete_callback),
         init_hctx: Some(Self::init_hctx_callback),
         exit_hctx: None,
@@ -912,9 +963,11 @@ impl<T: Operations> TagSet<T> {
     };
 
     /// Allocates a tag set of `nr_hw_queues` queues of `queue_depth` tags, each request with
-    /// `cmd_size` bytes of driver data, and a request timeout of `timeout_ms`.
+    /// `cmd_size` bytes of driver data, and a request timeout of `timeout_ms`; with `nr_maps`
+    /// of 3 it has default, read and poll maps (filled in by [`Operations::map_queues`]).
     pub(crate) fn new(
         data: Arc<T::SetData>,
+        nr_maps: u32,
         nr_hw_queues: u32,
         queue_depth: u32,
         cmd_size: u32,
@@ -936,7 +989,7 @@ impl<T: Operations> TagSet<T> {
                     (*set).numa_node = bindings::NUMA_NO_NODE;
                     // CAST: a jiffies count of a timeout in milliseconds fits in 32 bits.
                     (*set).timeout = timeout as u32;
-                    (*set).nr_maps = 1;
+                    (*set).nr_maps = nr_maps;
                     (*set).driver_data = Arc::as_ptr(&data).cast_mut().cast();
                     to_result(bindings::blk_mq_alloc_tag_set(set))
                 }
@@ -1060,6 +1113,23 @@ impl<T: Operations> TagSet<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by blk-mq only, for a hardware context set up by `init_hctx`.
+    unsafe extern "C" fn poll_callback(
+        hctx: *mut bindings::blk_mq_hw_ctx,
+        _iob: *mut bindings::io_comp_batch,
+    ) -> i32 {
+        // SAFETY: `hctx` is live and was set up by `init_hctx`; its queue belongs to our set.
+        let (set, hwq) = unsafe {
+            (
+                Self::set_data((*(*hctx).queue).tag_set),
+                &*(*hctx).driver_data.cast::<T::HwQueue>(),
+            )
+        };
+        T::poll(set, hwq)
+    }
+
     /// A handle for recovery code that must reach the whole tag set.
     pub(crate) fn handle(&self) -> TagSetRef {
         TagSetRef(self.as_raw())
@@ -1069,19 +1139,13 @@ impl<T: Operations> TagSet<T> {
     ///
     /// Called by blk-mq only, for a tag set created by `new`.
     unsafe extern "C" fn map_queues_callback(set: *mut bindings::blk_mq_tag_set) {
-        // SAFETY: `set` is our tag set; its default map is valid during `map_queues`.
-        let (data, mut map) = unsafe {
-            (
-                Self::set_data(set),
-                QueueMap {
-                    map: ptr::addr_of_mut!(
-                        (*set).map[bindings::hctx_type_HCTX_TYPE_DEFAULT as usize]
-                    ),
-                    _p: PhantomData,
-                },
-            )
+        // SAFETY: `set` is our tag set; its maps are valid during `map_queues`.
+        let data = unsafe { Self::set_data(set) };
+        let mut maps = QueueMaps {
+            set,
+            _p: PhantomData,
         };
-        T::map_queues(data, &mut map);
+        T::map_queues(data, &mut maps);
     }
 }
 

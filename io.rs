@@ -32,8 +32,9 @@ use crate::{
         BlkStatus,
         DmaPool,
         DmaSeg,
+        MapKind,
         PoolBuf,
-        QueueMap,
+        QueueMaps,
         ReqOp,
         Request,
         SgMap,
@@ -116,6 +117,8 @@ pub(crate) struct IoSet {
     pub(crate) max_segs: u16,
     /// Interrupt vectors spread over the CPUs (queue `i` on vector `i + 1`).
     pub(crate) irq_affinity: bool,
+    /// The first `nr_default` queues are interrupt driven; the rest are polled.
+    pub(crate) nr_default: u32,
     /// The controller core, for recovery.
     pub(crate) core: Arc<CtrlCore>,
 }
@@ -454,12 +457,28 @@ impl ffi::Operations for NvmeMq {
         }
     }
 
-    fn map_queues(set: &IoSet, map: &mut QueueMap<'_>) {
+    fn map_queues(set: &IoSet, maps: &mut QueueMaps<'_>) {
+        if maps.count() > 1 {
+            // CAST: at most 1024 queues.
+            let nr_poll = set.queues.len() as u32 - set.nr_default;
+            maps.map(MapKind::Default).set_range(set.nr_default, 0);
+            maps.map(MapKind::Read).set_range(0, 0);
+            let mut poll = maps.map(MapKind::Poll);
+            poll.set_range(nr_poll, set.nr_default);
+            poll.map_evenly();
+        }
+        let mut map = maps.map(MapKind::Default);
         if set.irq_affinity {
             map.map_by_irq_affinity(&set.dev, 1);
         } else {
             map.map_evenly();
         }
+    }
+
+    fn poll(_set: &IoSet, hwq: &Queue) -> i32 {
+        let found = hwq.nvme_poll_cq(|cqe| nvme_handle_cqe(hwq, cqe));
+        // CAST: at most one queue's depth.
+        found as i32
     }
 }
 

@@ -7,7 +7,13 @@
 //! the queue's interrupt handler (and teardown) takes. Ring arithmetic lives in the host-tested
 //! [`crate::nvme::ring`].
 
-use core::ptr;
+use core::{
+    ptr,
+    sync::atomic::{
+        AtomicBool,
+        Ordering, //
+    },
+};
 
 use kernel::{
     device,
@@ -17,8 +23,12 @@ use kernel::{
     sync::{
         barrier::{
             dma_mb,
-            Read, //
+            mb,
+            Full,
+            Read,
+            Write, //
         },
+        Arc,
         SetOnce,
         SpinLock,
         SpinLockIrq, //
@@ -41,6 +51,7 @@ use crate::{
         },
         regs,
         ring::{
+            nvme_dbbuf_need_event,
             CqRing,
             SqRing, //
         },
@@ -67,6 +78,128 @@ pub(crate) struct DoorbellBar {
     pub(crate) len: usize,
     /// CAP.DSTRD.
     pub(crate) dstrd: u8,
+}
+
+/// The shadow doorbell and event index pages of a controller (Doorbell Buffer Config).
+///
+/// With them the driver writes each new SQ tail and CQ head into memory and rings the MMIO
+/// doorbell only when the controller's event index says it is waiting for it, which saves
+/// most doorbell writes (each one a VM exit under emulation). Entry `2 * qid` is the SQ tail,
+/// `2 * qid + 1` the CQ head, with the doorbell stride applied as for the registers.
+pub(crate) struct DbBuf {
+    dbs: Coherent<[u32]>,
+    eis: Coherent<[u32]>,
+    /// Entries per doorbell (the stride in 32-bit words).
+    stride: usize,
+    /// The controller accepted the pages; cleared when a reset has not set them up again.
+    enabled: AtomicBool,
+}
+
+impl DbBuf {
+    /// Allocates zeroed shadow and event index pages for doorbell stride `dstrd`.
+    pub(crate) fn new(dev: &device::Device<device::Bound>, dstrd: u8) -> Result<Self> {
+        let words = 4096 / 4;
+        Ok(Self {
+            dbs: Coherent::zeroed_slice(dev, words, GFP_KERNEL)?,
+            eis: Coherent::zeroed_slice(dev, words, GFP_KERNEL)?,
+            stride: 1 << dstrd,
+            enabled: AtomicBool::new(false),
+        })
+    }
+
+    /// Bus addresses of the shadow doorbell and the event index pages.
+    pub(crate) fn dma(&self) -> (u64, u64) {
+        (self.dbs.dma_address(), self.eis.dma_address())
+    }
+
+    /// Starts or stops using the pages (after Doorbell Buffer Config succeeded, or a reset).
+    pub(crate) fn set_enabled(&self, on: bool) {
+        self.enabled.store(on, Ordering::Release);
+    }
+
+    /// Zeroes both pages; only while the controller is disabled.
+    pub(crate) fn clear(&self) {
+        for c in [&self.dbs, &self.eis] {
+            // SAFETY: the controller is disabled (the caller's requirement), so it does not
+            // access the pages; the length is the allocation's.
+            unsafe { ptr::write_bytes(c.as_mut_ptr().cast::<u32>(), 0, c.len()) };
+        }
+    }
+
+    /// The shadow and event index words of doorbell `index` (2 * qid, or 2 * qid + 1).
+    fn slot(&self, index: usize) -> Option<(*mut u32, *mut u32)> {
+        let i = index.checked_mul(self.stride)?;
+        if i >= self.dbs.len() {
+            return None;
+        }
+        // SAFETY: `i` is inside both pages, which have the same length.
+        unsafe {
+            Some((
+                self.dbs.as_mut_ptr().cast::<u32>().add(i),
+                self.eis.as_mut_ptr().cast::<u32>().add(i),
+            ))
+        }
+    }
+}
+
+/// One doorbell's shadow word and event index word.
+///
+/// # Invariants
+///
+/// Both pointers point into the pages of `pages`, which this value keeps alive.
+struct Shadow {
+    db: *mut u32,
+    ei: *mut u32,
+    pages: Arc<DbBuf>,
+}
+
+// SAFETY: the pointers refer to coherent DMA memory kept alive by `pages`; writes are
+// serialised by the owning queue's locks.
+unsafe impl Send for Shadow {}
+// SAFETY: as above.
+unsafe impl Sync for Shadow {}
+
+impl Shadow {
+    fn new(pages: &Arc<DbBuf>, index: usize) -> Option<Self> {
+        let (db, ei) = pages.slot(index)?;
+        // INVARIANT: `db` and `ei` point into `pages`.
+        Some(Self {
+            db,
+            ei,
+            pages: pages.clone(),
+        })
+    }
+
+    /// Publishes `value` in the shadow doorbell; returns true when the controller asked to be
+    /// told by MMIO (`nvme_dbbuf_update_and_check_event`).
+    fn update_and_check_event(&self, value: u16) -> bool {
+        if !self.pages.enabled.load(Ordering::Acquire) {
+            return true;
+        }
+        nvme_dbbuf_order_entries();
+        // SAFETY: `db`/`ei` point into live coherent pages (type invariant); the controller
+        // reads and writes them concurrently, hence volatile accesses.
+        let old = unsafe { ptr::read_volatile(self.db) };
+        // SAFETY: as above.
+        unsafe { ptr::write_volatile(self.db, u32::from(value).to_le()) };
+        nvme_dbbuf_order_event();
+        // SAFETY: as above.
+        let event = u32::from_le(unsafe { ptr::read_volatile(self.ei) });
+        // CAST: doorbell values are 16-bit ring indices.
+        nvme_dbbuf_need_event(event as u16, value, u32::from_le(old) as u16)
+    }
+}
+
+/// Orders the queue entries (and everything before) before the shadow doorbell update, which
+/// the controller may act on without an MMIO write (`wmb()`).
+fn nvme_dbbuf_order_entries() {
+    mb(Write);
+}
+
+/// Orders the shadow doorbell write before the event index read: the controller writes the
+/// event index and then reads the shadow doorbell, so one side always sees the other (`mb()`).
+fn nvme_dbbuf_order_event() {
+    mb(Full);
 }
 
 /// One submission/completion queue pair.
@@ -96,17 +229,33 @@ pub(crate) struct Queue {
     cq_lock: SpinLockIrq<CqRing>,
     /// The blk-mq tag array of this queue's hardware context (I/O queues only).
     tags: SetOnce<Tags>,
+    /// Polled queue: no interrupt; blk-mq's `poll` reaps its completions.
+    pub(crate) polled: bool,
+    /// Shadow doorbells of the SQ tail and the CQ head, when the controller has them.
+    sq_shadow: Option<Shadow>,
+    cq_shadow: Option<Shadow>,
 }
 
 impl Queue {
     /// Allocates the rings of queue `qid` with `depth` entries, signalling `vector`.
-    pub(crate) fn new(
-        dev: &device::Device<device::Bound>,
+    pub(crate) fn new<'a>(
+        dev: &'a device::Device<device::Bound>,
         db: DoorbellBar,
         qid: u16,
         depth: u16,
-        vector: u16,
-    ) -> impl PinInit<Self, Error> + '_ {
+        vector: Option<u16>,
+        dbbuf: Option<&Arc<DbBuf>>,
+    ) -> impl PinInit<Self, Error> + 'a {
+        let polled = vector.is_none();
+        let vector = vector.unwrap_or(0);
+        // The admin queue never uses shadow doorbells.
+        let (sq_shadow, cq_shadow) = match dbbuf {
+            Some(b) if qid != 0 => (
+                Shadow::new(b, 2 * usize::from(qid)),
+                Shadow::new(b, 2 * usize::from(qid) + 1),
+            ),
+            _ => (None, None),
+        };
         let entries = usize::from(depth);
         let sq_db = regs::sq_tail_db(qid, db.dstrd);
         let cq_db = regs::cq_head_db(qid, db.dstrd);
@@ -126,6 +275,9 @@ impl Queue {
             sq_lock <- new_spinlock!(sq_ring, "nvme_sq_lock"),
             cq_lock <- new_spinlock_irq!(cq_ring, "nvme_cq_lock"),
             tags: SetOnce::new(),
+            polled,
+            sq_shadow,
+            cq_shadow,
         })
     }
 
@@ -161,7 +313,7 @@ impl Queue {
         // (`writel` orders prior memory writes); no CPU reference to the ring exists.
         unsafe { ptr::write_volatile(self.sq.as_mut_ptr().cast::<Command>().add(slot), *cmd) };
         if ring {
-            Self::nvme_write_sq_db(&self.q_db, &mut sq);
+            self.nvme_write_sq_db(&mut sq);
         }
     }
 
@@ -169,13 +321,32 @@ impl Queue {
     pub(crate) fn commit(&self) {
         let mut sq = self.sq_lock.lock();
         if sq.pending_doorbell() {
-            Self::nvme_write_sq_db(&self.q_db, &mut sq);
+            self.nvme_write_sq_db(&mut sq);
         }
     }
 
-    fn nvme_write_sq_db(db: &Doorbell, sq: &mut SqRing) {
-        db.write(u32::from(sq.sq_tail));
+    /// Tells the controller about new submissions: through the shadow doorbell, and by MMIO
+    /// only when its event index asks for it.
+    fn nvme_write_sq_db(&self, sq: &mut SqRing) {
+        if self
+            .sq_shadow
+            .as_ref()
+            .is_none_or(|sh| sh.update_and_check_event(sq.sq_tail))
+        {
+            self.q_db.write(u32::from(sq.sq_tail));
+        }
         sq.mark_doorbell_written();
+    }
+
+    /// Tells the controller how far the completion queue has been consumed.
+    fn nvme_write_cq_db(&self, cq_head: u16) {
+        if self
+            .cq_shadow
+            .as_ref()
+            .is_none_or(|sh| sh.update_and_check_event(cq_head))
+        {
+            self.cq_db.write(u32::from(cq_head));
+        }
     }
 
     /// Returns both rings to their initial state (empty, phase tag 1) after the controller was
@@ -198,10 +369,15 @@ impl Queue {
 
     /// Consumes every posted completion, calling `f` on each, then writes the CQ head doorbell
     /// once. Returns true when at least one entry was consumed.
-    pub(crate) fn process_cq(&self, mut f: impl FnMut(&Completion)) -> bool {
+    pub(crate) fn process_cq(&self, f: impl FnMut(&Completion)) -> bool {
+        self.nvme_poll_cq(f) > 0
+    }
+
+    /// As [`Queue::process_cq`], returning the number of entries consumed.
+    pub(crate) fn nvme_poll_cq(&self, mut f: impl FnMut(&Completion)) -> usize {
         let mut cq = self.cq_lock.lock();
         let base = self.cq.as_ptr().cast::<Completion>();
-        let mut found = false;
+        let mut found = 0;
         loop {
             // SAFETY: `cq_head < depth`, so the entry is inside `cq`; the device writes it
             // concurrently, hence the volatile read of the status word alone first.
@@ -216,10 +392,10 @@ impl Queue {
             let cqe = unsafe { ptr::read_volatile(entry) };
             f(&cqe);
             cq.advance();
-            found = true;
+            found += 1;
         }
-        if found {
-            self.cq_db.write(u32::from(cq.cq_head));
+        if found > 0 {
+            self.nvme_write_cq_db(cq.cq_head);
         }
         found
     }

@@ -82,6 +82,7 @@ use nvme::{
     ring,
 };
 use queue::{
+    DbBuf,
     DoorbellBar,
     Queue, //
 };
@@ -286,7 +287,10 @@ impl<'bound> Controller<'bound> {
             GFP_KERNEL,
         )?;
 
-        let admin_q = Arc::pin_init(Queue::new(dev, dbar, 0, cmd::AQ_DEPTH, 0), GFP_KERNEL)?;
+        let admin_q = Arc::pin_init(
+            Queue::new(dev, dbar, 0, cmd::AQ_DEPTH, Some(0), None),
+            GFP_KERNEL,
+        )?;
         let admin = Arc::pin_init(
             AdminQueue::new(
                 admin_q.clone(),
@@ -331,15 +335,18 @@ impl<'bound> Controller<'bound> {
         })?;
         let idc = IdCtrl::parse(&*identify_copy(&idc)?);
 
-        // I/O queues: one per vector beyond the admin one, or one on the shared vector.
+        // I/O queues: one per vector beyond the admin one (or one on a shared vector), then
+        // the polled queues the `poll_queues` parameter asks for.
         let irq_affinity = vectors.count() > 1;
         let want = if irq_affinity {
             (vectors.count() - 1).min(max_io)
         } else {
             1
         };
-        // CAST: `want <= 1024`.
-        let granted = admin.set_queue_count(want as u16).map_err(|e| {
+        let want_poll = module_parameters::poll_queues.value().min(max_io);
+        // CAST: both at most 1024.
+        let (want, want_poll) = (want as u16, want_poll as u16);
+        let granted = admin.set_queue_count(want + want_poll).map_err(|e| {
             dev_err!(
                 pdev,
                 "Set Features (Number of Queues) failed: {}\n",
@@ -347,22 +354,35 @@ impl<'bound> Controller<'bound> {
             );
             Error::from(e)
         })?;
-        // CAST: as above.
-        let nr_io = (want as u16).min(granted);
+        let nr_default = want.min(granted);
+        let nr_poll = want_poll.min(granted - nr_default);
+        let nr_io = nr_default + nr_poll;
         let depth = ring::io_queue_depth(
             cap.max_queue_entries(),
             module_parameters::io_queue_depth.value(),
         );
+        let dbbuf = if idc.oacs_dbbuf() && module_parameters::use_dbbuf.value() {
+            Some(Arc::new(DbBuf::new(dev, cap.dstrd())?, GFP_KERNEL)?)
+        } else {
+            None
+        };
         queues.reserve(usize::from(nr_io), GFP_KERNEL)?;
-        let mut irqs = KVec::with_capacity(usize::from(nr_io), GFP_KERNEL)?;
+        let mut irqs = KVec::with_capacity(usize::from(nr_default), GFP_KERNEL)?;
         for qid in 1..=nr_io {
-            let vector = if irq_affinity { qid } else { 0 };
-            let q = Arc::pin_init(Queue::new(dev, dbar, qid, depth, vector), GFP_KERNEL)?;
-            if let Err(e) = admin.create_io_queue(&q, true) {
+            let vector = match (qid <= nr_default, irq_affinity) {
+                (false, _) => None,
+                (true, true) => Some(qid),
+                (true, false) => Some(0),
+            };
+            let q = Arc::pin_init(
+                Queue::new(dev, dbar, qid, depth, vector, dbbuf.as_ref()),
+                GFP_KERNEL,
+            )?;
+            if let Err(e) = admin.create_io_queue(&q, !q.polled) {
                 dev_err!(pdev, "creating I/O queue {} failed: {}\n", qid, e.name());
                 return Err(e.into());
             }
-            if irq_affinity {
+            if irq_affinity && !q.polled {
                 let mut own = KVec::with_capacity(1, GFP_KERNEL)?;
                 own.push(q.clone(), GFP_KERNEL)?;
                 irqs.push(
@@ -383,11 +403,12 @@ impl<'bound> Controller<'bound> {
         }
         if !irq_affinity {
             let mut shared = KVec::with_capacity(queues.len(), GFP_KERNEL)?;
-            for q in queues.iter() {
+            for q in queues.iter().filter(|q| !q.polled) {
                 shared.push(q.clone(), GFP_KERNEL)?;
             }
             let _ = admin_irq.handler().shared.populate(shared);
         }
+        let dbbuf_on = dbbuf.as_ref().is_some_and(|b| core.config_dbbuf(b));
 
         // Transfer limits: MDTS, our own cap, and what fits the per-request list pages.
         let mut max_transfer = idc
@@ -408,6 +429,7 @@ impl<'bound> Controller<'bound> {
                 pool: DmaPool::new(c"rust_nvme_prp", dev, 1 << io::CTRL_PAGE_SHIFT)?,
                 max_segs,
                 irq_affinity,
+                nr_default: u32::from(nr_default),
                 core: core.clone(),
             },
             GFP_KERNEL,
@@ -416,6 +438,7 @@ impl<'bound> Controller<'bound> {
             KBox::pin_init(
                 TagSet::<NvmeMq>::new(
                     set.clone(),
+                    if nr_poll > 0 { 3 } else { 1 },
                     u32::from(nr_io),
                     u32::from(depth) - 1,
                     io::pdu_size(max_segs),
@@ -433,6 +456,7 @@ impl<'bound> Controller<'bound> {
         core.set_io(IoRefs {
             queues: core_queues,
             tagset: tagset.handle(),
+            dbbuf,
         });
 
         let disks = Self::scan_namespaces(
@@ -447,7 +471,7 @@ impl<'bound> Controller<'bound> {
         )?;
         dev_info!(
             pdev,
-            "{} ({}), firmware {}, NVMe {}.{}.{}, MQES {}, {} I/O queues of depth {} on {} {}, {} namespaces\n",
+            "{} ({}), firmware {}, NVMe {}.{}.{}, MQES {}, {} I/O queues of depth {} on {} {}, {} namespaces; {} poll queues, shadow doorbells {}\n",
             id_str(idc.model()),
             id_str(idc.serial()),
             id_str(idc.firmware()),
@@ -455,11 +479,13 @@ impl<'bound> Controller<'bound> {
             vs.minor(),
             vs.tertiary(),
             cap.mqes(),
-            nr_io,
+            nr_default,
             depth,
             vectors.count(),
             vectors.kind().name(),
-            disks.len()
+            disks.len(),
+            nr_poll,
+            if dbbuf_on { "on" } else { "off" }
         );
 
         enabled.dismiss();
@@ -652,6 +678,14 @@ kernel::module_pci_driver! {
         max_io_queues: u32 {
             default: 0,
             description: "Most I/O queue pairs per controller (0: one per CPU)",
+        },
+        poll_queues: u32 {
+            default: 0,
+            description: "Polled I/O queues per controller, for io_uring polled I/O",
+        },
+        use_dbbuf: bool {
+            default: true,
+            description: "Use shadow doorbells when the controller offers them",
         },
         use_msi: bool {
             default: true,
