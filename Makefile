@@ -6,6 +6,7 @@
 #   make setup      install tools and build the cached test kernel (idempotent)
 #   make demo       set up if needed, boot QEMU with an emulated NVMe, load the module
 #   make test       host tests, clippy, rustfmt and the VM tests
+#   make test-debug the same on the debug kernel (KASAN, lockdep, DMA-API debug, kmemleak)
 #   make clippy     build with clippy, warnings are errors
 #   make fmt        rustfmt the sources (FMT_CHECK=1: check only)
 #   make print-kdir print the kernel build directory in use
@@ -14,7 +15,7 @@ LLVM ?= -19
 KDIR ?= $(shell $(CURDIR)/scripts/kdir.sh)
 SRCS := $(wildcard *.rs nvme/*.rs)
 
-.PHONY: all module setup demo test clippy fmt print-kdir clean check-kdir
+.PHONY: all module setup demo test test-debug clippy fmt print-kdir clean check-kdir bench
 
 all: module
 
@@ -39,6 +40,12 @@ demo:
 
 test:
 	@$(CURDIR)/tests/run.sh
+
+test-debug:
+	@RNVME_VARIANT=debug $(CURDIR)/tests/run.sh
+
+bench:
+	@$(CURDIR)/scripts/bench.sh
 
 print-kdir:
 	@echo "$(KDIR)"

@@ -8,6 +8,8 @@ RNVME_CACHE=${RNVME_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rust-nvme}
 RNVME_KVER=${RNVME_KVER:-7.3}
 RNVME_LLVM=${RNVME_LLVM:--19}
 RNVME_FRAGMENT=${RNVME_FRAGMENT:-$RNVME_ROOT/kernel/config.fragment}
+# Kernel variant: empty for the test kernel, "debug" for the one with KASAN, lockdep, ...
+RNVME_VARIANT=${RNVME_VARIANT:-}
 export PATH="$HOME/.cargo/bin:$PATH"
 
 # die MESSAGE: one line saying what is wrong and what to do, then exit 1.
@@ -43,11 +45,22 @@ rnvme_src_version() {
 		/^EXTRAVERSION/{exit} END{if (v != "") print v "." p "." s}' "$mk"
 }
 
-# Cache key of the test kernel: the fragment, the variant and the Rust
+# The configuration fragments of the selected kernel variant, in merge order.
+rnvme_fragments() {
+	echo "$RNVME_FRAGMENT"
+	case "$RNVME_VARIANT" in
+	"") ;;
+	debug) echo "$RNVME_ROOT/kernel/debug.fragment" ;;
+	*) die "unknown RNVME_VARIANT '$RNVME_VARIANT' (known: debug)" ;;
+	esac
+}
+
+# Cache key of the test kernel: the fragments, the variant and the Rust
 # compiler (an out-of-tree Rust module must be built by the same rustc).
 rnvme_config_hash() {
 	{
-		cat "$RNVME_FRAGMENT"
+		local f
+		for f in $(rnvme_fragments); do cat "$f"; done
 		echo "llvm=$RNVME_LLVM"
 		rustc --version 2>/dev/null || echo "no rustc"
 	} | sha256sum | cut -c1-12
@@ -57,7 +70,7 @@ rnvme_config_hash() {
 rnvme_kdir() {
 	local ver
 	ver=$(rnvme_src_version)
-	echo "$RNVME_CACHE/${ver:-$RNVME_KVER}-$(rnvme_config_hash)"
+	echo "$RNVME_CACHE/${ver:-$RNVME_KVER}${RNVME_VARIANT:+-$RNVME_VARIANT}-$(rnvme_config_hash)"
 }
 
 # Checks that $1 is a kernel build directory an out-of-tree Rust module can

@@ -7,7 +7,8 @@
 # and a small CONFIG_RUST=y test kernel built into a cache outside the clone.
 #
 # Usage: scripts/setup.sh [apt] [rust] [source] [kernel]   (default: all)
-# Environment: RNVME_CACHE (cache directory), RNVME_KVER (7.3 or 7.2).
+# Environment: RNVME_CACHE (cache directory), RNVME_KVER (7.3 or 7.2),
+# RNVME_VARIANT (empty, or "debug" for the KASAN/lockdep/kmemleak kernel).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -198,13 +199,14 @@ step_kernel() {
 	mkdir -p "$tmp"
 	local mk=(make -s -C "$src" O="$tmp" LLVM="$RNVME_LLVM")
 	"${mk[@]}" tinyconfig >/dev/null
-	"$src/scripts/kconfig/merge_config.sh" -m -O "$tmp" "$tmp/.config" "$RNVME_FRAGMENT" >/dev/null
+	# shellcheck disable=SC2046 # one fragment per line, paths without spaces
+	"$src/scripts/kconfig/merge_config.sh" -m -O "$tmp" "$tmp/.config" $(rnvme_fragments) >/dev/null
 	"${mk[@]}" olddefconfig >/dev/null
 	local line missing=()
 	while read -r line; do
 		case "$line" in "#"* | "") continue ;; esac
 		grep -qx -- "$line" "$tmp/.config" || missing+=("$line")
-	done <"$RNVME_FRAGMENT"
+	done < <(cat $(rnvme_fragments))
 	if [ ${#missing[@]} -gt 0 ]; then
 		"${mk[@]}" rustavailable || true
 		rm -rf "$tmp"
