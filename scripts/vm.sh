@@ -143,7 +143,7 @@ done
 slots=() serials=()
 for o in "${order[@]}"; do
 	if [ "${o%%:*}" = qemu ]; then
-		read -ra words <<<"${o#qemu:}"
+		read -r -d "" -a words <<<"${o#qemu:}" || true
 		devargs+=("${words[@]}")
 		continue
 	fi
