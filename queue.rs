@@ -11,6 +11,7 @@ use core::{
     ptr,
     sync::atomic::{
         AtomicBool,
+        AtomicU64,
         Ordering, //
     },
 };
@@ -202,6 +203,33 @@ fn nvme_dbbuf_order_event() {
     mb(Full);
 }
 
+/// Doorbell and completion counters of one queue, kept when the `debug_stats` module
+/// parameter is set (to measure doorbell writes per I/O), and logged at unbind.
+#[derive(Default)]
+pub(crate) struct QueueStats {
+    /// Commands submitted.
+    pub(crate) submitted: AtomicU64,
+    /// MMIO writes of the SQ tail doorbell.
+    pub(crate) sq_mmio: AtomicU64,
+    /// MMIO writes of the CQ head doorbell.
+    pub(crate) cq_mmio: AtomicU64,
+    /// Completions consumed.
+    pub(crate) completed: AtomicU64,
+}
+
+impl QueueStats {
+    fn add(counter: &AtomicU64, n: u64) {
+        if crate::debug_stats() {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Reads a counter.
+    pub(crate) fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
 /// One submission/completion queue pair.
 ///
 /// # Invariants
@@ -234,6 +262,8 @@ pub(crate) struct Queue {
     /// Shadow doorbells of the SQ tail and the CQ head, when the controller has them.
     sq_shadow: Option<Shadow>,
     cq_shadow: Option<Shadow>,
+    /// Counters for `debug_stats`.
+    pub(crate) stats: QueueStats,
 }
 
 impl Queue {
@@ -278,6 +308,7 @@ impl Queue {
             polled,
             sq_shadow,
             cq_shadow,
+            stats: QueueStats::default(),
         })
     }
 
@@ -312,6 +343,7 @@ impl Queue {
         // reads the slot only after the doorbell write below, which is ordered after this store
         // (`writel` orders prior memory writes); no CPU reference to the ring exists.
         unsafe { ptr::write_volatile(self.sq.as_mut_ptr().cast::<Command>().add(slot), *cmd) };
+        QueueStats::add(&self.stats.submitted, 1);
         if ring {
             self.nvme_write_sq_db(&mut sq);
         }
@@ -334,6 +366,7 @@ impl Queue {
             .is_none_or(|sh| sh.update_and_check_event(sq.sq_tail))
         {
             self.q_db.write(u32::from(sq.sq_tail));
+            QueueStats::add(&self.stats.sq_mmio, 1);
         }
         sq.mark_doorbell_written();
     }
@@ -346,6 +379,7 @@ impl Queue {
             .is_none_or(|sh| sh.update_and_check_event(cq_head))
         {
             self.cq_db.write(u32::from(cq_head));
+            QueueStats::add(&self.stats.cq_mmio, 1);
         }
     }
 
@@ -396,6 +430,8 @@ impl Queue {
         }
         if found > 0 {
             self.nvme_write_cq_db(cq.cq_head);
+            // CAST: `usize` to `u64` is lossless on 64-bit.
+            QueueStats::add(&self.stats.completed, found as u64);
         }
         found
     }

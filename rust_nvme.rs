@@ -84,8 +84,14 @@ use nvme::{
 use queue::{
     DbBuf,
     DoorbellBar,
-    Queue, //
+    Queue,
+    QueueStats, //
 };
+
+/// True when the `debug_stats` module parameter asks for queue counters.
+pub(crate) fn debug_stats() -> bool {
+    module_parameters::debug_stats.value()
+}
 
 /// BAR0 with the register file mapped; doorbells beyond the admin pair are checked at run time.
 type Bar0<'bound> = pci::Bar<'bound, { regs::BAR0_MIN }>;
@@ -612,6 +618,20 @@ impl<'bound> Controller<'bound> {
             // Deleting the disks drains their I/O, which still completes through the queues.
             drop(io.disks);
             let queues = self.core.clear_io();
+            if let (true, Some(queues)) = (debug_stats(), &queues) {
+                for q in queues.iter() {
+                    let st = &q.stats;
+                    dev_info!(
+                        self.core.dev,
+                        "queue {}: {} commands, {} completions, {} SQ and {} CQ doorbell MMIO writes\n",
+                        q.qid,
+                        QueueStats::get(&st.submitted),
+                        QueueStats::get(&st.completed),
+                        QueueStats::get(&st.sq_mmio),
+                        QueueStats::get(&st.cq_mmio)
+                    );
+                }
+            }
             if let Some(queues) = &queues {
                 self.core.delete_io_queues(queues);
             }
@@ -686,6 +706,10 @@ kernel::module_pci_driver! {
         use_dbbuf: bool {
             default: true,
             description: "Use shadow doorbells when the controller offers them",
+        },
+        debug_stats: bool {
+            default: false,
+            description: "Count submissions, completions and MMIO doorbell writes per queue; log them at unbind",
         },
         use_msi: bool {
             default: true,
