@@ -49,6 +49,8 @@ pub(crate) enum AdminError {
     Timeout,
     /// The controller completed the command with an error status.
     Status(Status),
+    /// The admin queue is closed: the controller is going away.
+    Closed,
 }
 
 impl AdminError {
@@ -57,6 +59,7 @@ impl AdminError {
         match self {
             AdminError::Timeout => "timed out",
             AdminError::Status(s) => s.name(),
+            AdminError::Closed => "controller going away",
         }
     }
 }
@@ -66,8 +69,16 @@ impl From<AdminError> for Error {
         match e {
             AdminError::Timeout => ETIMEDOUT,
             AdminError::Status(_) => EIO,
+            AdminError::Closed => ENODEV,
         }
     }
+}
+
+/// State under the admin queue's lock.
+struct AdminSlot {
+    next_cid: u16,
+    /// False once unbind closed the queue: BAR0 may be unmapped, nothing may be submitted.
+    open: bool,
 }
 
 /// The admin queue pair and its one-at-a-time command slot.
@@ -75,9 +86,10 @@ impl From<AdminError> for Error {
 pub(crate) struct AdminQueue {
     /// The admin submission/completion queue pair (queue 0).
     pub(crate) q: Arc<Queue>,
-    /// Serialises admin commands; holds the next command identifier.
+    /// Serialises admin commands; holds the next command identifier and whether the queue
+    /// still takes commands.
     #[pin]
-    lock: Mutex<u16>,
+    lock: Mutex<AdminSlot>,
     /// Command identifier of the outstanding command, or `NO_CID`.
     waiting_cid: AtomicU32,
     /// The completion of the outstanding command, stored by the interrupt handler.
@@ -94,7 +106,7 @@ impl AdminQueue {
     pub(crate) fn new(q: Arc<Queue>, timeout_ms: u32) -> impl PinInit<Self> {
         pin_init!(Self {
             q,
-            lock <- new_mutex!(0, "nvme_admin_lock"),
+            lock <- new_mutex!(AdminSlot { next_cid: 0, open: true }, "nvme_admin_lock"),
             waiting_cid: AtomicU32::new(NO_CID),
             result <- new_spinlock!(None, "nvme_admin_result"),
             done <- Waiter::new(),
@@ -122,11 +134,25 @@ impl AdminQueue {
         }
     }
 
+    /// Closes the queue for good, after any running command: from then on nothing is
+    /// submitted, so the doorbells (and BAR0) may go while handles to the queue remain.
+    pub(crate) fn close(&self) {
+        self.lock.lock().open = false;
+    }
+
+    /// True until [`AdminQueue::close`].
+    pub(crate) fn is_open(&self) -> bool {
+        self.lock.lock().open
+    }
+
     /// Issues `cmd` and sleeps until it completes or the admin timeout passes.
     pub(crate) fn submit_sync(&self, mut cmd: Command) -> Result<Completion, AdminError> {
-        let mut next = self.lock.lock();
-        let cid = *next;
-        *next = next.wrapping_add(1);
+        let mut slot = self.lock.lock();
+        if !slot.open {
+            return Err(AdminError::Closed);
+        }
+        let cid = slot.next_cid;
+        slot.next_cid = cid.wrapping_add(1);
         cmd.set_cid(cid);
         *self.result.lock() = None;
         self.done.rearm();

@@ -1219,7 +1219,7 @@ static FOPS: Fops = Fops(bindings::block_device_operations {
     submit_bio: None,
     open: None,
     release: None,
-    ioctl: None,
+    ioctl: Some(disk_ioctl_callback),
     compat_ioctl: None,
     check_events: None,
     unlock_native_capacity: None,
@@ -1411,4 +1411,40 @@ pub(crate) fn cancel_work_sync<T: ?Sized, const ID: u64>(work: &kernel::workqueu
 pub(crate) fn system_dfl_wq() -> &'static kernel::workqueue::Queue {
     // SAFETY: `system_dfl_wq` is a C global set up at boot and never freed.
     unsafe { kernel::workqueue::Queue::from_raw(bindings::system_dfl_wq) }
+}
+
+/// Fails with `EACCES` unless the caller has `CAP_SYS_ADMIN` (admin passthrough and reset).
+pub(crate) fn require_sys_admin() -> Result {
+    // CAST: capability numbers are small constants.
+    // SAFETY: `capable` only looks at the current task's credentials.
+    if unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) } {
+        Ok(())
+    } else {
+        Err(EACCES)
+    }
+}
+
+/// `ioctl` of our disks: the NVMe passthrough ioctls, answered by the namespace.
+///
+/// # Safety
+///
+/// Called by the block layer only, for a disk allocated by [`Disk::new`].
+unsafe extern "C" fn disk_ioctl_callback(
+    bdev: *mut bindings::block_device,
+    _mode: bindings::blk_mode_t,
+    cmd: u32,
+    arg: usize,
+) -> i32 {
+    // SAFETY: `bdev` is an open block device of one of our disks, whose `queuedata` is the
+    // namespace data, alive as long as the disk.
+    let ns = unsafe {
+        &*(*(*(*bdev).bd_disk).queue)
+            .queuedata
+            .cast::<<crate::io::NvmeMq as Operations>::Disk>()
+    };
+    match crate::io::disk_ioctl(ns, cmd, arg) {
+        // CAST: ioctl results (an NVMe status or a namespace id) fit in an int.
+        Ok(v) => v as i32,
+        Err(e) => e.to_errno(),
+    }
 }

@@ -22,6 +22,7 @@ use kernel::{
 };
 
 use crate::{
+    chardev::Passthru,
     ctrl::{
         CtrlCore,
         State,
@@ -132,6 +133,13 @@ pub(crate) struct Namespace {
     pub(crate) nsid: u32,
     /// log2 of the logical block size.
     pub(crate) lba_shift: u32,
+    /// The controller's passthrough, for the disk's ioctls.
+    pub(crate) passthru: Arc<Passthru>,
+}
+
+/// NVMe ioctls on a disk node.
+pub(crate) fn disk_ioctl(ns: &Namespace, cmd: u32, arg: usize) -> Result<isize> {
+    ns.passthru.ioctl(cmd, arg, Some(ns.nsid))
 }
 
 impl Namespace {

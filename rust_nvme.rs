@@ -41,6 +41,7 @@ use kernel::{
 };
 
 mod admin;
+mod chardev;
 mod ctrl;
 mod ffi;
 mod io;
@@ -49,6 +50,10 @@ mod queue;
 mod regs;
 
 use admin::AdminQueue;
+use chardev::{
+    CtrlChar,
+    Passthru, //
+};
 use ctrl::{
     CtrlCore,
     IoRefs, //
@@ -186,6 +191,18 @@ impl ffi::Handler for VectorIrq {
     }
 }
 
+/// What every disk of a controller is created with.
+struct DiskParams {
+    /// Controller number, for the disk names.
+    ctrl: u32,
+    /// Largest transfer in bytes.
+    max_transfer: u32,
+    /// Most data segments per request.
+    max_segs: u16,
+    /// The controller's passthrough, for disk ioctls.
+    passthru: Arc<Passthru>,
+}
+
 /// What exists only while the controller serves I/O; torn down first, in order, on unbind.
 struct IoState {
     disks: KVec<Disk<NvmeMq>>,
@@ -199,6 +216,8 @@ struct IoState {
 /// Fields drop in declaration order: I/O state, the admin interrupt, the core, then BAR0,
 /// which the core's register mapping relies on.
 struct Controller<'bound> {
+    /// `/dev/rnvme<N>`, removed first.
+    _chardev: Option<Pin<KBox<CtrlChar>>>,
     io: Pin<KBox<Mutex<Option<IoState>>>>,
     admin_irq: IrqHandler<VectorIrq>,
     core: Arc<CtrlCore>,
@@ -465,16 +484,14 @@ impl<'bound> Controller<'bound> {
             dbbuf,
         });
 
-        let disks = Self::scan_namespaces(
-            &admin,
-            pdev_b,
-            dev,
-            &idc,
-            &tagset,
-            id.0,
+        let passthru = Passthru::new(dev, core.clone())?;
+        let params = DiskParams {
+            ctrl: id.0,
             max_transfer,
             max_segs,
-        )?;
+            passthru: passthru.clone(),
+        };
+        let disks = Self::scan_namespaces(&admin, pdev_b, dev, &idc, &tagset, &params)?;
         dev_info!(
             pdev,
             "{} ({}), firmware {}, NVMe {}.{}.{}, MQES {}, {} I/O queues of depth {} on {} {}, {} namespaces; {} poll queues, shadow doorbells {}\n",
@@ -500,7 +517,14 @@ impl<'bound> Controller<'bound> {
         } else {
             (idc.rtd3e / 1000).clamp(SHUTDOWN_TIMEOUT_MS, 60_000)
         };
+        let chardev = match CtrlChar::new(id.0, passthru) {
+            Some(init) => KBox::pin_init(init, GFP_KERNEL)
+                .inspect_err(|e| dev_warn!(pdev, "no char device: {:?}\n", e))
+                .ok(),
+            None => None,
+        };
         Ok(Self {
+            _chardev: chardev,
             io: KBox::pin_init(
                 new_mutex!(Some(IoState {
                     disks,
@@ -519,20 +543,20 @@ impl<'bound> Controller<'bound> {
     }
 
     /// Identifies the active namespaces and adds a disk for each supported one.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "probe-time plumbing, called once"
-    )]
     fn scan_namespaces(
         admin: &AdminQueue,
         pdev: &pci::Device<Bound>,
         dev: &device::Device<Bound>,
         idc: &IdCtrl,
         tagset: &Arc<Pin<KBox<TagSet<NvmeMq>>>>,
-        ctrl: u32,
-        max_transfer: u32,
-        max_segs: u16,
+        params: &DiskParams,
     ) -> Result<KVec<Disk<NvmeMq>>> {
+        let DiskParams {
+            ctrl,
+            max_transfer,
+            max_segs,
+            ref passthru,
+        } = *params;
         let mut nsids = KVec::new();
         match admin.identify(dev, cmd::CNS_NS_ACTIVE_LIST, 0) {
             Ok(buf) => {
@@ -589,7 +613,14 @@ impl<'bound> Controller<'bound> {
                     0
                 },
             };
-            let data = Arc::new(Namespace { nsid, lba_shift }, GFP_KERNEL)?;
+            let data = Arc::new(
+                Namespace {
+                    nsid,
+                    lba_shift,
+                    passthru: passthru.clone(),
+                },
+                GFP_KERNEL,
+            )?;
             match Disk::new(
                 tagset,
                 data,
@@ -645,6 +676,8 @@ impl<'bound> Controller<'bound> {
             drop(io.set);
         }
         self.core.shutdown(self.shutdown_ms);
+        // Open char devices and disk nodes may outlive us: nothing more reaches the device.
+        self.core.admin.close();
     }
 }
 

@@ -446,6 +446,12 @@ impl Completion {
         u64::from_le(self.result) as u32
     }
 
+    /// Dword 1 of the completion (command specific).
+    pub(crate) const fn result_dw1(&self) -> u32 {
+        // CAST: keeps the high dword.
+        (u64::from_le(self.result) >> 32) as u32
+    }
+
     /// SQ Head Pointer: how far the controller has consumed the SQ.
     pub(crate) const fn sq_head(&self) -> u16 {
         u16::from_le(self.sq_head)

@@ -20,3 +20,4 @@ pub(crate) mod prp;
 pub(crate) mod regs;
 pub(crate) mod ring;
 pub(crate) mod status;
+pub(crate) mod uapi;

@@ -24,3 +24,5 @@ mod test_regs;
 mod test_ring;
 #[cfg(test)]
 mod test_status;
+#[cfg(test)]
+mod test_uapi;

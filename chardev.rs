@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The controller character device `/dev/rnvme<N>` and the NVMe passthrough ioctls, on it and
+//! on each disk, with the ABI of Linux's `nvme_ioctl.h` (see [`crate::nvme::uapi`]), so that
+//! nvme-cli's `id-ctrl`, `id-ns`, `smart-log`, `get-feature`, `error-log` and `admin-passthru`
+//! work on our nodes.
+//!
+//! Admin commands go through a DMA bounce buffer allocated at probe, one command at a time.
+//! An open file may outlive the controller: once unbind has closed the admin queue, every
+//! ioctl fails with `ENODEV`.
+
+use core::mem::offset_of;
+
+use kernel::{
+    device,
+    dma::Coherent,
+    fs::File,
+    miscdevice::{
+        MiscDevice,
+        MiscDeviceOptions,
+        MiscDeviceRegistration, //
+    },
+    new_mutex,
+    prelude::*,
+    sync::{
+        Arc,
+        ArcBorrow,
+        Mutex, //
+    },
+    transmute::{
+        AsBytes,
+        FromBytes, //
+    },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
+};
+
+use crate::{
+    admin::AdminError,
+    ctrl::CtrlCore,
+    ffi,
+    io::CTRL_PAGE_SHIFT,
+    nvme::{
+        cmd::Command,
+        prp::{
+            self,
+            ListPage,
+            Seg, //
+        },
+        uapi::{
+            self,
+            PassthruCmd,
+            PassthruCmd64, //
+        },
+    },
+};
+
+// SAFETY: `PassthruCmd` is `#[repr(C)]` of integers without padding (72 bytes, asserted), so
+// every bit pattern is valid and all bytes are initialised; no interior mutability.
+unsafe impl FromBytes for PassthruCmd {}
+// SAFETY: as above.
+unsafe impl AsBytes for PassthruCmd {}
+// SAFETY: `PassthruCmd64` is `#[repr(C)]` of integers without padding (80 bytes, asserted).
+unsafe impl FromBytes for PassthruCmd64 {}
+// SAFETY: as above.
+unsafe impl AsBytes for PassthruCmd64 {}
+
+/// Largest data buffer of one passthrough command.
+const PASSTHRU_MAX: usize = 64 * 1024;
+
+/// The DMA buffers of passthrough commands.
+struct Bounce {
+    data: Coherent<[u8]>,
+    /// One PRP list page for the data buffer.
+    list: Coherent<[u64]>,
+}
+
+/// Passthrough state of one controller, shared by its char device and its disks.
+#[pin_data]
+pub(crate) struct Passthru {
+    core: Arc<CtrlCore>,
+    #[pin]
+    bounce: Mutex<Bounce>,
+}
+
+/// One admin command as user space gave it, in either ABI.
+struct UserCmd {
+    opcode: u8,
+    flags: u8,
+    nsid: u32,
+    cdw: [u32; 8],
+    addr: u64,
+    data_len: u32,
+    metadata_len: u32,
+}
+
+impl From<&PassthruCmd> for UserCmd {
+    fn from(c: &PassthruCmd) -> Self {
+        Self {
+            opcode: c.opcode,
+            flags: c.flags,
+            nsid: c.nsid,
+            cdw: [
+                c.cdw2, c.cdw3, c.cdw10, c.cdw11, c.cdw12, c.cdw13, c.cdw14, c.cdw15,
+            ],
+            addr: c.addr,
+            data_len: c.data_len,
+            metadata_len: c.metadata_len,
+        }
+    }
+}
+
+impl From<&PassthruCmd64> for UserCmd {
+    fn from(c: &PassthruCmd64) -> Self {
+        Self {
+            opcode: c.opcode,
+            flags: c.flags,
+            nsid: c.nsid,
+            cdw: [
+                c.cdw2, c.cdw3, c.cdw10, c.cdw11, c.cdw12, c.cdw13, c.cdw14, c.cdw15,
+            ],
+            addr: c.addr,
+            data_len: c.data_len,
+            metadata_len: c.metadata_len,
+        }
+    }
+}
+
+impl Passthru {
+    /// Allocates the passthrough buffers of a controller.
+    pub(crate) fn new(
+        dev: &device::Device<device::Bound>,
+        core: Arc<CtrlCore>,
+    ) -> Result<Arc<Self>> {
+        let bounce = Bounce {
+            data: Coherent::zeroed_slice(dev, PASSTHRU_MAX, GFP_KERNEL)?,
+            list: Coherent::zeroed_slice(dev, 1 << (CTRL_PAGE_SHIFT - 3), GFP_KERNEL)?,
+        };
+        Arc::pin_init(
+            pin_init!(Self {
+                core,
+                bounce <- new_mutex!(bounce),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Handles an NVMe ioctl; `nsid` is the namespace of a disk node, `None` on the char device.
+    pub(crate) fn ioctl(&self, cmd: u32, arg: usize, nsid: Option<u32>) -> Result<isize> {
+        match cmd {
+            uapi::NVME_IOCTL_ID => nsid.and_then(|n| isize::try_from(n).ok()).ok_or(ENOTTY),
+            uapi::NVME_IOCTL_ADMIN_CMD => {
+                let c: PassthruCmd =
+                    UserSlice::new(UserPtr::from_addr(arg), size_of::<PassthruCmd>())
+                        .reader()
+                        .read()?;
+                let (status, dw0, _) = self.admin_passthru(&UserCmd::from(&c))?;
+                let at = offset_of!(PassthruCmd, result);
+                UserSlice::new(UserPtr::from_addr(arg + at), 4)
+                    .writer()
+                    .write(&dw0)?;
+                Ok(status)
+            }
+            uapi::NVME_IOCTL_ADMIN64_CMD => {
+                let c: PassthruCmd64 =
+                    UserSlice::new(UserPtr::from_addr(arg), size_of::<PassthruCmd64>())
+                        .reader()
+                        .read()?;
+                let (status, dw0, dw1) = self.admin_passthru(&UserCmd::from(&c))?;
+                let at = offset_of!(PassthruCmd64, result);
+                let result = u64::from(dw0) | (u64::from(dw1) << 32);
+                UserSlice::new(UserPtr::from_addr(arg + at), 8)
+                    .writer()
+                    .write(&result)?;
+                Ok(status)
+            }
+            uapi::NVME_IOCTL_RESET => {
+                ffi::require_sys_admin()?;
+                if !self.core.admin.is_open() {
+                    return Err(ENODEV);
+                }
+                self.core.schedule_reset();
+                Ok(0)
+            }
+            // I/O passthrough, subsystem reset and rescan are not implemented yet.
+            _ => Err(ENOTTY),
+        }
+    }
+
+    /// Runs one admin command from user space. Returns the NVMe status (0 on success, the
+    /// positive status field otherwise, as the C driver does) and completion dwords 0 and 1.
+    fn admin_passthru(&self, uc: &UserCmd) -> Result<(isize, u32, u32)> {
+        ffi::require_sys_admin()?;
+        let len = usize::try_from(uc.data_len).map_err(|_| EINVAL)?;
+        if uc.flags != 0 || uc.metadata_len != 0 || len > PASSTHRU_MAX {
+            return Err(EINVAL);
+        }
+        if len != 0 && uc.addr == 0 {
+            return Err(EFAULT);
+        }
+        let addr = usize::try_from(uc.addr).map_err(|_| EFAULT)?;
+        let bounce = self.bounce.lock();
+        let mut c = Command::with_opcode(uc.opcode, uc.nsid);
+        c.cdw2 = uc.cdw[0].to_le();
+        c.cdw3 = uc.cdw[1].to_le();
+        c.cdw10 = uc.cdw[2].to_le();
+        c.cdw11 = uc.cdw[3].to_le();
+        c.cdw12 = uc.cdw[4].to_le();
+        c.cdw13 = uc.cdw[5].to_le();
+        c.cdw14 = uc.cdw[6].to_le();
+        c.cdw15 = uc.cdw[7].to_le();
+        if len != 0 {
+            // SAFETY: no command uses the bounce buffer (we hold its lock), so the device does
+            // not access it, and no other reference to it exists.
+            let data = unsafe { bounce.data.as_mut() };
+            let data = &mut data[..len];
+            if uapi::data_to_device(uc.opcode) {
+                UserSlice::new(UserPtr::from_addr(addr), len)
+                    .reader()
+                    .read_slice(data)?;
+            } else {
+                data.fill(0);
+            }
+            Self::map(&bounce, len, &mut c)?;
+        }
+        let (status, dw0, dw1) = match self.core.admin.submit_sync(c) {
+            Ok(cqe) => (0, cqe.result_dw0(), cqe.result_dw1()),
+            Err(AdminError::Status(s)) => (isize::try_from(s.0).unwrap_or(isize::MAX), 0, 0),
+            Err(AdminError::Timeout) => return Err(ETIMEDOUT),
+            Err(AdminError::Closed) => return Err(ENODEV),
+        };
+        if len != 0 && uapi::data_from_device(uc.opcode) {
+            // SAFETY: the command completed (or failed), so the device is done with the buffer.
+            let data = unsafe { bounce.data.as_ref() };
+            UserSlice::new(UserPtr::from_addr(addr), len)
+                .writer()
+                .write_slice(&data[..len])?;
+        }
+        Ok((status, dw0, dw1))
+    }
+
+    /// Points the command's PRPs at the first `len` bytes of the bounce buffer.
+    fn map(bounce: &Bounce, len: usize, c: &mut Command) -> Result {
+        let seg = Seg::new(bounce.data.dma_address(), u32::try_from(len)?);
+        let plan = prp::plan([seg], CTRL_PAGE_SHIFT).map_err(|_| EINVAL)?;
+        let (prp1, prp2) = if plan.needs_list() {
+            // SAFETY: the list page is used only by this command, under the bounce lock, and
+            // the device reads it only after the doorbell.
+            let entries = unsafe { bounce.list.as_mut() };
+            let mut pages = [ListPage {
+                dma: bounce.list.dma_address(),
+                entries,
+            }];
+            prp::fill([seg], CTRL_PAGE_SHIFT, &mut pages).map_err(|_| EINVAL)?
+        } else {
+            (plan.prp1, plan.prp2.unwrap_or(0))
+        };
+        c.set_prp(prp1, prp2);
+        Ok(())
+    }
+}
+
+/// Names of the controller char devices: `MiscDeviceOptions` wants a `'static` name.
+static NAMES: [&CStr; 16] = [
+    c"rnvme0", c"rnvme1", c"rnvme2", c"rnvme3", c"rnvme4", c"rnvme5", c"rnvme6", c"rnvme7",
+    c"rnvme8", c"rnvme9", c"rnvme10", c"rnvme11", c"rnvme12", c"rnvme13", c"rnvme14", c"rnvme15",
+];
+
+/// The char device of one controller.
+#[pin_data]
+pub(crate) struct CtrlChar {
+    #[pin]
+    reg: MiscDeviceRegistration<CtrlFile>,
+    passthru: Arc<Passthru>,
+}
+
+impl CtrlChar {
+    /// Registers `/dev/rnvme<id>`; controllers beyond the name table get no char device.
+    pub(crate) fn new(id: u32, passthru: Arc<Passthru>) -> Option<impl PinInit<Self, Error>> {
+        let name = *NAMES.get(usize::try_from(id).ok()?)?;
+        Some(try_pin_init!(Self {
+            reg <- MiscDeviceRegistration::register(MiscDeviceOptions { name }),
+            passthru,
+        }))
+    }
+}
+
+/// An open controller char device.
+pub(crate) struct CtrlFile;
+
+#[vtable]
+impl MiscDevice for CtrlFile {
+    type Ptr = Arc<Passthru>;
+
+    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Passthru>> {
+        let misc = core::ptr::from_ref(misc);
+        // SAFETY: every `MiscDeviceRegistration<CtrlFile>` is the `reg` field of a `CtrlChar`,
+        // which the misc core keeps registered (and so alive) during `open`.
+        let this = unsafe { &*kernel::container_of!(misc, CtrlChar, reg) };
+        Ok(this.passthru.clone())
+    }
+
+    fn ioctl(this: ArcBorrow<'_, Passthru>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        this.ioctl(cmd, arg, None)
+    }
+}

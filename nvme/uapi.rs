@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The NVMe passthrough ioctl ABI of Linux (`include/uapi/linux/nvme_ioctl.h`): the command
+//! structures user space (nvme-cli, libnvme) fills in, and the ioctl numbers, so that our nodes
+//! answer the same calls as the C driver's.
+
+/// `struct nvme_passthru_cmd` (`struct nvme_admin_cmd`): 72 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PassthruCmd {
+    /// Command opcode.
+    pub(crate) opcode: u8,
+    /// Command flags (FUSE, PSDT); must be zero here.
+    pub(crate) flags: u8,
+    /// Reserved.
+    pub(crate) rsvd1: u16,
+    /// Namespace identifier.
+    pub(crate) nsid: u32,
+    /// Command dwords 2 and 3.
+    pub(crate) cdw2: u32,
+    /// Command dword 3.
+    pub(crate) cdw3: u32,
+    /// User address of the metadata buffer.
+    pub(crate) metadata: u64,
+    /// User address of the data buffer.
+    pub(crate) addr: u64,
+    /// Metadata length in bytes.
+    pub(crate) metadata_len: u32,
+    /// Data length in bytes.
+    pub(crate) data_len: u32,
+    /// Command dwords 10 to 15.
+    pub(crate) cdw10: u32,
+    /// Command dword 11.
+    pub(crate) cdw11: u32,
+    /// Command dword 12.
+    pub(crate) cdw12: u32,
+    /// Command dword 13.
+    pub(crate) cdw13: u32,
+    /// Command dword 14.
+    pub(crate) cdw14: u32,
+    /// Command dword 15.
+    pub(crate) cdw15: u32,
+    /// Timeout in milliseconds (0: the driver's default).
+    pub(crate) timeout_ms: u32,
+    /// Dword 0 of the completion, written back.
+    pub(crate) result: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<PassthruCmd>() == 72);
+
+/// `struct nvme_passthru_cmd64`: 80 bytes, with a 64-bit result.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PassthruCmd64 {
+    /// Command opcode.
+    pub(crate) opcode: u8,
+    /// Command flags (FUSE, PSDT); must be zero here.
+    pub(crate) flags: u8,
+    /// Reserved.
+    pub(crate) rsvd1: u16,
+    /// Namespace identifier.
+    pub(crate) nsid: u32,
+    /// Command dword 2.
+    pub(crate) cdw2: u32,
+    /// Command dword 3.
+    pub(crate) cdw3: u32,
+    /// User address of the metadata buffer.
+    pub(crate) metadata: u64,
+    /// User address of the data buffer.
+    pub(crate) addr: u64,
+    /// Metadata length in bytes.
+    pub(crate) metadata_len: u32,
+    /// Data length in bytes (the `vec_cnt` union member is not supported).
+    pub(crate) data_len: u32,
+    /// Command dword 10.
+    pub(crate) cdw10: u32,
+    /// Command dword 11.
+    pub(crate) cdw11: u32,
+    /// Command dword 12.
+    pub(crate) cdw12: u32,
+    /// Command dword 13.
+    pub(crate) cdw13: u32,
+    /// Command dword 14.
+    pub(crate) cdw14: u32,
+    /// Command dword 15.
+    pub(crate) cdw15: u32,
+    /// Timeout in milliseconds (0: the driver's default).
+    pub(crate) timeout_ms: u32,
+    /// Reserved.
+    pub(crate) rsvd2: u32,
+    /// Dwords 0 and 1 of the completion, written back.
+    pub(crate) result: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<PassthruCmd64>() == 80);
+
+/// The `_IOC` encoding of Linux on x86 and most architectures.
+const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
+    // CAST: the ABI structures are far below the 14-bit size limit.
+    (dir << 30) | ((size as u32) << 16) | ((b'N' as u32) << 8) | nr
+}
+
+const IOC_NONE: u32 = 0;
+const IOC_WRITE: u32 = 1;
+const IOC_READ: u32 = 2;
+
+/// `NVME_IOCTL_ID`: the namespace id of a block device node.
+pub(crate) const NVME_IOCTL_ID: u32 = ioc(IOC_NONE, 0x40, 0);
+/// `NVME_IOCTL_ADMIN_CMD`: admin command passthrough.
+pub(crate) const NVME_IOCTL_ADMIN_CMD: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    0x41,
+    core::mem::size_of::<PassthruCmd>(),
+);
+/// `NVME_IOCTL_SUBMIT_IO`: the old read/write interface (`struct nvme_user_io`, 48 bytes).
+pub(crate) const NVME_IOCTL_SUBMIT_IO: u32 = ioc(IOC_WRITE, 0x42, 48);
+/// `NVME_IOCTL_IO_CMD`: I/O command passthrough.
+pub(crate) const NVME_IOCTL_IO_CMD: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    0x43,
+    core::mem::size_of::<PassthruCmd>(),
+);
+/// `NVME_IOCTL_RESET`: controller reset.
+pub(crate) const NVME_IOCTL_RESET: u32 = ioc(IOC_NONE, 0x44, 0);
+/// `NVME_IOCTL_SUBSYS_RESET`: NVM subsystem reset.
+pub(crate) const NVME_IOCTL_SUBSYS_RESET: u32 = ioc(IOC_NONE, 0x45, 0);
+/// `NVME_IOCTL_RESCAN`: namespace rescan.
+pub(crate) const NVME_IOCTL_RESCAN: u32 = ioc(IOC_NONE, 0x46, 0);
+/// `NVME_IOCTL_ADMIN64_CMD`: admin command passthrough with a 64-bit result.
+pub(crate) const NVME_IOCTL_ADMIN64_CMD: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    0x47,
+    core::mem::size_of::<PassthruCmd64>(),
+);
+/// `NVME_IOCTL_IO64_CMD`: I/O command passthrough with a 64-bit result.
+pub(crate) const NVME_IOCTL_IO64_CMD: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    0x48,
+    core::mem::size_of::<PassthruCmd64>(),
+);
+
+/// Data direction of an opcode (bits 1:0, NVMe Base Specification, "Opcodes"): bit 0 set
+/// means host to controller, bit 1 set means controller to host.
+pub(crate) const fn data_to_device(opcode: u8) -> bool {
+    opcode & 1 != 0
+}
+
+/// As [`data_to_device`], for controller to host.
+pub(crate) const fn data_from_device(opcode: u8) -> bool {
+    opcode & 2 != 0
+}

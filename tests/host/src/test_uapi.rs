@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Tests of the passthrough ioctl ABI against the values Linux's `nvme_ioctl.h` produces.
+
+use crate::nvme::uapi::*;
+use core::mem::{
+    offset_of,
+    size_of, //
+};
+
+#[test]
+fn ioctl_numbers_match_linux() {
+    // The values `_IO`/`_IOW`/`_IOWR` give on x86_64 for the definitions in nvme_ioctl.h.
+    assert_eq!(NVME_IOCTL_ID, 0x4e40);
+    assert_eq!(NVME_IOCTL_ADMIN_CMD, 0xc048_4e41);
+    assert_eq!(NVME_IOCTL_SUBMIT_IO, 0x4030_4e42);
+    assert_eq!(NVME_IOCTL_IO_CMD, 0xc048_4e43);
+    assert_eq!(NVME_IOCTL_RESET, 0x4e44);
+    assert_eq!(NVME_IOCTL_SUBSYS_RESET, 0x4e45);
+    assert_eq!(NVME_IOCTL_RESCAN, 0x4e46);
+    assert_eq!(NVME_IOCTL_ADMIN64_CMD, 0xc050_4e47);
+    assert_eq!(NVME_IOCTL_IO64_CMD, 0xc050_4e48);
+}
+
+#[test]
+fn passthru_layout() {
+    assert_eq!(size_of::<PassthruCmd>(), 72);
+    assert_eq!(offset_of!(PassthruCmd, nsid), 4);
+    assert_eq!(offset_of!(PassthruCmd, metadata), 16);
+    assert_eq!(offset_of!(PassthruCmd, addr), 24);
+    assert_eq!(offset_of!(PassthruCmd, metadata_len), 32);
+    assert_eq!(offset_of!(PassthruCmd, data_len), 36);
+    assert_eq!(offset_of!(PassthruCmd, cdw10), 40);
+    assert_eq!(offset_of!(PassthruCmd, cdw15), 60);
+    assert_eq!(offset_of!(PassthruCmd, timeout_ms), 64);
+    assert_eq!(offset_of!(PassthruCmd, result), 68);
+
+    assert_eq!(size_of::<PassthruCmd64>(), 80);
+    assert_eq!(offset_of!(PassthruCmd64, timeout_ms), 64);
+    assert_eq!(offset_of!(PassthruCmd64, rsvd2), 68);
+    assert_eq!(offset_of!(PassthruCmd64, result), 72);
+}
+
+#[test]
+fn opcode_directions() {
+    // Identify (0x06) reads, Set Features (0x09) writes (host to controller data), Get Log
+    // Page (0x02) reads, Flush (0x00) moves no data, Compare-like 0x03 is bidirectional.
+    assert!(data_from_device(0x06) && !data_to_device(0x06));
+    assert!(data_to_device(0x09) && !data_from_device(0x09));
+    assert!(data_from_device(0x02));
+    assert!(!data_to_device(0x00) && !data_from_device(0x00));
+    assert!(data_to_device(0x03) && data_from_device(0x03));
+}
