@@ -77,10 +77,28 @@ struct Bounce {
     list: Coherent<[u64]>,
 }
 
+/// What sysfs shows about a controller.
+pub(crate) struct CtrlInfo {
+    /// PCI vendor id from Identify Controller.
+    pub(crate) vid: u16,
+    /// Model number (space padded ASCII).
+    pub(crate) model: [u8; 40],
+    /// Serial number (space padded ASCII).
+    pub(crate) serial: [u8; 20],
+    /// Firmware revision (space padded ASCII).
+    pub(crate) firmware: [u8; 8],
+    /// Queues, the admin queue included.
+    pub(crate) queue_count: u32,
+    /// I/O queue size, 0's based.
+    pub(crate) sqsize: u32,
+}
+
 /// Passthrough state of one controller, shared by its char device and its disks.
 #[pin_data]
 pub(crate) struct Passthru {
     core: Arc<CtrlCore>,
+    /// Identity of the controller, for sysfs.
+    pub(crate) info: CtrlInfo,
     #[pin]
     bounce: Mutex<Bounce>,
 }
@@ -133,6 +151,7 @@ impl Passthru {
     pub(crate) fn new(
         dev: &device::Device<device::Bound>,
         core: Arc<CtrlCore>,
+        info: CtrlInfo,
     ) -> Result<Arc<Self>> {
         let bounce = Bounce {
             data: Coherent::zeroed_slice(dev, PASSTHRU_MAX, GFP_KERNEL)?,
@@ -141,6 +160,7 @@ impl Passthru {
         Arc::pin_init(
             pin_init!(Self {
                 core,
+                info,
                 bounce <- new_mutex!(bounce),
             }),
             GFP_KERNEL,
@@ -268,12 +288,53 @@ static NAMES: [&CStr; 16] = [
     c"rnvme8", c"rnvme9", c"rnvme10", c"rnvme11", c"rnvme12", c"rnvme13", c"rnvme14", c"rnvme15",
 ];
 
+/// Writes an identify string as the controller reports it, padding included (as the C
+/// driver's attributes do), up to a NUL; anything but printable ASCII as '?'.
+pub(crate) fn write_id_str(w: &mut impl core::fmt::Write, s: &[u8]) -> core::fmt::Result {
+    for &b in s.iter().take_while(|&&b| b != 0) {
+        w.write_char(if b.is_ascii_graphic() || b == b' ' {
+            char::from(b)
+        } else {
+            '?'
+        })?;
+    }
+    Ok(())
+}
+
+/// Shows controller attribute `index` (see the table in `ffi`) of the char device `misc`.
+///
+/// # Safety
+///
+/// `misc` must point to the registration of a live [`CtrlChar`].
+pub(crate) unsafe fn ctrl_attr_show(
+    misc: *const core::ffi::c_void,
+    index: usize,
+    w: &mut impl core::fmt::Write,
+) -> core::fmt::Result {
+    let misc = misc.cast::<MiscDeviceRegistration<CtrlFile>>();
+    // SAFETY: `misc` is the `reg` field of a live `CtrlChar` (function safety requirement).
+    let this = unsafe { &*kernel::container_of!(misc, CtrlChar, reg) };
+    let p = &this.passthru;
+    let info = &p.info;
+    match index {
+        0 => write_id_str(w, &info.model)?,
+        1 => write_id_str(w, &info.serial)?,
+        2 => write_id_str(w, &info.firmware)?,
+        3 => w.write_str(p.core.state().name())?,
+        4 => write!(w, "{}", info.queue_count)?,
+        _ => write!(w, "{}", info.sqsize)?,
+    }
+    w.write_char('\n')
+}
+
 /// The char device of one controller.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct CtrlChar {
     #[pin]
     reg: MiscDeviceRegistration<CtrlFile>,
     passthru: Arc<Passthru>,
+    /// The controller attributes on the char device exist while this does.
+    _attrs: (),
 }
 
 impl CtrlChar {
@@ -283,7 +344,18 @@ impl CtrlChar {
         Some(try_pin_init!(Self {
             reg <- MiscDeviceRegistration::register(MiscDeviceOptions { name }),
             passthru,
+            _attrs: {
+                // INVARIANT: removed again in `drop`, before `reg` is deregistered.
+                ffi::add_ctrl_attrs(reg.device())?;
+            },
         }))
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for CtrlChar {
+    fn drop(self: Pin<&mut Self>) {
+        ffi::remove_ctrl_attrs(self.reg.device());
     }
 }
 

@@ -108,6 +108,18 @@ pub(crate) struct CtrlCore {
     reset_work: Work<CtrlCore>,
 }
 
+impl State {
+    /// The name sysfs shows, as the C driver's `state` attribute does.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            State::Live => "live",
+            State::Resetting => "resetting",
+            State::Deleting => "deleting",
+            State::Dead => "dead",
+        }
+    }
+}
+
 impl_has_work! {
     impl HasWork<Self> for CtrlCore { self.reset_work }
 }

@@ -5,6 +5,7 @@
 //! per-request DMA bookkeeping (scatterlist, PRP list pages, DSM range buffer).
 
 use core::{
+    fmt,
     mem::size_of,
     ptr::{
         self,
@@ -48,6 +49,12 @@ use crate::{
             Command,
             Completion,
             DsmRange, //
+        },
+        ident::{
+            self,
+            write_hex,
+            write_uuid,
+            NsIds, //
         },
         prp::{
             self,
@@ -133,8 +140,55 @@ pub(crate) struct Namespace {
     pub(crate) nsid: u32,
     /// log2 of the logical block size.
     pub(crate) lba_shift: u32,
-    /// The controller's passthrough, for the disk's ioctls.
+    /// The controller's passthrough, for the disk's ioctls and identity.
     pub(crate) passthru: Arc<Passthru>,
+    /// EUI64, NGUID and UUID, for sysfs.
+    pub(crate) ids: NsIds,
+}
+
+/// Disk attributes (see the table in `ffi`): nsid, wwid, eui, nguid, uuid. `wwid` follows the
+/// C driver's choice: the UUID, else the NGUID, else the EUI64, else vendor, serial, model and
+/// nsid.
+pub(crate) fn disk_attr_show(ns: &Namespace, index: usize, w: &mut impl fmt::Write) -> fmt::Result {
+    let ids = &ns.ids;
+    match index {
+        0 => write!(w, "{}", ns.nsid)?,
+        1 if ids.has_uuid() => {
+            w.write_str("uuid.")?;
+            write_uuid(w, &ids.uuid)?;
+        }
+        1 if ids.has_nguid() => {
+            w.write_str("eui.")?;
+            write_hex(w, &ids.nguid, None)?;
+        }
+        1 if ids.has_eui64() => {
+            w.write_str("eui.")?;
+            write_hex(w, &ids.eui64, None)?;
+        }
+        1 => {
+            let info = &ns.passthru.info;
+            write!(w, "nvme.{:04x}-", info.vid)?;
+            write_hex(w, ident::trim(&info.serial), None)?;
+            w.write_char('-')?;
+            write_hex(w, ident::trim(&info.model), None)?;
+            write!(w, "-{:08x}", ns.nsid)?;
+        }
+        2 => write_hex(w, &ids.eui64, Some('-'))?,
+        3 => write_uuid(w, &ids.nguid)?,
+        _ => write_uuid(w, &ids.uuid)?,
+    }
+    w.write_char('\n')
+}
+
+/// Whether disk attribute `index` exists for this namespace (`eui`, `nguid` and `uuid` only
+/// when the namespace reports them).
+pub(crate) fn disk_attr_visible(ns: &Namespace, index: usize) -> bool {
+    match index {
+        2 => ns.ids.has_eui64(),
+        3 => ns.ids.has_nguid(),
+        4 => ns.ids.has_uuid(),
+        _ => true,
+    }
 }
 
 /// NVMe ioctls on a disk node.

@@ -52,6 +52,7 @@ mod regs;
 use admin::AdminQueue;
 use chardev::{
     CtrlChar,
+    CtrlInfo,
     Passthru, //
 };
 use ctrl::{
@@ -77,6 +78,7 @@ use nvme::{
         self,
         IdCtrl,
         IdNs,
+        NsIds,
         IDENTIFY_SIZE, //
     },
     prp,
@@ -201,7 +203,15 @@ struct DiskParams {
     max_segs: u16,
     /// The controller's passthrough, for disk ioctls.
     passthru: Arc<Passthru>,
+    /// Namespace identifiers are not to be trusted (see [`QUIRK_BOGUS_NID`]).
+    bogus_nid: bool,
 }
+
+/// PCI ids of controllers whose namespace identifiers (EUI64, NGUID, UUID) are not unique:
+/// QEMU's emulated controller, whose older versions gave every namespace the same ones. As the
+/// C driver does for it, such identifiers are ignored, and `wwid` is built from the vendor,
+/// serial, model and nsid instead.
+const QUIRK_BOGUS_NID: [(u16, u16); 1] = [(0x1b36, 0x0010)];
 
 /// What exists only while the controller serves I/O; torn down first, in order, on unbind.
 struct IoState {
@@ -484,12 +494,21 @@ impl<'bound> Controller<'bound> {
             dbbuf,
         });
 
-        let passthru = Passthru::new(dev, core.clone())?;
+        let info = CtrlInfo {
+            vid: idc.vid,
+            model: idc.mn,
+            serial: idc.sn,
+            firmware: idc.fr,
+            queue_count: u32::from(nr_io) + 1,
+            sqsize: u32::from(depth) - 1,
+        };
+        let passthru = Passthru::new(dev, core.clone(), info)?;
         let params = DiskParams {
             ctrl: id.0,
             max_transfer,
             max_segs,
             passthru: passthru.clone(),
+            bogus_nid: QUIRK_BOGUS_NID.contains(&(pdev.vendor_id().as_raw(), pdev.device_id())),
         };
         let disks = Self::scan_namespaces(&admin, pdev_b, dev, &idc, &tagset, &params)?;
         dev_info!(
@@ -556,6 +575,7 @@ impl<'bound> Controller<'bound> {
             max_transfer,
             max_segs,
             ref passthru,
+            bogus_nid,
         } = *params;
         let mut nsids = KVec::new();
         match admin.identify(dev, cmd::CNS_NS_ACTIVE_LIST, 0) {
@@ -578,6 +598,16 @@ impl<'bound> Controller<'bound> {
                 continue;
             };
             let ns = IdNs::parse(&*identify_copy(&buf)?);
+            let ids = if bogus_nid {
+                NsIds::default()
+            } else {
+                let mut ids = NsIds::from_id_ns(&ns);
+                // Controllers from NVMe 1.3 on list the namespace's identifiers, UUID included.
+                if let Ok(desc) = admin.identify(dev, cmd::CNS_NS_DESC_LIST, nsid) {
+                    ids.add_descriptors(&*identify_copy(&desc)?);
+                }
+                ids
+            };
             if !ns.is_active() {
                 continue;
             }
@@ -618,6 +648,7 @@ impl<'bound> Controller<'bound> {
                     nsid,
                     lba_shift,
                     passthru: passthru.clone(),
+                    ids,
                 },
                 GFP_KERNEL,
             )?;

@@ -508,3 +508,101 @@ pub(crate) fn active_ns_list(buf: &[u8; IDENTIFY_SIZE]) -> impl Iterator<Item = 
         .map(move |i| le32(buf, 4 * i))
         .take_while(|&id| id != 0)
 }
+
+/// The identifiers of a namespace: from Identify Namespace (EUI64, NGUID) and from the
+/// Namespace Identification Descriptor list (CNS 03h), which adds the UUID and may also carry
+/// the EUI64 and NGUID of controllers that report them only there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct NsIds {
+    /// IEEE Extended Unique Identifier (all zero when absent).
+    pub(crate) eui64: [u8; 8],
+    /// Namespace Globally Unique Identifier (all zero when absent).
+    pub(crate) nguid: [u8; 16],
+    /// Namespace UUID (all zero when absent).
+    pub(crate) uuid: [u8; 16],
+}
+
+/// Namespace Identifier Type of a descriptor: IEEE EUI-64.
+pub(crate) const NIDT_EUI64: u8 = 1;
+/// Namespace Identifier Type of a descriptor: NGUID.
+pub(crate) const NIDT_NGUID: u8 = 2;
+/// Namespace Identifier Type of a descriptor: UUID.
+pub(crate) const NIDT_UUID: u8 = 3;
+
+impl NsIds {
+    /// Starts from the identifiers in Identify Namespace.
+    pub(crate) fn from_id_ns(ns: &IdNs) -> Self {
+        Self {
+            eui64: ns.eui64,
+            nguid: ns.nguid,
+            uuid: [0; 16],
+        }
+    }
+
+    /// Adds the identifiers of a Namespace Identification Descriptor list: entries of a 4-byte
+    /// header (NIDT, NIDL, two reserved bytes) and NIDL bytes of identifier, ended by a zero
+    /// NIDT or the end of the buffer. Descriptors of an unexpected length are skipped.
+    pub(crate) fn add_descriptors(&mut self, b: &[u8; IDENTIFY_SIZE]) {
+        let mut off = 0;
+        while off + 4 <= IDENTIFY_SIZE {
+            let (nidt, nidl) = (b[off], usize::from(b[off + 1]));
+            if nidt == 0 || off + 4 + nidl > IDENTIFY_SIZE {
+                break;
+            }
+            let id = &b[off + 4..off + 4 + nidl];
+            match (nidt, nidl) {
+                (NIDT_EUI64, 8) => self.eui64.copy_from_slice(id),
+                (NIDT_NGUID, 16) => self.nguid.copy_from_slice(id),
+                (NIDT_UUID, 16) => self.uuid.copy_from_slice(id),
+                _ => {}
+            }
+            off += 4 + nidl;
+        }
+    }
+
+    /// True when the EUI64 is set.
+    pub(crate) fn has_eui64(&self) -> bool {
+        !all_zero(&self.eui64)
+    }
+
+    /// True when the NGUID is set.
+    pub(crate) fn has_nguid(&self) -> bool {
+        !all_zero(&self.nguid)
+    }
+
+    /// True when the UUID is set.
+    pub(crate) fn has_uuid(&self) -> bool {
+        !all_zero(&self.uuid)
+    }
+}
+
+/// Writes bytes as lowercase hex, with `sep` between them when given (`%*phN`, `%*phD`).
+pub(crate) fn write_hex(
+    w: &mut impl core::fmt::Write,
+    b: &[u8],
+    sep: Option<char>,
+) -> core::fmt::Result {
+    for (i, x) in b.iter().enumerate() {
+        if i > 0 {
+            if let Some(c) = sep {
+                w.write_char(c)?;
+            }
+        }
+        write!(w, "{:02x}", x)?;
+    }
+    Ok(())
+}
+
+/// Writes 16 bytes in UUID form, 8-4-4-4-12 lowercase hex digits in byte order (`%pU`).
+pub(crate) fn write_uuid(w: &mut impl core::fmt::Write, b: &[u8; 16]) -> core::fmt::Result {
+    for (i, part) in [&b[0..4], &b[4..6], &b[6..8], &b[8..10], &b[10..16]]
+        .iter()
+        .enumerate()
+    {
+        if i > 0 {
+            w.write_char('-')?;
+        }
+        write_hex(w, part, None)?;
+    }
+    Ok(())
+}

@@ -17,6 +17,8 @@ mod test_cmd;
 #[cfg(test)]
 mod test_ident;
 #[cfg(test)]
+mod test_nsids;
+#[cfg(test)]
 mod test_prp;
 #[cfg(test)]
 mod test_regs;
