@@ -112,6 +112,10 @@ pub(crate) struct Request(Opaque<bindings::request>);
 
 /// `REQ_FUA`: the write must be on stable media when it completes.
 const REQ_FUA: u32 = 1 << bindings::req_flag_bits___REQ_FUA;
+/// `REQ_FAILFAST_DEV | REQ_FAILFAST_TRANSPORT | REQ_FAILFAST_DRIVER`.
+const REQ_FAILFAST: u32 = (1 << bindings::req_flag_bits___REQ_FAILFAST_DEV)
+    | (1 << bindings::req_flag_bits___REQ_FAILFAST_TRANSPORT)
+    | (1 << bindings::req_flag_bits___REQ_FAILFAST_DRIVER);
 /// `REQ_NOUNMAP`: a write-zeroes that must not deallocate.
 const REQ_NOUNMAP: u32 = 1 << bindings::req_flag_bits___REQ_NOUNMAP;
 /// `REQ_OP_MASK`: the operation bits of `cmd_flags`.
@@ -161,6 +165,11 @@ impl Request {
     /// True when the request carries `REQ_FUA`.
     pub(crate) fn is_fua(&self) -> bool {
         self.cmd_flags() & REQ_FUA != 0
+    }
+
+    /// True when the submitter asked not to retry failures (`blk_noretry_request()`).
+    pub(crate) fn is_failfast(&self) -> bool {
+        self.cmd_flags() & REQ_FAILFAST != 0
     }
 
     /// True when a write-zeroes request forbids deallocation (`REQ_NOUNMAP`).

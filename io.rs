@@ -98,6 +98,8 @@ struct IoPdu {
     nr_bufs: u8,
     /// Times recovery has retried this request.
     retries: u8,
+    /// An Abort was sent for this request after its first timeout.
+    aborted: bool,
     bufs: [Option<PoolBuf>; MAX_LIST_PAGES],
 }
 
@@ -390,6 +392,7 @@ impl ffi::Operations for NvmeMq {
                 nr_mapped: 0,
                 nr_bufs: 0,
                 retries: 0,
+                aborted: false,
                 bufs: [None; MAX_LIST_PAGES],
             });
             SgMap::init_table(IoSet::sgl(rq), u32::from(set.max_segs));
@@ -403,6 +406,7 @@ impl ffi::Operations for NvmeMq {
         // SAFETY: the driver owns the request until it completes; nothing else touches its PDU.
         let pdu = unsafe { &mut *rq.pdu::<IoPdu>().as_ptr() };
         pdu.status = 0;
+        pdu.aborted = false;
         let mut c = match rq.op() {
             ReqOp::Read | ReqOp::Write => {
                 let op = if rq.op() == ReqOp::Read {
@@ -457,8 +461,15 @@ impl ffi::Operations for NvmeMq {
         let pdu = unsafe { &mut *rq.pdu::<IoPdu>().as_ptr() };
         set.release(rq, pdu);
         let status = Status::new(pdu.status);
-        if status == HOST_ABORTED && pdu.retries < MAX_RETRIES && !set.core.is_dead() {
-            // Cancelled by a controller reset: issue it again once the queues are back.
+        // As the C driver does: a failure the controller does not mark Do Not Retry (and a
+        // request recovery cancelled) is issued again, a few times, unless the submitter asked
+        // to fail fast or the controller is gone.
+        if !status.is_success()
+            && !status.dnr()
+            && pdu.retries < MAX_RETRIES
+            && !rq.is_failfast()
+            && !set.core.is_dead()
+        {
             pdu.retries += 1;
             rq.requeue();
             return;
@@ -495,7 +506,32 @@ impl ffi::Operations for NvmeMq {
             return TimeoutAction::Done;
         }
         let csts = core.csts();
+        // SAFETY: the request timed out, so the driver owns it; nothing else uses its PDU now.
+        let pdu = unsafe { &mut *rq.pdu::<IoPdu>().as_ptr() };
         match core.state() {
+            // First expiry of a live controller's command: ask the controller to abort it,
+            // and give the abort (or the command) another timeout period.
+            State::Live if !csts.is_gone() && !csts.cfs() && !pdu.aborted && !hwq.polled => {
+                pdu.aborted = true;
+                dev_warn!(
+                    core.dev,
+                    "I/O timeout: {:?} sector {} tag {} on queue {}; aborting it\n",
+                    rq.op(),
+                    rq.sector(),
+                    rq.tag(),
+                    hwq.qid
+                );
+                match core.admin.submit_sync(Command::abort(hwq.qid, rq.tag())) {
+                    // Completion dword 0 bit 0 clear: the command was aborted and completes
+                    // with "Command Abort Requested".
+                    Ok(cqe) if cqe.result_dw0() & 1 == 0 => TimeoutAction::ResetTimer,
+                    // Not aborted, or no answer: the controller needs a reset.
+                    _ => {
+                        core.schedule_reset();
+                        TimeoutAction::ResetTimer
+                    }
+                }
+            }
             State::Live if !csts.is_gone() => {
                 dev_warn!(
                     core.dev,

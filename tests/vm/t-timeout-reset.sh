@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Timeouts and controller reset. (1) A backend stalled by QEMU's I/O throttling past the
-# block layer's timeout: the driver resets the controller (requests stalled longer than the
+# block layer's timeout: the driver first sends Abort (QEMU does not abort), then resets the
+# controller (requests stalled longer than the
 # retry budget may fail, as with the C driver), I/O resumes once the stall ends, and a
 # crc32c-verified fio run afterwards passes. (2) A backend that never answers in time (null-co with a latency far
 # above io_timeout): the read ends with an error after the retries, never hangs, and the
@@ -27,6 +28,7 @@ host_do block_set_io_throttle d0 0 0 0 1 0 0 >/dev/null
 sleep 10
 host_do block_set_io_throttle d0 0 0 0 0 0 0 >/dev/null
 wait $fp || log "fio during the stall saw errors (expected past the retry budget)"
+dmesg | grep -q "rust_nvme $a: I/O timeout: .*; aborting it" || fail "no Abort sent for a timed-out command"
 dmesg | grep -q "rust_nvme $a: resetting controller" || fail "no controller reset logged for $a"
 dmesg | grep -q "rust_nvme $a: controller reset complete" || fail "reset of $a did not complete"
 fio_verify /dev/$d 16M
