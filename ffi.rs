@@ -272,6 +272,36 @@ impl Request {
 /// Size of one `struct scatterlist`, for sizing per-request data.
 pub(crate) const SG_ENTRY_SIZE: usize = core::mem::size_of::<bindings::scatterlist>();
 
+/// A scatterlist table allocated for one request with more segments than its inline table.
+///
+/// # Invariants
+///
+/// `table` holds `len` entries initialised by `sg_init_table`.
+pub(crate) struct SgHeap {
+    table: KVec<bindings::scatterlist>,
+}
+
+impl SgHeap {
+    /// Allocates and initialises a table of `len` entries without sleeping.
+    pub(crate) fn alloc(len: u16) -> Option<Self> {
+        let n = usize::from(len);
+        let mut table = KVec::with_capacity(n, GFP_ATOMIC).ok()?;
+        // SAFETY: the capacity is `n`; `sg_init_table` initialises all `n` entries below,
+        // before anything reads them.
+        unsafe {
+            bindings::sg_init_table(table.as_mut_ptr(), u32::from(len));
+            table.inc_len(n);
+        }
+        // INVARIANT: `n` entries initialised above.
+        Some(Self { table })
+    }
+
+    /// The table, for [`SgMap::map`].
+    pub(crate) fn as_ptr(&mut self) -> *mut u8 {
+        self.table.as_mut_ptr().cast()
+    }
+}
+
 /// A request's data mapped for DMA through a scatterlist that lives in its per-request data.
 ///
 /// # Invariants
@@ -557,7 +587,7 @@ unsafe impl Sync for IrqVectors {}
 
 impl IrqVectors {
     /// Allocates between 1 and `max` vectors, preferring MSI-X, then MSI, then INTx.
-    /// `allow` limits the types tried (for the `use_msix`-style module parameters).
+    /// With `msi` false only legacy INTx is tried (the `use_msi` module parameter).
     pub(crate) fn alloc(pdev: &pci::Device<device::Bound>, max: u32, msi: bool) -> Result<Self> {
         let raw = raw_pdev(pdev);
         let mut affd = bindings::irq_affinity {

@@ -39,6 +39,7 @@ use crate::{
         QueueMaps,
         ReqOp,
         Request,
+        SgHeap,
         SgMap,
         Tags,
         TimeoutAction, //
@@ -78,6 +79,10 @@ pub(crate) const MAX_LIST_PAGES: usize = 4;
 /// Most scatter-gather segments of one request.
 pub(crate) const MAX_SEGMENTS: u16 = 128;
 
+/// Scatterlist entries kept in each request's own data; requests with more segments get a
+/// table allocated for them (rare: most I/O is a few segments).
+const INLINE_SEGMENTS: u16 = 16;
+
 /// Controller memory page shift the driver uses (CC.MPS = 0, 4 KiB pages).
 pub(crate) const CTRL_PAGE_SHIFT: u32 = 12;
 
@@ -94,6 +99,8 @@ struct IoPdu {
     nents: i32,
     /// Entries `dma_map_sg` produced.
     nr_mapped: u32,
+    /// The table of a request with more than `INLINE_SEGMENTS` segments.
+    sg_heap: Option<SgHeap>,
     /// Pool buffers in use: PRP list pages or the DSM range list.
     nr_bufs: u8,
     /// Times recovery has retried this request.
@@ -103,9 +110,9 @@ struct IoPdu {
     bufs: [Option<PoolBuf>; MAX_LIST_PAGES],
 }
 
-/// Bytes of per-request data for a scatterlist table of `max_segs` entries.
-pub(crate) fn pdu_size(max_segs: u16) -> u32 {
-    let bytes = sg_offset() + usize::from(max_segs) * ffi::SG_ENTRY_SIZE;
+/// Bytes of per-request data: the `IoPdu` and the inline scatterlist table.
+pub(crate) fn pdu_size() -> u32 {
+    let bytes = sg_offset() + usize::from(INLINE_SEGMENTS) * ffi::SG_ENTRY_SIZE;
     // CAST: at most a few KiB.
     bytes as u32
 }
@@ -123,8 +130,6 @@ pub(crate) struct IoSet {
     pub(crate) dev: ARef<device::Device>,
     /// PRP list pages and DSM range lists, one controller page each.
     pub(crate) pool: DmaPool,
-    /// Entries in each request's scatterlist table.
-    pub(crate) max_segs: u16,
     /// Interrupt vectors spread over the CPUs (queue `i` on vector `i + 1`).
     pub(crate) irq_affinity: bool,
     /// The first `nr_default` queues are interrupt driven; the rest are polled.
@@ -229,10 +234,18 @@ pub(crate) fn blk_status(status: Status) -> BlkStatus {
 }
 
 impl IoSet {
-    /// Pointer to the scatterlist table of `rq`.
-    fn sgl(rq: &Request) -> *mut u8 {
-        // SAFETY: the PDU is `pdu_size(max_segs)` bytes, with the table at `sg_offset()`.
+    /// Pointer to the inline scatterlist table of `rq`.
+    fn inline_sgl(rq: &Request) -> *mut u8 {
+        // SAFETY: the PDU is `pdu_size()` bytes, with the inline table at `sg_offset()`.
         unsafe { rq.pdu::<u8>().as_ptr().add(sg_offset()) }
+    }
+
+    /// The scatterlist table `rq` uses: its own, or the one allocated for it.
+    fn sgl(rq: &Request, pdu: &mut IoPdu) -> *mut u8 {
+        match &mut pdu.sg_heap {
+            Some(h) => h.as_ptr(),
+            None => Self::inline_sgl(rq),
+        }
     }
 
     /// Returns the request's DMA resources (pool buffers, mapping).
@@ -247,12 +260,13 @@ impl IoSet {
         pdu.nr_bufs = 0;
         if pdu.mapped {
             pdu.mapped = false;
-            // SAFETY: the parts were stored by `map_data` for this request's table and not
-            // unmapped since (`mapped` was set).
-            let map =
-                unsafe { SgMap::from_parts(Self::sgl(rq), pdu.nents, pdu.nr_mapped, pdu.write) };
+            let sgl = Self::sgl(rq, pdu);
+            // SAFETY: the parts were stored by `map_data` for this request's table (`sgl`) and
+            // not unmapped since (`mapped` was set).
+            let map = unsafe { SgMap::from_parts(sgl, pdu.nents, pdu.nr_mapped, pdu.write) };
             map.unmap(&self.dev);
         }
+        pdu.sg_heap = None;
     }
 
     /// Takes a pool buffer for the request; `None` when memory is short.
@@ -269,9 +283,16 @@ impl IoSet {
 
     /// Maps the request's data and fills in PRP1/PRP2 (and PRP lists) of `c`.
     fn map_data(&self, rq: &Request, pdu: &mut IoPdu, c: &mut Command) -> BlkStatus {
-        let sgl = Self::sgl(rq);
-        // SAFETY: `sgl` is this request's table of `max_segs` entries, initialised in
-        // `init_request`; the queue limits keep the request within `max_segs` segments.
+        if rq.nr_phys_segments() > INLINE_SEGMENTS {
+            match SgHeap::alloc(rq.nr_phys_segments()) {
+                Some(h) => pdu.sg_heap = Some(h),
+                None => return BlkStatus::RESOURCE,
+            }
+        }
+        let sgl = Self::sgl(rq, pdu);
+        // SAFETY: `sgl` is an initialised table with room for the request's segments: the
+        // inline one (set up in `init_request`) for up to `INLINE_SEGMENTS`, else one allocated
+        // above for exactly `nr_phys_segments`.
         let Some(map) = (unsafe { SgMap::map(&self.dev, rq, sgl) }) else {
             return BlkStatus::RESOURCE;
         };
@@ -380,7 +401,7 @@ impl ffi::Operations for NvmeMq {
         hwq.set_tags(tags);
     }
 
-    fn init_request(set: &IoSet, rq: &Request) {
+    fn init_request(_set: &IoSet, rq: &Request) {
         let pdu = rq.pdu::<IoPdu>();
         // SAFETY: the PDU is ours and not yet in use; it is sized for `IoPdu` plus the table.
         unsafe {
@@ -390,12 +411,13 @@ impl ffi::Operations for NvmeMq {
                 write: false,
                 nents: 0,
                 nr_mapped: 0,
+                sg_heap: None,
                 nr_bufs: 0,
                 retries: 0,
                 aborted: false,
                 bufs: [None; MAX_LIST_PAGES],
             });
-            SgMap::init_table(IoSet::sgl(rq), u32::from(set.max_segs));
+            SgMap::init_table(IoSet::inline_sgl(rq), u32::from(INLINE_SEGMENTS));
         }
     }
 
