@@ -1226,6 +1226,10 @@ pub(crate) struct Limits {
     pub(crate) discard_granularity: u32,
     /// Largest write-zeroes in sectors; 0 when unsupported.
     pub(crate) max_write_zeroes_sectors: u32,
+    /// Largest atomic write in bytes; 0 when atomic writes are not offered.
+    pub(crate) atomic_write_max: u32,
+    /// Atomic writes may not cross a multiple of this many bytes (0: no boundary).
+    pub(crate) atomic_write_boundary: u32,
 }
 
 /// A block device added to the system (`struct gendisk`).
@@ -1300,6 +1304,14 @@ impl<T: Operations> Disk<T> {
         lim.max_discard_segments = limits.max_discard_segments;
         lim.discard_granularity = limits.discard_granularity;
         lim.max_write_zeroes_sectors = limits.max_write_zeroes_sectors;
+        if limits.atomic_write_max != 0 {
+            lim.atomic_write_hw_max = limits.atomic_write_max;
+            lim.atomic_write_hw_boundary = limits.atomic_write_boundary;
+            lim.atomic_write_hw_unit_min = limits.logical_block_size;
+            // The largest power of two not above the maximum (`rounddown_pow_of_two`).
+            lim.atomic_write_hw_unit_max = 1 << limits.atomic_write_max.ilog2();
+            lim.features |= BLK_FEAT_ATOMIC_WRITES;
+        }
         if limits.write_cache {
             lim.features |= BLK_FEAT_WRITE_CACHE;
             if limits.fua {
@@ -1363,6 +1375,8 @@ impl<T: Operations> Drop for Disk<T> {
 const BLK_FEAT_WRITE_CACHE: u32 = 1 << 0;
 /// `BLK_FEAT_FUA`: the device honours forced unit access.
 const BLK_FEAT_FUA: u32 = 1 << 1;
+/// `BLK_FEAT_ATOMIC_WRITES`: the device offers untorn writes up to the atomic limits.
+const BLK_FEAT_ATOMIC_WRITES: u32 = 1 << 14;
 
 /// A handle on a tag set for controller recovery: quiesce, cancel, wait.
 ///

@@ -77,7 +77,7 @@ use crate::{
 pub(crate) const MAX_LIST_PAGES: usize = 4;
 
 /// Most scatter-gather segments of one request.
-pub(crate) const MAX_SEGMENTS: u16 = 128;
+pub(crate) const MAX_SEGMENTS: u16 = 256;
 
 /// Scatterlist entries kept in each request's own data; requests with more segments get a
 /// table allocated for them (rare: most I/O is a few segments).

@@ -77,6 +77,7 @@ use nvme::{
     ident::{
         self,
         IdCtrl,
+        IdCtrlNvm,
         IdNs,
         NsIds,
         IDENTIFY_SIZE, //
@@ -205,6 +206,8 @@ struct DiskParams {
     passthru: Arc<Passthru>,
     /// Namespace identifiers are not to be trusted (see [`QUIRK_BOGUS_NID`]).
     bogus_nid: bool,
+    /// Dataset Management and Write Zeroes limits of the controller.
+    nvm: IdCtrlNvm,
 }
 
 /// PCI ids of controllers whose namespace identifiers (EUI64, NGUID, UUID) are not unique:
@@ -508,6 +511,7 @@ impl<'bound> Controller<'bound> {
             max_segs,
             passthru: passthru.clone(),
             bogus_nid: QUIRK_BOGUS_NID.contains(&(pdev.vendor_id().as_raw(), pdev.device_id())),
+            nvm: Self::identify_ctrl_nvm(&admin, dev, vs),
         };
         let disks = Self::scan_namespaces(&admin, pdev_b, dev, &idc, &tagset, &params)?;
         dev_info!(
@@ -560,6 +564,53 @@ impl<'bound> Controller<'bound> {
         })
     }
 
+    /// Identify Controller for the NVM command set (CNS 06h), from NVMe 1.2 on, where the CNS
+    /// field is a full byte; a controller without it has no such limits.
+    fn identify_ctrl_nvm(admin: &AdminQueue, dev: &device::Device<Bound>, vs: Vs) -> IdCtrlNvm {
+        if (vs.major(), vs.minor()) < (1, 2) {
+            return IdCtrlNvm::default();
+        }
+        admin
+            .identify(dev, ident::CNS_CS_CTRL, 0)
+            .ok()
+            .and_then(|buf| identify_copy(&buf).ok())
+            .map(|b| IdCtrlNvm::parse(&b))
+            .unwrap_or_default()
+    }
+
+    /// Largest discard: one Dataset Management range of at most DMRSL blocks when the
+    /// controller sets it, else as much as the block layer allows.
+    fn max_discard_sectors(idc: &IdCtrl, nvm: &IdCtrlNvm, lba_shift: u32) -> u32 {
+        if !idc.oncs_dsm() {
+            return 0;
+        }
+        let limit = u64::from(nvm.dmrsl) << (lba_shift - 9);
+        match u32::try_from(limit) {
+            Ok(sectors) if sectors != 0 => sectors,
+            _ => u32::MAX,
+        }
+    }
+
+    /// Largest Write Zeroes: WZSL when the controller sets it, else the largest transfer (the
+    /// specification exempts Write Zeroes from MDTS, but controllers have been seen to apply
+    /// it), and never more than one command's 65536 blocks.
+    fn max_write_zeroes_sectors(
+        idc: &IdCtrl,
+        nvm: &IdCtrlNvm,
+        max_transfer: u32,
+        lba_shift: u32,
+    ) -> u32 {
+        if !idc.oncs_write_zeroes() {
+            return 0;
+        }
+        let bytes = nvm
+            .write_zeroes_limit(io::CTRL_PAGE_SHIFT)
+            .unwrap_or(u64::from(max_transfer));
+        let one_command = u64::from(cmd::MAX_NLB) << lba_shift;
+        // CAST: at most 65536 blocks of at most 4 KiB, in sectors: below 2^20.
+        (bytes.min(one_command) >> 9) as u32
+    }
+
     /// Identifies the active namespaces and adds a disk for each supported one.
     fn scan_namespaces(
         admin: &AdminQueue,
@@ -575,6 +626,7 @@ impl<'bound> Controller<'bound> {
             max_segs,
             ref passthru,
             bogus_nid,
+            ref nvm,
         } = *params;
         let mut nsids = KVec::new();
         match admin.identify(dev, cmd::CNS_NS_ACTIVE_LIST, 0) {
@@ -624,23 +676,36 @@ impl<'bound> Controller<'bound> {
             }
             let lba_shift = u32::from(ns.lba_shift());
             let lbs = 1u32 << lba_shift;
+            let atomic = ns.atomic_write();
+            let atomic_bytes = atomic.map_or(0, |a| a.max_blocks.saturating_mul(lbs));
             let limits = Limits {
                 logical_block_size: lbs,
-                physical_block_size: ns.physical_block_size().max(lbs),
+                // A block larger than what is written atomically is not a physical block.
+                physical_block_size: match atomic {
+                    Some(_) => ns.physical_block_size().min(atomic_bytes).max(lbs),
+                    None => ns.physical_block_size().max(lbs),
+                },
                 max_hw_sectors: max_transfer >> 9,
                 max_segments: max_segs,
                 virt_boundary_mask: (1 << io::CTRL_PAGE_SHIFT) - 1,
                 dma_alignment: 3,
                 write_cache: idc.has_vwc(),
                 fua: idc.has_vwc(),
-                max_discard_sectors: if idc.oncs_dsm() { u32::MAX >> 1 } else { 0 },
-                max_discard_segments: if idc.oncs_dsm() { 256 } else { 1 },
-                discard_granularity: lbs,
-                max_write_zeroes_sectors: if idc.oncs_write_zeroes() {
-                    cmd::MAX_NLB << (lba_shift - 9)
-                } else {
-                    0
+                max_discard_sectors: Self::max_discard_sectors(idc, nvm, lba_shift),
+                max_discard_segments: match (idc.oncs_dsm(), nvm.dmrl) {
+                    (false, _) => 1,
+                    (true, 0) => 256,
+                    (true, n) => u16::from(n),
                 },
+                discard_granularity: ns.discard_granularity_blocks().saturating_mul(lbs),
+                atomic_write_max: atomic_bytes,
+                atomic_write_boundary: atomic.map_or(0, |a| a.boundary_blocks.saturating_mul(lbs)),
+                max_write_zeroes_sectors: Self::max_write_zeroes_sectors(
+                    idc,
+                    nvm,
+                    max_transfer,
+                    lba_shift,
+                ),
             };
             let data = Arc::new(
                 Namespace {

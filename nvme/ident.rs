@@ -297,6 +297,10 @@ pub(crate) struct IdNs {
     /// Namespace Atomic Compare & Write Unit, 0-based (bytes 39:38); 0
     /// unless NSFEAT bit 1 is set.
     pub(crate) nacwu: u16,
+    /// Namespace Atomic Boundary Offset (bytes 43:42).
+    pub(crate) nabo: u16,
+    /// Namespace Atomic Boundary Size Power Fail, 0-based (bytes 45:44).
+    pub(crate) nabspf: u16,
     /// Namespace Preferred Write Granularity, 0-based (bytes 65:64); 0
     /// unless NSFEAT bit 4 is set.
     pub(crate) npwg: u16,
@@ -346,6 +350,8 @@ impl IdNs {
             nawun: if_set(nsabp, 34),
             nawupf: if_set(nsabp, 36),
             nacwu: if_set(nsabp, 38),
+            nabo: le16(b, 42),
+            nabspf: le16(b, 44),
             npwg: if_set(optperf, 64),
             npwa: if_set(optperf, 66),
             npdg: if_set(optperf, 68),
@@ -605,4 +611,100 @@ pub(crate) fn write_uuid(w: &mut impl core::fmt::Write, b: &[u8; 16]) -> core::f
         write_hex(w, part, None)?;
     }
     Ok(())
+}
+
+/// Identify Controller data specific to the NVM command set (CNS 06h, CSI 00h).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct IdCtrlNvm {
+    /// Verify Size Limit (2^n controller pages; 0: no limit).
+    pub(crate) vsl: u8,
+    /// Write Zeroes Size Limit (2^n controller pages; 0: no limit).
+    pub(crate) wzsl: u8,
+    /// Write Uncorrectable Size Limit (2^n controller pages; 0: no limit).
+    pub(crate) wusl: u8,
+    /// Dataset Management Ranges Limit (0: no limit below 256).
+    pub(crate) dmrl: u8,
+    /// Dataset Management Range Size Limit, in logical blocks (0: no limit).
+    pub(crate) dmrsl: u32,
+    /// Dataset Management Size Limit, in logical blocks (0: no limit).
+    pub(crate) dmsl: u64,
+}
+
+/// CNS value of Identify Controller data specific to an I/O command set.
+pub(crate) const CNS_CS_CTRL: u8 = 0x06;
+
+impl IdCtrlNvm {
+    /// Parses the first 16 bytes of the structure.
+    pub(crate) fn parse(b: &[u8; IDENTIFY_SIZE]) -> Self {
+        Self {
+            vsl: b[0],
+            wzsl: b[1],
+            wusl: b[2],
+            dmrl: b[3],
+            dmrsl: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            dmsl: u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]),
+        }
+    }
+
+    /// Largest Write Zeroes in bytes for `page_shift`-sized controller pages, when limited.
+    pub(crate) const fn write_zeroes_limit(&self, page_shift: u32) -> Option<u64> {
+        if self.wzsl == 0 || self.wzsl as u32 + page_shift >= 63 {
+            None
+        } else {
+            Some(1u64 << (self.wzsl as u32 + page_shift))
+        }
+    }
+}
+
+impl IdNs {
+    /// Discard granularity in logical blocks: the larger of the preferred deallocate
+    /// granularity and alignment (NPDG, NPDA, 0's based) when the namespace reports them
+    /// (NSFEAT OPTPERF), else one block.
+    pub(crate) const fn discard_granularity_blocks(&self) -> u32 {
+        if self.nsfeat & NSFEAT_OPTPERF == 0 {
+            return 1;
+        }
+        let g = self.npdg as u32 + 1;
+        let a = self.npda as u32 + 1;
+        if g > a {
+            g
+        } else {
+            a
+        }
+    }
+}
+
+/// Atomic write limits of a namespace, in logical blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AtomicWrite {
+    /// Largest write guaranteed atomic across a power failure.
+    pub(crate) max_blocks: u32,
+    /// Atomic writes must not cross a multiple of this (0: no boundary).
+    pub(crate) boundary_blocks: u32,
+}
+
+impl IdNs {
+    /// Atomic write limits, as Linux's NVMe driver derives them: the namespace's NAWUPF (and
+    /// NABSPF) when it reports them, else a single block. `None` when the atomic boundaries
+    /// are offset (NABO), which the block layer cannot describe.
+    pub(crate) const fn atomic_write(&self) -> Option<AtomicWrite> {
+        if self.nabo != 0 {
+            return None;
+        }
+        if self.nsfeat & NSFEAT_NSABP != 0 && self.nawupf != 0 {
+            Some(AtomicWrite {
+                max_blocks: self.nawupf as u32 + 1,
+                boundary_blocks: if self.nabspf != 0 {
+                    self.nabspf as u32 + 1
+                } else {
+                    0
+                },
+            })
+        } else {
+            Some(AtomicWrite {
+                max_blocks: 1,
+                boundary_blocks: 0,
+            })
+        }
+    }
 }

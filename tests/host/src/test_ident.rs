@@ -392,3 +392,60 @@ fn active_ns_list_parsing() {
     b.u32(0, 0xffff_fffe);
     assert_eq!(active_ns_list(&b.0).collect::<Vec<_>>(), [0xffff_fffe]);
 }
+
+#[test]
+fn id_ctrl_nvm_limits() {
+    let mut b = [0u8; IDENTIFY_SIZE];
+    b[1] = 7; // WZSL: 2^7 pages
+    b[3] = 255; // DMRL
+    b[4..8].copy_from_slice(&0x003f_ffffu32.to_le_bytes()); // DMRSL
+    b[8..16].copy_from_slice(&0x1234_5678_9abcu64.to_le_bytes());
+    let n = IdCtrlNvm::parse(&b);
+    assert_eq!(
+        (n.wzsl, n.dmrl, n.dmrsl, n.dmsl),
+        (7, 255, 0x003f_ffff, 0x1234_5678_9abc)
+    );
+    assert_eq!(n.write_zeroes_limit(12), Some(512 * 1024));
+    assert_eq!(IdCtrlNvm::default().write_zeroes_limit(12), None);
+}
+
+#[test]
+fn discard_granularity_from_npdg_npda() {
+    let mut b = [0u8; IDENTIFY_SIZE];
+    assert_eq!(IdNs::parse(&b).discard_granularity_blocks(), 1);
+    // OPTPERF with NPDG = 7 (8 blocks) and NPDA = 3 (4 blocks): 8 blocks.
+    b[24] = NSFEAT_OPTPERF;
+    b[68..70].copy_from_slice(&7u16.to_le_bytes());
+    b[70..72].copy_from_slice(&3u16.to_le_bytes());
+    assert_eq!(IdNs::parse(&b).discard_granularity_blocks(), 8);
+    // Without OPTPERF the fields do not count.
+    b[24] = 0;
+    assert_eq!(IdNs::parse(&b).discard_granularity_blocks(), 1);
+}
+
+#[test]
+fn atomic_write_limits() {
+    let mut b = [0u8; IDENTIFY_SIZE];
+    // Nothing reported: one block, no boundary.
+    assert_eq!(
+        IdNs::parse(&b).atomic_write(),
+        Some(AtomicWrite {
+            max_blocks: 1,
+            boundary_blocks: 0
+        })
+    );
+    // NSABP with NAWUPF = 7 (8 blocks) and NABSPF = 15 (16 blocks).
+    b[24] = NSFEAT_NSABP;
+    b[36..38].copy_from_slice(&7u16.to_le_bytes());
+    b[44..46].copy_from_slice(&15u16.to_le_bytes());
+    assert_eq!(
+        IdNs::parse(&b).atomic_write(),
+        Some(AtomicWrite {
+            max_blocks: 8,
+            boundary_blocks: 16
+        })
+    );
+    // An offset boundary cannot be described: no atomic writes.
+    b[42..44].copy_from_slice(&1u16.to_le_bytes());
+    assert_eq!(IdNs::parse(&b).atomic_write(), None);
+}
