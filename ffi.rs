@@ -272,6 +272,106 @@ impl Request {
 /// Size of one `struct scatterlist`, for sizing per-request data.
 pub(crate) const SG_ENTRY_SIZE: usize = core::mem::size_of::<bindings::scatterlist>();
 
+/// A request whose data is one segment, mapped directly with `dma_map_page_attrs()`: the
+/// common small I/O needs no scatterlist.
+///
+/// # Invariants
+///
+/// `addr..addr + len` is a streaming mapping for the device in direction `write`.
+pub(crate) struct SingleMap {
+    /// Bus address of the data.
+    pub(crate) addr: u64,
+    /// Length in bytes.
+    pub(crate) len: u32,
+    write: bool,
+}
+
+/// What [`SingleMap::map`] found.
+pub(crate) enum Single {
+    /// Mapped.
+    Mapped(SingleMap),
+    /// The request is not one segment within `span` bytes: use the scatterlist path.
+    NotSingle,
+    /// The mapping failed: retry later.
+    Failed,
+}
+
+impl SingleMap {
+    /// Maps the data of `rq` directly when it is one segment of its first bio vector whose
+    /// offset within a `span`-aligned window plus its length fit in `span` bytes.
+    pub(crate) fn map(dev: &device::Device, rq: &Request, span: u32) -> Single {
+        if rq.nr_phys_segments() != 1 {
+            return Single::NotSingle;
+        }
+        // SAFETY: `rq` is a valid request with data, so `bio` is non-null; its iterator and
+        // vector are stable while the driver owns the request. This is `req_bvec()`.
+        let (page, offset, len) = unsafe {
+            let bio = (*rq.as_raw()).bio;
+            let it = (*bio).bi_iter;
+            let bv = *(*bio).bi_io_vec.add(it.bi_idx as usize);
+            let done = it.bi_offset;
+            (
+                bv.bv_page,
+                bv.bv_offset + done,
+                it.bi_size.min(bv.bv_len - done),
+            )
+        };
+        // One bio vector must cover the whole request, and fit two controller pages.
+        if len != rq.bytes() || (offset & (span / 2 - 1)) + len > span {
+            return Single::NotSingle;
+        }
+        let write = rq.is_write();
+        let dir = if write {
+            bindings::dma_data_direction::DMA_TO_DEVICE
+        } else {
+            bindings::dma_data_direction::DMA_FROM_DEVICE
+        };
+        // SAFETY: `page + offset` holds `len` bytes of the request's data, which stays
+        // pinned until the request ends; `dev` is a live device.
+        let addr = unsafe {
+            bindings::dma_map_page_attrs(raw_dev(dev), page, offset as usize, len as usize, dir, 0)
+        };
+        // `dma_mapping_error()`: tell the DMA-API debugger the result was checked.
+        #[cfg(CONFIG_DMA_API_DEBUG)]
+        // SAFETY: `dev` is live; this only records that the address was checked.
+        unsafe {
+            bindings::debug_dma_mapping_error(raw_dev(dev), addr)
+        };
+        if addr == !0 {
+            return Single::Failed;
+        }
+        // INVARIANT: mapped above for `len` bytes in `dir`.
+        Single::Mapped(Self { addr, len, write })
+    }
+
+    /// Unmaps the data.
+    pub(crate) fn unmap(self, dev: &device::Device) {
+        let dir = if self.write {
+            bindings::dma_data_direction::DMA_TO_DEVICE
+        } else {
+            bindings::dma_data_direction::DMA_FROM_DEVICE
+        };
+        // SAFETY: the mapping exists (type invariant) and is undone once.
+        unsafe {
+            bindings::dma_unmap_page_attrs(raw_dev(dev), self.addr, self.len as usize, dir, 0)
+        };
+    }
+
+    /// Packs the mapping into plain values for per-request data.
+    pub(crate) fn into_parts(self) -> (u64, u32, bool) {
+        (self.addr, self.len, self.write)
+    }
+
+    /// Rebuilds a mapping from [`SingleMap::into_parts`].
+    ///
+    /// # Safety
+    ///
+    /// The parts must come from `into_parts` of a mapping not unmapped since.
+    pub(crate) unsafe fn from_parts(addr: u64, len: u32, write: bool) -> Self {
+        Self { addr, len, write }
+    }
+}
+
 /// A scatterlist table allocated for one request with more segments than its inline table.
 ///
 /// # Invariants

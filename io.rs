@@ -41,6 +41,8 @@ use crate::{
         Request,
         SgHeap,
         SgMap,
+        Single,
+        SingleMap,
         Tags,
         TimeoutAction, //
     },
@@ -101,6 +103,8 @@ struct IoPdu {
     nr_mapped: u32,
     /// The table of a request with more than `INLINE_SEGMENTS` segments.
     sg_heap: Option<SgHeap>,
+    /// The data is one segment mapped without a scatterlist: bus address and length.
+    single: Option<(u64, u32)>,
     /// Pool buffers in use: PRP list pages or the DSM range list.
     nr_bufs: u8,
     /// Times recovery has retried this request.
@@ -258,6 +262,10 @@ impl IoSet {
             }
         }
         pdu.nr_bufs = 0;
+        if let Some((addr, len)) = pdu.single.take() {
+            // SAFETY: stored by `map_data` from a mapping not unmapped since.
+            unsafe { SingleMap::from_parts(addr, len, pdu.write) }.unmap(&self.dev);
+        }
         if pdu.mapped {
             pdu.mapped = false;
             let sgl = Self::sgl(rq, pdu);
@@ -283,6 +291,25 @@ impl IoSet {
 
     /// Maps the request's data and fills in PRP1/PRP2 (and PRP lists) of `c`.
     fn map_data(&self, rq: &Request, pdu: &mut IoPdu, c: &mut Command) -> BlkStatus {
+        // Most I/O is one segment within two controller pages: PRP1 and PRP2 point straight at
+        // it, with no scatterlist and no list page.
+        match SingleMap::map(&self.dev, rq, 2 << CTRL_PAGE_SHIFT) {
+            Single::Mapped(m) => {
+                let seg = Seg::new(m.addr, m.len);
+                let (addr, len, write) = m.into_parts();
+                pdu.single = Some((addr, len));
+                pdu.write = write;
+                return match prp::plan([seg], CTRL_PAGE_SHIFT) {
+                    Ok(plan) if !plan.needs_list() => {
+                        c.set_prp(plan.prp1, plan.prp2.unwrap_or(0));
+                        BlkStatus::OK
+                    }
+                    _ => BlkStatus::IOERR,
+                };
+            }
+            Single::Failed => return BlkStatus::RESOURCE,
+            Single::NotSingle => {}
+        }
         if rq.nr_phys_segments() > INLINE_SEGMENTS {
             match SgHeap::alloc(rq.nr_phys_segments()) {
                 Some(h) => pdu.sg_heap = Some(h),
@@ -412,6 +439,7 @@ impl ffi::Operations for NvmeMq {
                 nents: 0,
                 nr_mapped: 0,
                 sg_heap: None,
+                single: None,
                 nr_bufs: 0,
                 retries: 0,
                 aborted: false,
