@@ -291,7 +291,7 @@ pub(crate) enum Single {
     /// Mapped.
     Mapped(SingleMap),
     /// The request is not one segment within `span` bytes: use the scatterlist path.
-    NotSingle,
+    Scattered,
     /// The mapping failed: retry later.
     Failed,
 }
@@ -301,7 +301,7 @@ impl SingleMap {
     /// offset within a `span`-aligned window plus its length fit in `span` bytes.
     pub(crate) fn map(dev: &device::Device, rq: &Request, span: u32) -> Single {
         if rq.nr_phys_segments() != 1 {
-            return Single::NotSingle;
+            return Single::Scattered;
         }
         // SAFETY: `rq` is a valid request with data, so `bio` is non-null; its iterator and
         // vector are stable while the driver owns the request. This is `req_bvec()`.
@@ -318,7 +318,7 @@ impl SingleMap {
         };
         // One bio vector must cover the whole request, and fit two controller pages.
         if len != rq.bytes() || (offset & (span / 2 - 1)) + len > span {
-            return Single::NotSingle;
+            return Single::Scattered;
         }
         let write = rq.is_write();
         let dir = if write {

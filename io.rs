@@ -308,7 +308,7 @@ impl IoSet {
                 };
             }
             Single::Failed => return BlkStatus::RESOURCE,
-            Single::NotSingle => {}
+            Single::Scattered => {}
         }
         if rq.nr_phys_segments() > INLINE_SEGMENTS {
             match SgHeap::alloc(rq.nr_phys_segments()) {
