@@ -81,9 +81,9 @@ pub(crate) const MAX_LIST_PAGES: usize = 4;
 /// Most scatter-gather segments of one request.
 pub(crate) const MAX_SEGMENTS: u16 = 256;
 
-/// Scatterlist entries kept in each request's own data; requests with more segments get a
-/// table allocated for them (rare: most I/O is a few segments).
-const INLINE_SEGMENTS: u16 = 16;
+/// Scatterlist entries kept in each request's own data (about 1 KiB): enough for 128 KiB
+/// in 4 KiB pages; requests with more segments get a table allocated for them.
+const INLINE_SEGMENTS: u16 = 32;
 
 /// Controller memory page shift the driver uses (CC.MPS = 0, 4 KiB pages).
 pub(crate) const CTRL_PAGE_SHIFT: u32 = 12;
