@@ -16,12 +16,13 @@ use core::sync::atomic::{
 use kernel::{
     device,
     dma::Coherent,
-    new_mutex, new_spinlock,
+    new_mutex,
+    new_spinlock_irq,
     prelude::*,
     sync::{
         Arc,
         Mutex,
-        SpinLock, //
+        SpinLockIrq, //
     },
 };
 
@@ -92,9 +93,10 @@ pub(crate) struct AdminQueue {
     lock: Mutex<AdminSlot>,
     /// Command identifier of the outstanding command, or `NO_CID`.
     waiting_cid: AtomicU32,
-    /// The completion of the outstanding command, stored by the interrupt handler.
+    /// The completion of the outstanding command, stored by the interrupt handler (so the
+    /// lock is taken with interrupts off everywhere else).
     #[pin]
-    result: SpinLock<Option<Completion>>,
+    result: SpinLockIrq<Option<Completion>>,
     #[pin]
     done: Waiter,
     /// How long to wait for a completion, in milliseconds.
@@ -108,7 +110,7 @@ impl AdminQueue {
             q,
             lock <- new_mutex!(AdminSlot { next_cid: 0, open: true }, "nvme_admin_lock"),
             waiting_cid: AtomicU32::new(NO_CID),
-            result <- new_spinlock!(None, "nvme_admin_result"),
+            result <- new_spinlock_irq!(None, "nvme_admin_result"),
             done <- Waiter::new(),
             timeout_ms,
         })
