@@ -15,7 +15,7 @@ LLVM ?= -19
 KDIR ?= $(shell $(CURDIR)/scripts/kdir.sh)
 SRCS := $(wildcard *.rs nvme/*.rs)
 
-.PHONY: all module setup demo test test-debug clippy fmt print-kdir clean check-kdir bench
+.PHONY: all module setup demo test test-debug clippy fmt print-kdir clean check-kdir bench soak
 
 all: module
 
@@ -46,6 +46,9 @@ test-debug:
 
 bench:
 	@$(CURDIR)/scripts/bench.sh
+
+soak:
+	@$(CURDIR)/scripts/soak.sh
 
 print-kdir:
 	@echo "$(KDIR)"

@@ -16,8 +16,7 @@ use core::sync::atomic::{
 use kernel::{
     device,
     dma::Coherent,
-    new_mutex,
-    new_spinlock_irq,
+    new_mutex, new_spinlock_irq,
     prelude::*,
     sync::{
         Arc,
