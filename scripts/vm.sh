@@ -65,6 +65,11 @@ while [ $# -gt 0 ]; do
 	*) [ -z "$script" ] || die "more than one test script ($script, $1)"; script=$1; shift ;;
 	esac
 done
+# The debug kernel (KASAN, lockdep, kmemleak) runs several times slower under TCG: stretch
+# every test's time limit rather than write two sets of limits.
+if [ "$RNVME_VARIANT" = debug ]; then
+	timeout=$((timeout * ${RNVME_DEBUG_SLOWDOWN:-6}))
+fi
 [ -n "$name" ] || die "--name NAME is missing; see scripts/vm.sh --help"
 [[ "$name" =~ ^[A-Za-z0-9._-]+$ ]] || die "--name '$name' may only hold letters, digits, '.', '_' and '-'"
 [ -n "$script" ] || die "no test script given (a file, or - for stdin); see scripts/vm.sh --help"
