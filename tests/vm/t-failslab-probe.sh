@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Probe under slab allocation failure (debug kernel: CONFIG_FAILSLAB and
+# CONFIG_FAULT_INJECTION_DEBUG_FS; skipped on a kernel without them). Only the task that
+# writes the controller's address to drivers_probe sees failures (the probe runs in it):
+#   - systematic: /proc/self/fail-nth fails exactly its N-th fault-injection point, for 16
+#     values of N spread over the first quarter of a bind (the count is measured first with
+#     a bind that fails nothing), densest at the start of the probe;
+#   - random: failslab's task-filter with /proc/self/make-it-fail, probability 10%, past
+#     a "space" of 0 to 512 KiB of allocations, 6 times.
+# Each attempt either binds with a working disk (a 1 MiB write and read-back compares
+# equal), or binds with no disk and the driver saying why, or fails cleanly: not bound, no
+# disk, the driver core's "probe with driver rust_nvme failed" line. Every attempt is
+# unbound, after which a normal bind and a fio verify must work. The console must stay
+# clean: no KASAN report, lockdep splat, warning, or kmemleak leak (scanned after the test
+# by /init).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+kdir=${KDIR:-$(scripts/kdir.sh)}
+if ! grep -q '^CONFIG_FAILSLAB=y' "$kdir/.config" 2>/dev/null ||
+	! grep -q '^CONFIG_FAULT_INJECTION_DEBUG_FS=y' "$kdir/.config" 2>/dev/null; then
+	echo "skipped: the kernel in $kdir has no CONFIG_FAILSLAB/CONFIG_FAULT_INJECTION_DEBUG_FS (run with RNVME_VARIANT=debug)"
+	exit 77
+fi
+
+rc=0
+out=$(scripts/vm.sh --name failslab-probe --timeout 600 \
+	--disk d0=64M --nvme serial=rfs0,drive=d0 - 2>&1 <<'GUEST'
+FS=/sys/kernel/debug/failslab
+if [ ! -d $FS ] || [ ! -e /proc/self/fail-nth ]; then
+	echo "RNVME-SKIP: the guest kernel has no $FS or /proc/self/fail-nth"
+	exit 77
+fi
+# GFP_KERNEL allocations too; one log line per injected failure, never a stack dump (a
+# "Call Trace" would fail the console scan); nothing fails unless a task asks for it.
+echo N >$FS/ignore-gfp-wait
+echo 1 >$FS/verbose
+echo Y >$FS/task-filter
+echo 0 >$FS/probability
+echo 1 >$FS/interval
+echo 0 >$FS/space
+echo -1 >$FS/times
+
+load_rust_driver
+a=$(pci_addr_of 0)
+/usr/bin/dd if=/dev/urandom of=/tmp/pat.bin bs=1M count=1 status=none
+bound_disk=0 bound_nodisk=0 failed=0 nowrite=0 injected=0 tries=0
+
+# The subshells below open drivers_probe before they arm a fault, so the failures land in
+# the write and the probe it runs, not in opening the file.
+# probe_fail_nth N: writes to drivers_probe with the N-th fault-injection point of this
+# subshell failing; prints the fail-nth countdown after the write (0 once injected). With
+# kmemleak, each slab allocation is two points (the object, then kmemleak's record of it,
+# whose failure kmemleak absorbs).
+probe_fail_nth() {
+	(
+		exec 3>/sys/bus/pci/drivers_probe
+		echo "$1" >/proc/self/fail-nth
+		echo "$a" >&3 || echo "write-failed" >/tmp/probe.err
+		read -r left </proc/self/fail-nth || left=unknown
+		echo "$left"
+	)
+}
+# probe_random SPACE: writes to drivers_probe with each allocation of this subshell past
+# the first SPACE bytes failing with failslab's probability.
+probe_random() {
+	(
+		exec 3>/sys/bus/pci/drivers_probe
+		echo "$1" >$FS/space
+		echo 1 >/proc/self/make-it-fail
+		echo "$a" >&3 || echo "write-failed" >/tmp/probe.err
+	) || echo "write-failed" >/tmp/probe.err
+}
+# attempt LABEL PROBE_CMD...: one bind attempt under PROBE_CMD, judged and undone.
+attempt() {
+	local label=$1 d drv why
+	shift
+	tries=$((tries + 1))
+	dmesg -c >/dev/null
+	rm -f /tmp/probe.err
+	echo rust_nvme >/sys/bus/pci/devices/$a/driver_override
+	"$@" >/tmp/probe.out
+	drv=$(driver_of "$a")
+	if [ "$drv" = rust_nvme ]; then
+		# A disk comes with the probe, or not at all; give a slow debug kernel time.
+		for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+			[ -z "$(disks_of "$a")" ] || break
+			sleep 0.25
+		done
+		d=$(disks_of "$a")
+		if [ -n "$d" ]; then
+			[ "$(echo "$d" | wc -l)" = 1 ] || fail "$label: bound with disks '$d'"
+			/usr/bin/dd if=/tmp/pat.bin of=/dev/$d bs=1M seek=$((tries % 60)) oflag=direct conv=notrunc status=none ||
+				fail "$label: bound with /dev/$d, but writing 1 MiB failed"
+			/usr/bin/dd if=/dev/$d of=/tmp/back.bin bs=1M skip=$((tries % 60)) count=1 iflag=direct status=none ||
+				fail "$label: bound with /dev/$d, but reading 1 MiB failed"
+			/usr/bin/cmp -s /tmp/pat.bin /tmp/back.bin || fail "$label: /dev/$d read back other data than written"
+			bound_disk=$((bound_disk + 1))
+			why="bound, /dev/$d works"
+		else
+			why=$(dmesg | grep "rust_nvme $a: " | grep -iv ' I/O queues of depth ' | grep -i 'fail\|error\|skipped' |
+				sed 's/^\[[^]]*\] //; s/^rust_nvme [^ ]* //' | tr '\n' ';')
+			[ -n "$why" ] || fail "$label: bound without a disk, and the driver said nothing about it"
+			bound_nodisk=$((bound_nodisk + 1))
+			why="bound without a disk: $why"
+		fi
+		unbind "$a" >/dev/null
+	else
+		[ -z "$drv" ] || fail "$label: bound to $drv"
+		[ -z "$(disks_of "$a")" ] || fail "$label: not bound, yet disks '$(disks_of "$a")'"
+		if dmesg | grep -q "rust_nvme $a: probe with driver rust_nvme failed with error"; then
+			failed=$((failed + 1))
+			why="$(dmesg | grep "rust_nvme $a: " | grep -v 'probe with driver' | sed 's/^\[[^]]*\] //; s/^rust_nvme [^ ]* //' | tr '\n' ';')"
+			why="probe failed with error ${why:+($why) }$(dmesg | grep -o 'probe with driver rust_nvme failed with error.*' | tail -n 1 | sed 's/.* //')"
+		elif [ -s /tmp/probe.err ]; then
+			nowrite=$((nowrite + 1))
+			why="the write to drivers_probe itself failed (no probe)"
+		else
+			fail "$label: not bound, no probe failure logged and the write did not fail"
+		fi
+		echo none >/sys/bus/pci/devices/$a/driver_override
+	fi
+	[ -z "$(ls /sys/block | grep rnvme)" ] || fail "$label: disks left after unbind: $(ls /sys/block | grep rnvme)"
+	log "$label: $why"
+}
+
+# How many fault-injection points a clean bind passes (the subshell's own few included).
+echo rust_nvme >/sys/bus/pci/devices/$a/driver_override
+left=$(probe_fail_nth 1000000)
+[ "$(driver_of "$a")" = rust_nvme ] || fail "the measuring bind failed"
+wait_for '[ -n "$(disks_of '"$a"')" ]' 20
+unbind "$a" >/dev/null
+case "$left" in '' | *[!0-9]*) fail "could not read /proc/self/fail-nth back: '$left'" ;; esac
+K=$((1000000 - left))
+[ $K -ge 20 ] || fail "a bind passes only $K fault-injection points; is failslab counting GFP_KERNEL?"
+log "a bind passes $K fault-injection points"
+
+# geo K COUNT: COUNT increasing integers from 2 to about K, spaced geometrically (busybox
+# awk has no exp/log: fixed-point arithmetic in the shell).
+geo() {
+	local k=$1 c=$2 r=1001 x j m n
+	while :; do
+		x=2000000 j=1
+		while [ $j -lt $c ]; do x=$((x * r / 1000)) j=$((j + 1)); done
+		[ $((x / 1000000)) -lt $k ] || break
+		r=$((r + 1))
+	done
+	x=2000000 n=0 j=0
+	while [ $j -lt $c ]; do
+		m=$((x / 1000000))
+		[ $m -gt $n ] || m=$((n + 1))
+		echo $m
+		n=$m x=$((x * r / 1000)) j=$((j + 1))
+	done
+}
+# 16 points over the first quarter: dense early on, where the driver brings the controller
+# up (BARs, admin queue, vectors, interrupts), sparser towards adding the disk. (Most later
+# points are bookkeeping whose failure is absorbed, such as kmemleak's own records; the
+# random runs below, past a "space" budget, reach the disk.)
+points=$(geo $((K / 4)) 16)
+[ "$(echo "$points" | wc -l)" = 16 ] || fail "could not compute the fail-nth points: '$points'"
+log "fail-nth points: $(echo $points)"
+for n in $points; do
+	attempt "fail-nth $n" probe_fail_nth $n
+	[ "$(cat /tmp/probe.out)" != 0 ] || injected=$((injected + 1))
+done
+fi_nth=$injected
+
+echo 10 >$FS/probability
+echo 100000 >$FS/times
+for sp in 0 2048 8192 32768 131072 524288; do
+	t0=$(cat $FS/times)
+	attempt "probability 10%, space $sp" probe_random $sp
+	t1=$(cat $FS/times)
+	[ $t1 = $t0 ] || injected=$((injected + 1))
+	log "  $((t0 - t1)) allocation(s) failed"
+done
+echo 0 >$FS/probability
+echo 0 >$FS/space
+echo -1 >$FS/times
+
+log "$tries attempts: $bound_disk bound with a working disk, $bound_nodisk bound without disk, $failed probe failures, $nowrite failed before the probe; faults injected in $injected ($fi_nth of 16 fail-nth)"
+[ $injected -ge 10 ] || fail "faults were injected in only $injected of $tries attempts: the test exercised little"
+[ $((failed + bound_nodisk)) -ge 3 ] || fail "only $((failed + bound_nodisk)) attempts saw the probe fail: the injected faults missed the driver"
+
+log "a normal bind"
+bind "$a" rust_nvme
+wait_for '[ -n "$(disks_of '"$a"')" ]' 20
+fio_verify /dev/$(disks_of "$a") 8M
+unbind "$a"
+unload_rust_driver
+GUEST
+) || rc=$?
+echo "$out"
+if grep -q 'RNVME-SKIP: ' <<<"$out"; then
+	grep -o 'RNVME-SKIP: .*' <<<"$out" | head -n 1 | sed 's/RNVME-SKIP: /skipped: /'
+	exit 77
+fi
+exit $rc
