@@ -304,6 +304,10 @@ impl<'bound> Controller<'bound> {
 
         // SAFETY: nothing has been allocated or mapped for DMA on this device yet.
         unsafe { dma::Device::dma_set_mask_and_coherent(pdev, DmaMask::new::<64>())? };
+        // PRPs describe segments of any length, and the queue limits let the block layer build
+        // them; raise the DMA layer's 64 KiB default to match (DMA-API debugging checks it).
+        // SAFETY: as above, no DMA allocation or mapping runs concurrently.
+        unsafe { dma::Device::dma_set_max_seg_size(pdev, u32::MAX) };
 
         let id = CtrlId::alloc()?;
         let dev: &device::Device<Bound> = pdev.as_ref();
