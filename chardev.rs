@@ -114,22 +114,6 @@ struct UserCmd {
     metadata_len: u32,
 }
 
-impl From<&PassthruCmd> for UserCmd {
-    fn from(c: &PassthruCmd) -> Self {
-        Self {
-            opcode: c.opcode,
-            flags: c.flags,
-            nsid: c.nsid,
-            cdw: [
-                c.cdw2, c.cdw3, c.cdw10, c.cdw11, c.cdw12, c.cdw13, c.cdw14, c.cdw15,
-            ],
-            addr: c.addr,
-            data_len: c.data_len,
-            metadata_len: c.metadata_len,
-        }
-    }
-}
-
 impl From<&PassthruCmd64> for UserCmd {
     fn from(c: &PassthruCmd64) -> Self {
         Self {
@@ -176,7 +160,8 @@ impl Passthru {
                     UserSlice::new(UserPtr::from_addr(arg), size_of::<PassthruCmd>())
                         .reader()
                         .read()?;
-                let (status, dw0, _) = self.admin_passthru(&UserCmd::from(&c))?;
+                let (status, dw0, _) =
+                    self.admin_passthru(&UserCmd::from(&PassthruCmd64::from(&c)))?;
                 let at = offset_of!(PassthruCmd, result);
                 UserSlice::new(UserPtr::from_addr(arg + at), 4)
                     .writer()

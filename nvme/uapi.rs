@@ -94,6 +94,33 @@ pub(crate) struct PassthruCmd64 {
 
 const _: () = assert!(core::mem::size_of::<PassthruCmd64>() == 80);
 
+impl From<&PassthruCmd> for PassthruCmd64 {
+    /// The same command in the 64-bit-result form (the result itself is output only).
+    fn from(c: &PassthruCmd) -> Self {
+        Self {
+            opcode: c.opcode,
+            flags: c.flags,
+            rsvd1: c.rsvd1,
+            nsid: c.nsid,
+            cdw2: c.cdw2,
+            cdw3: c.cdw3,
+            metadata: c.metadata,
+            addr: c.addr,
+            metadata_len: c.metadata_len,
+            data_len: c.data_len,
+            cdw10: c.cdw10,
+            cdw11: c.cdw11,
+            cdw12: c.cdw12,
+            cdw13: c.cdw13,
+            cdw14: c.cdw14,
+            cdw15: c.cdw15,
+            timeout_ms: c.timeout_ms,
+            rsvd2: 0,
+            result: 0,
+        }
+    }
+}
+
 /// The `_IOC` encoding of Linux on x86 and most architectures.
 const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
     // CAST: the ABI structures are far below the 14-bit size limit.

@@ -51,3 +51,24 @@ fn opcode_directions() {
     assert!(!data_to_device(0x00) && !data_from_device(0x00));
     assert!(data_to_device(0x03) && data_from_device(0x03));
 }
+
+#[test]
+fn short_form_widens_to_the_64_bit_form() {
+    let c = PassthruCmd {
+        opcode: 0x06,
+        nsid: 1,
+        addr: 0x1000,
+        data_len: 4096,
+        cdw10: 1,
+        cdw15: 7,
+        timeout_ms: 9,
+        result: 0xdead,
+        ..Default::default()
+    };
+    let w = PassthruCmd64::from(&c);
+    assert_eq!(
+        (w.opcode, w.nsid, w.addr, w.data_len),
+        (0x06, 1, 0x1000, 4096)
+    );
+    assert_eq!((w.cdw10, w.cdw15, w.timeout_ms, w.result), (1, 7, 9, 0));
+}
