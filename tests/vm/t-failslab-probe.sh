@@ -26,7 +26,9 @@ if ! grep -q '^CONFIG_FAILSLAB=y' "$kdir/.config" 2>/dev/null ||
 fi
 
 rc=0
+[ -f "$kdir/fs/configfs/configfs.ko" ] || { echo "no $kdir/fs/configfs/configfs.ko (null_blk needs it)"; exit 1; }
 out=$(scripts/vm.sh --name failslab-probe --timeout 600 --append slab_nomerge \
+	--file "$kdir/fs/configfs/configfs.ko=/lib/modules/configfs.ko" \
 	--disk d0=64M --nvme serial=rfs0,drive=d0 - 2>&1 <<'GUEST'
 FS=/sys/kernel/debug/failslab
 if [ ! -d $FS ] || [ ! -e /proc/self/fail-nth ]; then
@@ -54,6 +56,7 @@ done
 log "failslab armed on $ncache slab caches (all but proc_dir_entry)"
 # A null_blk disk keeps the block layer's shared "bio-*" slab cache alive, so that a bind
 # never has to create it under injection: a failed kmem_cache_create() dumps its stack.
+insmod /lib/modules/configfs.ko || fail "insmod configfs.ko failed"
 load_null_blk nr_devices=1
 [ -e /sys/block/nullb0 ] || fail "null_blk made no nullb0"
 echo Y >$FS/task-filter
