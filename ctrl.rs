@@ -305,7 +305,7 @@ impl CtrlCore {
             return;
         };
         for q in io.queues.iter() {
-            q.process_cq(|cqe| io::nvme_handle_cqe(q, cqe));
+            q.process_cq(|cqe| io::nvme_handle_cqe(q, cqe, None));
         }
         // SAFETY: the tag set is allocated while `io` holds it (type invariant), and the
         // caller holds the `io` lock.

@@ -259,6 +259,19 @@ impl Request {
         unsafe { bindings::blk_mq_requeue_request(self.as_raw(), true) };
     }
 
+    fn rq_flags(&self) -> u32 {
+        // SAFETY: `self` is a valid request (type invariant).
+        unsafe { (*self.as_raw()).rq_flags }
+    }
+
+    /// True for a driver-private passthrough request (`blk_rq_is_passthrough()`).
+    fn is_passthrough(&self) -> bool {
+        matches!(
+            self.cmd_flags() & REQ_OP_MASK,
+            bindings::req_op_REQ_OP_DRV_IN | bindings::req_op_REQ_OP_DRV_OUT
+        )
+    }
+
     /// True when the data flows from memory to the device.
     pub(crate) fn is_write(&self) -> bool {
         // `op_is_write()`: odd operation numbers write.
@@ -898,6 +911,131 @@ impl Waiter {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Batched completion.
+
+/// `RQF_SCHED_TAGS`: the request holds a scheduler tag.
+const RQF_SCHED_TAGS: u32 = 1 << bindings::rqf_flags___RQF_SCHED_TAGS;
+/// `RQF_IO_STAT | RQF_STATS | RQF_USE_SCHED`: ending the request needs a time stamp.
+const RQF_NEED_TS: u32 = (1 << bindings::rqf_flags___RQF_IO_STAT)
+    | (1 << bindings::rqf_flags___RQF_STATS)
+    | (1 << bindings::rqf_flags___RQF_USE_SCHED);
+
+/// Requests that completed successfully, to be ended together (`struct io_comp_batch`).
+///
+/// Ending a batch (`blk_mq_end_request_batch()`) frees the tags of many requests at once and
+/// takes the per-queue reference and time stamp once, which is what makes a completion
+/// cheaper than ending each request on its own. blk-mq lends one to [`Operations::poll`]
+/// (and ends it itself); an interrupt handler makes its own with [`CompBatch::new`] and
+/// ends it with [`CompBatch::flush`].
+///
+/// # Invariants
+///
+/// Every request on `req_list` completed successfully on this CPU, belongs to a tag set whose
+/// [`Operations`] is the one behind `complete`, and is owned by the batch until it is ended.
+#[repr(transparent)]
+pub(crate) struct CompBatch(Opaque<bindings::io_comp_batch>);
+
+impl CompBatch {
+    /// An empty batch (`DEFINE_IO_COMP_BATCH()`).
+    pub(crate) fn new() -> Self {
+        // INVARIANT: the list is empty.
+        Self(Opaque::zeroed())
+    }
+
+    /// Borrows the batch blk-mq passed to `poll`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is null or points to a batch that stays valid for `'a` and that only this thread
+    /// uses meanwhile.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::io_comp_batch) -> Option<&'a mut Self> {
+        // SAFETY: `CompBatch` is `#[repr(transparent)]` over the C structure; the caller
+        // guarantees validity and exclusive use for `'a`.
+        unsafe { ptr.cast::<Self>().as_mut() }
+    }
+
+    /// Adds `rq`, which completed without error, to the batch; false when it cannot be batched
+    /// and must be completed on its own (`blk_mq_add_to_batch()`).
+    fn add(
+        &mut self,
+        rq: &Request,
+        complete: unsafe extern "C" fn(*mut bindings::io_comp_batch),
+    ) -> bool {
+        if rq.rq_flags() & RQF_SCHED_TAGS != 0 {
+            return false;
+        }
+        // SAFETY: `rq` is valid (type invariant of `Request`).
+        if !rq.is_passthrough() && unsafe { (*rq.as_raw()).end_io.is_some() } {
+            return false;
+        }
+        let iob = self.0.get();
+        // SAFETY: `iob` is valid and used by this thread only (`new` or `from_raw`); `rq` is a
+        // completed request the driver owns, which from here on the batch owns: its `rq_next`
+        // link is free (blk-mq no longer uses `queuelist` for a dispatched request).
+        unsafe {
+            match (*iob).complete {
+                None => (*iob).complete = Some(complete),
+                Some(f) if ptr::fn_addr_eq(f, complete) => {}
+                Some(_) => return false,
+            }
+            if rq.rq_flags() & RQF_NEED_TS != 0 {
+                (*iob).need_ts = true;
+            }
+            // `rq_list_add_tail()`.
+            let raw = rq.as_raw();
+            (*raw).__bindgen_anon_1.rq_next = ptr::null_mut();
+            let tail = (*iob).req_list.tail;
+            if tail.is_null() {
+                (*iob).req_list.head = raw;
+            } else {
+                (*tail).__bindgen_anon_1.rq_next = raw;
+            }
+            (*iob).req_list.tail = raw;
+        }
+        // INVARIANT: `rq` completed successfully on this CPU, with `complete` its tag set's.
+        true
+    }
+
+    /// Ends every request of the batch, through the completion function of the tag set that
+    /// added them (for a batch made with [`CompBatch::new`]).
+    pub(crate) fn flush(&mut self) {
+        let iob = self.0.get();
+        // SAFETY: `iob` is valid and ours; a non-empty list has `complete` set by `add`, which
+        // ends every request (type invariant) and leaves the list empty.
+        unsafe {
+            if !(*iob).req_list.head.is_null() {
+                if let Some(f) = (*iob).complete {
+                    f(iob);
+                }
+            }
+        }
+    }
+}
+
+/// Completes a request whose command finished: on the submitting CPU when blk-mq wants that
+/// (`blk_mq_complete_request_remote()`), otherwise here, in `batch` when it succeeded and a
+/// batch is at hand, or on its own through [`Operations::complete`].
+pub(crate) fn complete_request<T: Operations>(
+    rq: &Request,
+    ok: bool,
+    batch: Option<&mut CompBatch>,
+) {
+    // SAFETY: `rq` is a started request of a tag set of `T` that the driver owns; blk-mq now
+    // owns it when this returns true.
+    if unsafe { bindings::blk_mq_complete_request_remote(rq.as_raw()) } {
+        return;
+    }
+    if let Some(batch) = batch {
+        if ok && batch.add(rq, TagSet::<T>::complete_batch_callback) {
+            return;
+        }
+    }
+    // SAFETY: `rq` belongs to a tag set of `T` (the caller's requirement) and is completed
+    // locally, as blk-mq would through `complete`.
+    unsafe { TagSet::<T>::complete_callback(rq.as_raw()) };
+}
+
+// ---------------------------------------------------------------------------------------------
 // blk-mq tag set.
 
 /// What [`Operations::timeout`] tells blk-mq.
@@ -942,11 +1080,16 @@ pub(crate) trait Operations: Sized + 'static {
     /// Finishes a request that [`Request::complete`] handed to blk-mq (`complete`).
     fn complete(set: &Self::SetData, rq: &Request);
 
+    /// Releases what a successfully completed request holds, before its [`CompBatch`] ends it
+    /// with the rest of the batch; must not end or requeue it.
+    fn complete_batched(set: &Self::SetData, rq: &Request);
+
     /// Builds the CPU to hardware queue maps (`map_queues`).
     fn map_queues(set: &Self::SetData, maps: &mut QueueMaps<'_>);
 
-    /// Reaps completions of a polled hardware queue; returns how many (`poll`).
-    fn poll(set: &Self::SetData, hwq: &Self::HwQueue) -> i32;
+    /// Reaps completions of a polled hardware queue, adding successful ones to `batch` when
+    /// blk-mq gave one; returns how many (`poll`).
+    fn poll(set: &Self::SetData, hwq: &Self::HwQueue, batch: Option<&mut CompBatch>) -> i32;
 
     /// A request ran past its deadline (`timeout`); runs in process context.
     fn timeout(set: &Self::SetData, hwq: &Self::HwQueue, rq: &Request) -> TimeoutAction;
@@ -1257,16 +1400,40 @@ impl<T: Operations> TagSet<T> {
     /// Called by blk-mq only, for a hardware context set up by `init_hctx`.
     unsafe extern "C" fn poll_callback(
         hctx: *mut bindings::blk_mq_hw_ctx,
-        _iob: *mut bindings::io_comp_batch,
+        iob: *mut bindings::io_comp_batch,
     ) -> i32 {
         // SAFETY: `hctx` is live and was set up by `init_hctx`; its queue belongs to our set.
-        let (set, hwq) = unsafe {
+        // `iob`, when not null, is the poller's batch, used by this thread only during the call.
+        let (set, hwq, batch) = unsafe {
             (
                 Self::set_data((*(*hctx).queue).tag_set),
                 &*(*hctx).driver_data.cast::<T::HwQueue>(),
+                CompBatch::from_raw(iob),
             )
         };
-        T::poll(set, hwq)
+        T::poll(set, hwq, batch)
+    }
+
+    /// Ends a batch of requests of this tag set: releases each one's resources through
+    /// [`Operations::complete_batched`], then ends them together (`blk_mq_end_request_batch()`).
+    ///
+    /// # Safety
+    ///
+    /// Called through `iob->complete` only, for a batch filled by [`CompBatch::add`] with this
+    /// function.
+    unsafe extern "C" fn complete_batch_callback(iob: *mut bindings::io_comp_batch) {
+        // SAFETY: every request on the list completed successfully and belongs to a tag set of
+        // `T` (type invariant of `CompBatch`); the list is only read until it is handed to
+        // `blk_mq_end_request_batch`, which ends every request and empties it.
+        unsafe {
+            let mut rq = (*iob).req_list.head;
+            while !rq.is_null() {
+                let next = (*rq).__bindgen_anon_1.rq_next;
+                T::complete_batched(Self::set_data((*(*rq).q).tag_set), Request::from_raw(rq));
+                rq = next;
+            }
+            bindings::blk_mq_end_request_batch(iob);
+        }
     }
 
     /// A handle for recovery code that must reach the whole tag set.

@@ -32,6 +32,7 @@ use crate::{
     ffi::{
         self,
         BlkStatus,
+        CompBatch,
         DmaPool,
         DmaSeg,
         MapKind,
@@ -542,10 +543,17 @@ impl ffi::Operations for NvmeMq {
         rq.end(blk);
     }
 
+    fn complete_batched(set: &IoSet, rq: &Request) {
+        // SAFETY: the request completed and its batch owns it; nothing else touches its PDU.
+        let pdu = unsafe { &mut *rq.pdu::<IoPdu>().as_ptr() };
+        set.release(rq, pdu);
+        pdu.retries = 0;
+    }
+
     fn timeout(set: &IoSet, hwq: &Queue, rq: &Request) -> TimeoutAction {
         let core = &set.core;
         // A lost interrupt leaves the completion in the ring: look there first.
-        hwq.process_cq(|cqe| nvme_handle_cqe(hwq, cqe));
+        hwq.process_cq(|cqe| nvme_handle_cqe(hwq, cqe, None));
         if rq.is_completed() {
             dev_warn!(
                 core.dev,
@@ -623,8 +631,8 @@ impl ffi::Operations for NvmeMq {
         }
     }
 
-    fn poll(_set: &IoSet, hwq: &Queue) -> i32 {
-        let found = hwq.nvme_poll_cq(|cqe| nvme_handle_cqe(hwq, cqe));
+    fn poll(_set: &IoSet, hwq: &Queue, mut batch: Option<&mut CompBatch>) -> i32 {
+        let found = hwq.nvme_poll_cq(|cqe| nvme_handle_cqe(hwq, cqe, batch.as_deref_mut()));
         // CAST: at most one queue's depth.
         found as i32
     }
@@ -632,7 +640,10 @@ impl ffi::Operations for NvmeMq {
 
 /// Handles one I/O completion: records its status and hands the request to blk-mq, which calls
 /// [`ffi::Operations::complete`] on the submitting CPU.
-pub(crate) fn nvme_handle_cqe(q: &Queue, cqe: &Completion) {
+///
+/// A successful completion goes into `batch` when there is one, to be ended with the rest of
+/// the batch; anything else completes on its own.
+pub(crate) fn nvme_handle_cqe(q: &Queue, cqe: &Completion, batch: Option<&mut CompBatch>) {
     // SAFETY: a completion for this command identifier means the request is in flight on this
     // queue, and the tag set outlives the queue's interrupt handler.
     let Some(rq) = (unsafe { q.tags().request(cqe.command_id()) }) else {
@@ -641,9 +652,10 @@ pub(crate) fn nvme_handle_cqe(q: &Queue, cqe: &Completion) {
         return;
     };
     let pdu: NonNull<IoPdu> = rq.pdu();
+    let status = cqe.status_field();
     // SAFETY: the request is in flight on this queue; only this handler writes its status now.
-    unsafe { ptr::addr_of_mut!((*pdu.as_ptr()).status).write(cqe.status_field()) };
-    rq.complete();
+    unsafe { ptr::addr_of_mut!((*pdu.as_ptr()).status).write(status) };
+    ffi::complete_request::<NvmeMq>(rq, Status::new(status).is_success(), batch);
 }
 
 /// Completes an in-flight request as cancelled by the host (recovery); it is retried or failed

@@ -172,7 +172,10 @@ impl VectorIrq {
     fn process_io(queues: &[Arc<Queue>]) -> bool {
         let mut handled = false;
         for q in queues {
-            handled |= q.process_cq(|cqe| io::nvme_handle_cqe(q, cqe));
+            let mut batch = ffi::CompBatch::new();
+            handled |= q.process_cq(|cqe| io::nvme_handle_cqe(q, cqe, Some(&mut batch)));
+            // After the CQ head doorbell, outside the completion lock, as one batch.
+            batch.flush();
         }
         handled
     }
