@@ -466,7 +466,7 @@ bind_disk() {
 }
 
 load_c_driver poll_queues=1
-load_rust_driver
+load_rust_driver poll_queues=1
 # null_blk needs configfs, a module in the test kernel that the initramfs
 # does not carry: scripts/bench.sh copies it in with --file.
 [ -d /sys/module/configfs ] || insmod /lib/modules/configfs.ko || fail "insmod configfs.ko failed"
@@ -847,11 +847,11 @@ def fmt_tp(row, drv, job):
 
 
 def cell(row, drv, job, text):
-    """text, or why there is none (rust_nvme's polled job: no poll queues)."""
+    """text, or why there is none."""
     if text is not None:
         return text
     if row[drv]["failure"]:
-        return "no poll queues" if drv == "rust_nvme" and job.endswith("-poll") else "failed"
+        return "failed"
     return "–"
 
 
@@ -882,8 +882,8 @@ md.append("QEMU %s, TCG with `-icount shift=0,sleep=off` (guest time counts gues
              gitrev, modsum, rounds, wall_s // 60, wall_s % 60))
 md.append("")
 md.append("Ratios are rust_nvme / nvme: above 1 is better for throughput; below 1 is better for latency, "
-          "CPU, interrupts and doorbells. The C driver runs with `poll_queues=1`; rust_nvme has no poll "
-          "queues, so its polled row is empty.")
+          "CPU, interrupts and doorbells. Both drivers run with `poll_queues=1`, which the polled "
+          "job uses.")
 md.append("")
 md.append("Guest CPU per I/O \"without sleeps\" takes out the cost of fio sleeping for a completion "
           "(%s µs of guest CPU per sleep, fitted over the rounds), whose frequency depends on host "
@@ -969,8 +969,7 @@ fails = sorted({(t, j, d, row[d]["failure"]["message"]) for t in summary for j, 
 if fails:
     md += ["", "## Jobs that did not run", ""]
     for t, j, d, msg in fails:
-        note = " (rust_nvme has no poll queues yet)" if d == "rust_nvme" and j.endswith("-poll") else ""
-        md.append("- %s, %s, %s%s: `%s`" % (t, d, j, note, msg))
+        md.append("- %s, %s, %s: `%s`" % (t, d, j, msg))
 md.append("")
 
 result = {
@@ -986,7 +985,7 @@ result = {
     "guest": guest,
     "kernel_release": krel,
     "module": {"git": gitrev, "sha256_16": modsum},
-    "drivers": {"nvme": "insmod nvme.ko poll_queues=1", "rust_nvme": "insmod rust_nvme.ko (defaults)",
+    "drivers": {"nvme": "insmod nvme.ko poll_queues=1", "rust_nvme": "insmod rust_nvme.ko poll_queues=1",
                 "null_blk": "queue_mode=2 irqmode=0 submit_queues=NCPU poll_queues=1 gb=2 hw_queue_depth=1024"},
     "jobs": JOB_DESC,
     "metrics": {k: {"meaning": v[0], "better": "higher" if v[1] == "hi" else "lower"} for k, v in METRICS.items()},
