@@ -428,6 +428,14 @@ pub(crate) struct SgMap {
     dir: bindings::dma_data_direction,
 }
 
+/// False when mappings of `dev` need no `dma_unmap_*` call (direct mapping without bounce
+/// buffers or cache maintenance, and no DMA-API debugging), so that completing an I/O can skip
+/// the unmap (`dma_need_unmap()`). Valid for mappings made before the call.
+pub(crate) fn dma_need_unmap(dev: &device::Device) -> bool {
+    // SAFETY: `dev` is a live device.
+    unsafe { bindings::dma_need_unmap(raw_dev(dev)) }
+}
+
 /// A DMA-mapped data segment.
 #[derive(Clone, Copy)]
 pub(crate) struct DmaSeg {
@@ -486,20 +494,24 @@ impl SgMap {
     }
 
     /// The mapped segments, in order.
+    ///
+    /// The table is one array that is never chained (see [`SgMap::init_table`] and
+    /// [`SgHeap::alloc`]), so the `mapped` entries are consecutive and `sg_next()` would only
+    /// step to the next element; the fields are read as `sg_dma_address()` and `sg_dma_len()`
+    /// read them, without a call per segment.
     pub(crate) fn segments(&self) -> impl Iterator<Item = DmaSeg> + '_ {
-        let mut sg = self.sgl;
-        (0..self.mapped).map(move |_| {
-            // SAFETY: `sg` walks the first `mapped` entries of a mapped table (type invariant);
-            // `sg_next` follows chain and end markers.
-            let seg = unsafe {
-                DmaSeg {
-                    addr: bindings::sg_dma_address(sg),
-                    len: bindings::sg_dma_len(sg),
-                }
-            };
-            // SAFETY: as above.
-            sg = unsafe { bindings::sg_next(sg) };
-            seg
+        // CAST: `mapped` is at most `nents`, a positive `i32`.
+        (0..self.mapped as usize).map(move |i| {
+            // SAFETY: the first `mapped` entries of the table are initialised and mapped (type
+            // invariant), consecutive in one array (see above).
+            let sg = unsafe { &*self.sgl.add(i) };
+            DmaSeg {
+                addr: sg.dma_address,
+                #[cfg(CONFIG_NEED_SG_DMA_LENGTH)]
+                len: sg.dma_length,
+                #[cfg(not(CONFIG_NEED_SG_DMA_LENGTH))]
+                len: sg.length,
+            }
         })
     }
 

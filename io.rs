@@ -94,7 +94,8 @@ pub(crate) const CTRL_PAGE_SHIFT: u32 = 12;
 struct IoPdu {
     /// NVMe status field of the completion (without the phase bit).
     status: u16,
-    /// The data is DMA-mapped (`nents`, `mapped`, `write` are valid).
+    /// The data is DMA-mapped through the scatterlist and must be unmapped at completion
+    /// (`nents`, `mapped`, `write` are valid).
     mapped: bool,
     /// Direction of the mapping.
     write: bool,
@@ -340,7 +341,9 @@ impl IoSet {
         pdu.nents = nents;
         pdu.nr_mapped = nr_mapped;
         pdu.write = write;
-        pdu.mapped = true;
+        // As the C driver does for scattered data: where the mapping needs no unmapping (no
+        // IOMMU, no bounce buffers, no cache maintenance), completion skips it.
+        pdu.mapped = ffi::dma_need_unmap(&self.dev);
         status
     }
 
