@@ -16,6 +16,7 @@ use core::sync::atomic::{
 use kernel::{
     device,
     dma::Coherent,
+    interrupt::LocalInterruptDisabled,
     new_mutex, new_spinlock_irq,
     prelude::*,
     sync::{
@@ -115,16 +116,34 @@ impl AdminQueue {
         })
     }
 
-    /// Consumes admin completions; called from the admin queue's interrupt handler.
+    /// Consumes admin completions, from process context (recovery).
     pub(crate) fn process_cq(&self) -> bool {
-        self.q.process_cq(|cqe| {
-            if u32::from(cqe.command_id()) == self.waiting_cid.load(Ordering::Acquire) {
-                *self.result.lock() = Some(*cqe);
+        self.q.process_cq(|cqe| self.handle_cqe(cqe))
+    }
+
+    /// Consumes admin completions from the admin queue's interrupt handler; `irqs_off` proves
+    /// that interrupts are disabled, so the locks are taken without disabling them again.
+    pub(crate) fn process_cq_irq(&self, irqs_off: &LocalInterruptDisabled) -> bool {
+        self.q.process_cq_irq(irqs_off, |cqe| {
+            if self.is_waited_for(cqe) {
+                *self.result.lock_with(irqs_off) = Some(*cqe);
                 self.done.complete();
             }
-            // Anything else is a late completion of a command that already timed out (or an
-            // Asynchronous Event, which this driver does not request yet): nothing waits for it.
         })
+    }
+
+    /// True when `cqe` answers the command a caller waits for. Anything else is a late
+    /// completion of a command that already timed out (or an Asynchronous Event, which this
+    /// driver does not request yet): nothing waits for it.
+    fn is_waited_for(&self, cqe: &Completion) -> bool {
+        u32::from(cqe.command_id()) == self.waiting_cid.load(Ordering::Acquire)
+    }
+
+    fn handle_cqe(&self, cqe: &Completion) {
+        if self.is_waited_for(cqe) {
+            *self.result.lock() = Some(*cqe);
+            self.done.complete();
+        }
     }
 
     /// Wakes the waiter of the outstanding command, if any, without a completion: it fails

@@ -17,6 +17,10 @@ use core::{
         self,
         NonNull, //
     },
+    sync::atomic::{
+        AtomicPtr,
+        Ordering, //
+    },
 };
 use kernel::{
     bindings,
@@ -25,6 +29,7 @@ use kernel::{
         from_err_ptr,
         to_result, //
     },
+    interrupt::LocalInterruptDisabled,
     pci,
     prelude::*,
     static_lock_class,
@@ -219,8 +224,9 @@ impl Request {
     /// Pointer to the driver's per-request data (`blk_mq_rq_to_pdu()`).
     pub(crate) fn pdu<T>(&self) -> NonNull<T> {
         // SAFETY: `self` is a valid request; the tag set was allocated with `cmd_size` covering
-        // a `T` (checked in `TagSet::new`), placed right after the request.
-        let pdu = unsafe { bindings::blk_mq_rq_to_pdu(self.as_raw()) };
+        // a `T` (checked in `TagSet::new`), placed right after the request, which is where
+        // `blk_mq_rq_to_pdu()` (`rq + 1`) finds it: the allocation covers both.
+        let pdu = unsafe { self.as_raw().add(1) };
         // SAFETY: the PDU follows a valid request and so is never null.
         unsafe { NonNull::new_unchecked(pdu.cast::<T>()) }
     }
@@ -779,8 +785,9 @@ impl Drop for IrqVectors {
 
 /// A hard-interrupt handler.
 pub(crate) trait Handler: Sync + Send {
-    /// Handles one interrupt; returns true when it was ours.
-    fn handle(&self) -> bool;
+    /// Handles one interrupt; returns true when it was ours. `irqs_off` proves that local
+    /// interrupts are disabled, so IRQ-safe locks can be taken without disabling them again.
+    fn handle(&self, irqs_off: &LocalInterruptDisabled) -> bool;
 }
 
 /// A handler registered on one vector of an [`IrqVectors`] (`request_irq()`/`free_irq()`).
@@ -862,7 +869,12 @@ unsafe extern "C" fn irq_callback<H: Handler>(
 ) -> bindings::irqreturn_t {
     // SAFETY: the cookie is a pinned `H` that outlives the registration.
     let handler = unsafe { &*cookie.cast::<H>() };
-    if handler.handle() {
+    // SAFETY: this is a hard interrupt handler (registered with `request_irq`, without
+    // `IRQF_NO_THREAD` games: a force-threaded handler also runs with interrupts disabled on
+    // kernels other than PREEMPT_RT, where spinlocks do not disable them anyway), so local
+    // interrupts stay disabled until it returns.
+    let irqs_off = unsafe { LocalInterruptDisabled::assume_disabled() };
+    if handler.handle(irqs_off) {
         bindings::irqreturn::IRQ_HANDLED
     } else {
         bindings::irqreturn::IRQ_NONE
@@ -1117,9 +1129,6 @@ unsafe impl Send for Tags {}
 unsafe impl Sync for Tags {}
 
 impl Tags {
-    /// A tag array that finds nothing, before blk-mq has set one.
-    pub(crate) const NONE: Self = Self(ptr::null_mut());
-
     /// Finds the request with `tag` (`blk_mq_tag_to_rq()`).
     ///
     /// # Safety
@@ -1142,6 +1151,33 @@ impl Tags {
         }
         // SAFETY: the request is in flight (function safety requirements).
         Some(unsafe { Request::from_raw(rq) })
+    }
+}
+
+/// Where a hardware queue keeps its [`Tags`] once blk-mq has set them up: written once by
+/// `init_hctx`, read by every completion, so a plain atomic pointer rather than a lock.
+pub(crate) struct TagsCell(AtomicPtr<bindings::blk_mq_tags>);
+
+impl TagsCell {
+    /// A cell that holds no tag array yet.
+    pub(crate) const fn new() -> Self {
+        Self(AtomicPtr::new(ptr::null_mut()))
+    }
+
+    /// Records `tags`; a shared tag set gives every disk the same array per hardware queue, so
+    /// a later call for the same queue carries the same value and is ignored.
+    pub(crate) fn set(&self, tags: Tags) {
+        let _ = self.0.compare_exchange(
+            ptr::null_mut(),
+            tags.0,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The tag array; one that finds nothing before blk-mq has set it.
+    pub(crate) fn get(&self) -> Tags {
+        Tags(self.0.load(Ordering::Acquire))
     }
 }
 

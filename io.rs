@@ -256,6 +256,12 @@ impl IoSet {
 
     /// Returns the request's DMA resources (pool buffers, mapping).
     fn release(&self, rq: &Request, pdu: &mut IoPdu) {
+        if let Some((addr, len)) = pdu.single.take() {
+            // A one-segment mapping is all such a request holds (see `map_data`).
+            // SAFETY: stored by `map_data` from a mapping not unmapped since.
+            unsafe { SingleMap::from_parts(addr, len, pdu.write) }.unmap(&self.dev);
+            return;
+        }
         for buf in pdu.bufs.iter_mut().take(usize::from(pdu.nr_bufs)) {
             if let Some(b) = buf.take() {
                 // SAFETY: `b` was taken from this pool for this request, and the device is done
@@ -264,10 +270,6 @@ impl IoSet {
             }
         }
         pdu.nr_bufs = 0;
-        if let Some((addr, len)) = pdu.single.take() {
-            // SAFETY: stored by `map_data` from a mapping not unmapped since.
-            unsafe { SingleMap::from_parts(addr, len, pdu.write) }.unmap(&self.dev);
-        }
         if pdu.mapped {
             pdu.mapped = false;
             let sgl = Self::sgl(rq, pdu);
@@ -301,12 +303,12 @@ impl IoSet {
                 let (addr, len, write) = m.into_parts();
                 pdu.single = Some((addr, len));
                 pdu.write = write;
-                return match prp::plan([seg], CTRL_PAGE_SHIFT) {
-                    Ok(plan) if !plan.needs_list() => {
-                        c.set_prp(plan.prp1, plan.prp2.unwrap_or(0));
+                return match prp::simple(seg, CTRL_PAGE_SHIFT) {
+                    Some((prp1, prp2)) => {
+                        c.set_prp(prp1, prp2);
                         BlkStatus::OK
                     }
-                    _ => BlkStatus::IOERR,
+                    None => BlkStatus::IOERR,
                 };
             }
             Single::Failed => return BlkStatus::RESOURCE,
@@ -356,6 +358,26 @@ impl IoSet {
         c: &mut Command,
     ) -> BlkStatus {
         let per_page = 1usize << (CTRL_PAGE_SHIFT - 3);
+        let segs = map
+            .segments()
+            .map(|DmaSeg { addr, len }| Seg::new(addr, len));
+        if nr == 1 {
+            // One list page, the common case: written in place, no chaining.
+            let Some(b) = self.take_buf(pdu) else {
+                return BlkStatus::RESOURCE;
+            };
+            // SAFETY: the buffer is a fresh, page-sized, page-aligned pool buffer that only this
+            // request uses; the device reads it only after the doorbell write.
+            let entries =
+                unsafe { core::slice::from_raw_parts_mut(b.cpu.as_ptr().cast::<u64>(), per_page) };
+            return match prp::fill_one_list(segs, CTRL_PAGE_SHIFT, entries) {
+                Ok(prp1) => {
+                    c.set_prp(prp1, b.dma);
+                    BlkStatus::OK
+                }
+                Err(_) => BlkStatus::IOERR,
+            };
+        }
         let mut list: [ListPage<'_>; MAX_LIST_PAGES] = core::array::from_fn(|_| ListPage {
             dma: 0,
             entries: &mut [],
@@ -373,9 +395,6 @@ impl IoSet {
                 entries,
             };
         }
-        let segs = map
-            .segments()
-            .map(|DmaSeg { addr, len }| Seg::new(addr, len));
         match prp::fill(segs, CTRL_PAGE_SHIFT, &mut list[..nr]) {
             Ok((prp1, prp2)) => {
                 c.set_prp(prp1, prp2);
@@ -461,9 +480,10 @@ impl ffi::Operations for NvmeMq {
         let pdu = unsafe { &mut *rq.pdu::<IoPdu>().as_ptr() };
         pdu.status = 0;
         pdu.aborted = false;
-        let mut c = match rq.op() {
+        let req_op = rq.op();
+        let mut c = match req_op {
             ReqOp::Read | ReqOp::Write => {
-                let op = if rq.op() == ReqOp::Read {
+                let op = if req_op == ReqOp::Read {
                     cmd::io::READ
                 } else {
                     cmd::io::WRITE

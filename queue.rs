@@ -19,6 +19,7 @@ use core::{
 use kernel::{
     device,
     dma::Coherent,
+    interrupt::LocalInterruptDisabled,
     new_spinlock, new_spinlock_irq,
     prelude::*,
     sync::{
@@ -30,7 +31,6 @@ use kernel::{
             Write, //
         },
         Arc,
-        SetOnce,
         SpinLock,
         SpinLockIrq, //
     },
@@ -43,7 +43,8 @@ use kernel::{
 use crate::{
     ffi::{
         Doorbell,
-        Tags, //
+        Tags,
+        TagsCell, //
     },
     nvme::{
         cmd::{
@@ -205,8 +206,9 @@ fn nvme_dbbuf_order_event() {
 
 /// Doorbell and completion counters of one queue, kept when the `debug_stats` module
 /// parameter is set (to measure doorbell writes per I/O), and logged at unbind.
-#[derive(Default)]
 pub(crate) struct QueueStats {
+    /// `debug_stats` as it was when the queue was made: read once, not on every I/O.
+    enabled: bool,
     /// Commands submitted.
     pub(crate) submitted: AtomicU64,
     /// MMIO writes of the SQ tail doorbell.
@@ -218,8 +220,18 @@ pub(crate) struct QueueStats {
 }
 
 impl QueueStats {
-    fn add(counter: &AtomicU64, n: u64) {
-        if crate::debug_stats() {
+    fn new() -> Self {
+        Self {
+            enabled: crate::debug_stats(),
+            submitted: AtomicU64::new(0),
+            sq_mmio: AtomicU64::new(0),
+            cq_mmio: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+        }
+    }
+
+    fn add(&self, counter: &AtomicU64, n: u64) {
+        if self.enabled {
             counter.fetch_add(n, Ordering::Relaxed);
         }
     }
@@ -256,7 +268,7 @@ pub(crate) struct Queue {
     #[pin]
     cq_lock: SpinLockIrq<CqRing>,
     /// The blk-mq tag array of this queue's hardware context (I/O queues only).
-    tags: SetOnce<Tags>,
+    tags: TagsCell,
     /// Polled queue: no interrupt; blk-mq's `poll` reaps its completions.
     pub(crate) polled: bool,
     /// Shadow doorbells of the SQ tail and the CQ head, when the controller has them.
@@ -304,11 +316,11 @@ impl Queue {
             cq_db: unsafe { Doorbell::new(db.base, db.len, cq_db)? },
             sq_lock <- new_spinlock!(sq_ring, "nvme_sq_lock"),
             cq_lock <- new_spinlock_irq!(cq_ring, "nvme_cq_lock"),
-            tags: SetOnce::new(),
+            tags: TagsCell::new(),
             polled,
             sq_shadow,
             cq_shadow,
-            stats: QueueStats::default(),
+            stats: QueueStats::new(),
         })
     }
 
@@ -324,14 +336,12 @@ impl Queue {
 
     /// Records the blk-mq tag array of this queue's hardware context.
     pub(crate) fn set_tags(&self, tags: Tags) {
-        // A shared tag set gives every disk the same array per hardware queue, so later calls
-        // carry the same value and may be ignored.
-        let _ = self.tags.populate(tags);
+        self.tags.set(tags);
     }
 
     /// The blk-mq tag array of this queue.
     pub(crate) fn tags(&self) -> Tags {
-        self.tags.copy().unwrap_or(Tags::NONE)
+        self.tags.get()
     }
 
     /// Copies `cmd` into the next submission slot; rings the SQ doorbell when `ring` is set
@@ -343,7 +353,7 @@ impl Queue {
         // reads the slot only after the doorbell write below, which is ordered after this store
         // (`writel` orders prior memory writes); no CPU reference to the ring exists.
         unsafe { ptr::write_volatile(self.sq.as_mut_ptr().cast::<Command>().add(slot), *cmd) };
-        QueueStats::add(&self.stats.submitted, 1);
+        self.stats.add(&self.stats.submitted, 1);
         if ring {
             self.nvme_write_sq_db(&mut sq);
         }
@@ -366,7 +376,7 @@ impl Queue {
             .is_none_or(|sh| sh.update_and_check_event(sq.sq_tail))
         {
             self.q_db.write(u32::from(sq.sq_tail));
-            QueueStats::add(&self.stats.sq_mmio, 1);
+            self.stats.add(&self.stats.sq_mmio, 1);
         }
         sq.mark_doorbell_written();
     }
@@ -379,7 +389,7 @@ impl Queue {
             .is_none_or(|sh| sh.update_and_check_event(cq_head))
         {
             self.cq_db.write(u32::from(cq_head));
-            QueueStats::add(&self.stats.cq_mmio, 1);
+            self.stats.add(&self.stats.cq_mmio, 1);
         }
     }
 
@@ -407,9 +417,27 @@ impl Queue {
         self.nvme_poll_cq(f) > 0
     }
 
+    /// As [`Queue::process_cq`], from the queue's interrupt handler: `irqs_off` proves that
+    /// interrupts are already disabled, so the completion lock is taken without disabling them
+    /// again.
+    pub(crate) fn process_cq_irq(
+        &self,
+        irqs_off: &LocalInterruptDisabled,
+        f: impl FnMut(&Completion),
+    ) -> bool {
+        let mut cq = self.cq_lock.lock_with(irqs_off);
+        self.drain_cq(&mut cq, f) > 0
+    }
+
     /// As [`Queue::process_cq`], returning the number of entries consumed.
-    pub(crate) fn nvme_poll_cq(&self, mut f: impl FnMut(&Completion)) -> usize {
+    pub(crate) fn nvme_poll_cq(&self, f: impl FnMut(&Completion)) -> usize {
         let mut cq = self.cq_lock.lock();
+        self.drain_cq(&mut cq, f)
+    }
+
+    /// Consumes the posted completions with the completion lock held (`cq`), then writes the
+    /// CQ head doorbell once.
+    fn drain_cq(&self, cq: &mut CqRing, mut f: impl FnMut(&Completion)) -> usize {
         let base = self.cq.as_ptr().cast::<Completion>();
         let mut found = 0;
         loop {
@@ -431,7 +459,7 @@ impl Queue {
         if found > 0 {
             self.nvme_write_cq_db(cq.cq_head);
             // CAST: `usize` to `u64` is lossless on 64-bit.
-            QueueStats::add(&self.stats.completed, found as u64);
+            self.stats.add(&self.stats.completed, found as u64);
         }
         found
     }

@@ -24,6 +24,7 @@ use kernel::{
         self,
         DmaMask, //
     },
+    interrupt::LocalInterruptDisabled,
     io::{
         Io,
         MmioRaw, //
@@ -169,11 +170,13 @@ impl VectorIrq {
         }
     }
 
-    fn process_io(queues: &[Arc<Queue>]) -> bool {
+    fn process_io(queues: &[Arc<Queue>], irqs_off: &LocalInterruptDisabled) -> bool {
         let mut handled = false;
         for q in queues {
             let mut batch = ffi::CompBatch::new();
-            handled |= q.process_cq(|cqe| io::nvme_handle_cqe(q, cqe, Some(&mut batch)));
+            handled |= q.process_cq_irq(irqs_off, |cqe| {
+                io::nvme_handle_cqe(q, cqe, Some(&mut batch))
+            });
             // After the CQ head doorbell, outside the completion lock, as one batch.
             batch.flush();
         }
@@ -182,15 +185,15 @@ impl VectorIrq {
 }
 
 impl ffi::Handler for VectorIrq {
-    fn handle(&self) -> bool {
+    fn handle(&self, irqs_off: &LocalInterruptDisabled) -> bool {
         let mut handled = false;
         if let Some(admin) = &self.admin {
-            handled |= admin.process_cq();
+            handled |= admin.process_cq_irq(irqs_off);
         }
         if self.io_active.load(Ordering::Acquire) {
-            handled |= Self::process_io(&self.io);
+            handled |= Self::process_io(&self.io, irqs_off);
             if let Some(shared) = self.shared.as_ref() {
-                handled |= Self::process_io(shared);
+                handled |= Self::process_io(shared, irqs_off);
             }
         }
         handled

@@ -271,6 +271,74 @@ where
     })
 }
 
+/// PRP1 and PRP2 for a single segment that touches at most two controller
+/// pages, the common small I/O: PRP2 is the second page, or 0 when the
+/// segment fits in one. `None` when the segment needs a PRP list, or when
+/// [`plan`] would reject it. Gives what `plan([seg], page_shift)` gives for
+/// such a segment, in constant time.
+pub(crate) const fn simple(seg: Seg, page_shift: u32) -> Option<(u64, u64)> {
+    if page_shift < MIN_PAGE_SHIFT || page_shift > MAX_PAGE_SHIFT || seg.len == 0 {
+        return None;
+    }
+    if seg.addr & 3 != 0 || seg.addr.checked_add(seg.len as u64).is_none() {
+        return None;
+    }
+    let page = 1u64 << page_shift;
+    // Bytes from `addr` to the end of its page.
+    let first = page - (seg.addr & (page - 1));
+    let len = seg.len as u64;
+    if len <= first {
+        Some((seg.addr, 0))
+    } else if len - first <= page {
+        Some((seg.addr, (seg.addr & !(page - 1)) + page))
+    } else {
+        None
+    }
+}
+
+/// Writes the PRP list of a transfer whose [`plan`] needs exactly one list
+/// page (every transfer up to 2 MiB with 4 KiB pages, so all of them below
+/// the usual MDTS) straight into `entries`, the CPU view of that page, and
+/// returns PRP1; PRP2 is the bus address of the list page. Gives what
+/// [`fill`] gives with one list page, without its chaining bookkeeping.
+///
+/// `segs` must be segments [`plan`] accepted with the same page shift; they
+/// are not validated again, except that a list longer than `entries` is an
+/// error ([`PrpError::ListPageCount`]).
+pub(crate) fn fill_one_list<I>(
+    segs: I,
+    page_shift: u32,
+    entries: &mut [u64],
+) -> Result<u64, PrpError>
+where
+    I: IntoIterator,
+    I::Item: Borrow<Seg>,
+{
+    check_page_shift(page_shift)?;
+    let page = 1u64 << page_shift;
+    let mask = page - 1;
+    let mut prp1 = None;
+    let mut n = 0;
+    for seg in segs {
+        let seg = *seg.borrow();
+        let count = ((seg.addr & mask) + u64::from(seg.len) + mask) >> page_shift;
+        let base = seg.addr & !mask;
+        // PRP1 is the first segment's own address; every other entry is a page address (a
+        // later segment starts on a page boundary, so its first entry is its address too).
+        let first = if prp1.is_none() {
+            prp1 = Some(seg.addr);
+            1
+        } else {
+            0
+        };
+        for k in first..count {
+            *entries.get_mut(n).ok_or(PrpError::ListPageCount)? = (base + k * page).to_le();
+            n += 1;
+        }
+    }
+    prp1.ok_or(PrpError::Empty)
+}
+
 /// Writes PRP list entries in order into caller-provided list pages,
 /// chaining through the last slot of a full page. Keeps one entry back so
 /// that it knows, when a page's last slot comes up, whether more follow.

@@ -669,3 +669,93 @@ fn random_invalid_lists_rejected() {
     }
     assert!(seen.iter().all(|&c| c > 300), "{seen:?}");
 }
+
+/// `simple` agrees with `plan` on every single segment: same PRP1/PRP2 where no list is
+/// needed, `None` where a list is needed or `plan` rejects the segment.
+#[test]
+fn simple_matches_plan_for_one_segment() {
+    let mut rng = XorShift::new(0x5151_e7e5);
+    let mut fits = 0;
+    for i in 0..200_000u32 {
+        let shift = [12, 13, 16, 27, 11, 28][(i % 6) as usize];
+        let page = 1u64 << shift.min(27);
+        let addr = match rng.range(0, 3) {
+            0 => rng.range(0, 1 << 40) & !3,
+            1 => rng.range(0, 1 << 40),
+            2 => u64::MAX - rng.range(0, 3 * page),
+            _ => (rng.range(0, 1 << 30) << shift.min(27)) + rng.range(0, page - 1),
+        };
+        let len = match rng.range(0, 2) {
+            0 => rng.range(0, 3 * page).min(u64::from(u32::MAX)) as u32,
+            1 => (page - (addr & (page - 1)) + rng.range(0, 8)) as u32,
+            _ => rng.range(0, 16) as u32 * 512,
+        };
+        let seg = Seg::new(addr, len);
+        let want = match plan([seg], shift) {
+            Ok(p) if !p.needs_list() => Some((p.prp1, p.prp2.unwrap_or(0))),
+            _ => None,
+        };
+        fits += usize::from(want.is_some());
+        assert_eq!(simple(seg, shift), want, "{seg:x?} shift {shift}");
+    }
+    // The cases are not all rejections.
+    assert!(fits > 30_000, "only {fits} segments fit in two pages");
+}
+
+/// The edges of `simple`: exactly one page, one byte into the next, exactly two pages, one
+/// byte more.
+#[test]
+fn simple_edges() {
+    let p = 4096u64;
+    assert_eq!(simple(Seg::new(0x10000, 4096), 12), Some((0x10000, 0)));
+    assert_eq!(
+        simple(Seg::new(0x10000, 4097), 12),
+        Some((0x10000, 0x11000))
+    );
+    assert_eq!(
+        simple(Seg::new(0x10000, 8192), 12),
+        Some((0x10000, 0x11000))
+    );
+    assert_eq!(simple(Seg::new(0x10000, 8193), 12), None);
+    assert_eq!(simple(Seg::new(0x10ff8, 8), 12), Some((0x10ff8, 0)));
+    assert_eq!(simple(Seg::new(0x10ff8, 12), 12), Some((0x10ff8, 0x11000)));
+    assert_eq!(
+        simple(Seg::new(0x10ff8, (p + 8) as u32), 12),
+        Some((0x10ff8, 0x11000))
+    );
+    assert_eq!(simple(Seg::new(0x10ff8, (p + 9) as u32), 12), None);
+    assert_eq!(simple(Seg::new(0x10ffa, 8), 12), None);
+    assert_eq!(simple(Seg::new(0x10000, 0), 12), None);
+    assert_eq!(simple(Seg::new(0x10000, 512), 11), None);
+}
+
+/// `fill_one_list` writes the same list as `fill` for every random valid segment list that
+/// needs exactly one list page, and the result walks like the segments on the device; a list
+/// page too short for the entries is an error, not an overrun.
+#[test]
+fn fill_one_list_matches_fill() {
+    let mut rng = XorShift::new(0x0e11_57a7);
+    let mut tried = 0;
+    for _ in 0..20_000 {
+        let shift = rng.pick(&[12, 12, 12, 13, 16]);
+        let segs = random_valid(&mut rng, shift);
+        let b = check(&segs, shift);
+        if b.plan.list_pages != 1 {
+            continue;
+        }
+        tried += 1;
+        let per_page = entries_per_list_page(shift);
+        let mut page = vec![0xbad0_0bad_u64; per_page];
+        let prp1 = fill_one_list(&segs, shift, &mut page).expect("one list page");
+        assert_eq!(prp1, b.prp1, "{segs:x?}");
+        let want = &b.mem[&b.dmas[0]];
+        assert_eq!(page, *want, "{segs:x?}");
+        // One entry short of what the list needs.
+        let mut short = vec![0u64; b.plan.list_entries - 1];
+        assert_eq!(
+            fill_one_list(&segs, shift, &mut short),
+            Err(PrpError::ListPageCount)
+        );
+    }
+    assert!(tried > 500, "only {tried} lists of one page");
+}
