@@ -9,6 +9,7 @@
 #   make test-debug the same on the debug kernel (KASAN, lockdep, DMA-API debug, kmemleak)
 #   make clippy     build with clippy, warnings are errors
 #   make fmt        rustfmt the sources (FMT_CHECK=1: check only)
+#   make profile    guest kernel instructions per I/O, nvme vs rust_nvme (bench/profile/README.md)
 #   make print-kdir print the kernel build directory in use
 
 LLVM ?= -19
@@ -49,6 +50,9 @@ bench:
 
 soak:
 	@$(CURDIR)/scripts/soak.sh
+
+profile:
+	@$(CURDIR)/scripts/profile.sh
 
 print-kdir:
 	@echo "$(KDIR)"
