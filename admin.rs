@@ -124,6 +124,11 @@ impl AdminQueue {
     /// Consumes admin completions from the admin queue's interrupt handler; `irqs_off` proves
     /// that interrupts are disabled, so the locks are taken without disabling them again.
     pub(crate) fn process_cq_irq(&self, irqs_off: &LocalInterruptDisabled) -> bool {
+        // The admin queue shares its vector with the first I/O queue: most interrupts are not
+        // for it.
+        if !self.q.cqe_maybe_pending() {
+            return false;
+        }
         self.q.process_cq_irq(irqs_off, |cqe| {
             if self.is_waited_for(cqe) {
                 *self.result.lock_with(irqs_off) = Some(*cqe);

@@ -156,6 +156,7 @@ impl Request {
     }
 
     /// The operation of the request (`req_op()`).
+    #[inline]
     pub(crate) fn op(&self) -> ReqOp {
         match self.cmd_flags() & REQ_OP_MASK {
             bindings::req_op_REQ_OP_READ => ReqOp::Read,
@@ -497,6 +498,11 @@ impl SgMap {
             mapped: mapped as u32,
             dir,
         })
+    }
+
+    /// Number of mapped segments (what `dma_map_sg` returned).
+    pub(crate) fn nr_segments(&self) -> u32 {
+        self.mapped
     }
 
     /// The mapped segments, in order.

@@ -63,6 +63,7 @@ use crate::{
         prp::{
             self,
             ListPage,
+            PrpError,
             Seg, //
         },
         status::{
@@ -88,6 +89,8 @@ const INLINE_SEGMENTS: u16 = 32;
 
 /// Controller memory page shift the driver uses (CC.MPS = 0, 4 KiB pages).
 pub(crate) const CTRL_PAGE_SHIFT: u32 = 12;
+/// PRP entries in one list page (one controller page).
+const PRP_PER_PAGE: usize = 1 << (CTRL_PAGE_SHIFT - 3);
 
 /// Per-request driver data, followed in memory by the request's scatterlist table.
 #[repr(C)]
@@ -211,11 +214,13 @@ pub(crate) fn disk_ioctl(ns: &Namespace, cmd: u32, arg: usize) -> Result<isize> 
 
 impl Namespace {
     /// Converts a 512-byte sector number to this namespace's LBA.
+    #[inline]
     fn lba(&self, sector: u64) -> u64 {
         sector >> (self.lba_shift - 9)
     }
 
     /// Converts a byte count to a block count.
+    #[inline]
     fn blocks(&self, bytes: u32) -> u32 {
         bytes >> self.lba_shift
     }
@@ -327,17 +332,17 @@ impl IoSet {
         let Some(map) = (unsafe { SgMap::map(&self.dev, rq, sgl) }) else {
             return BlkStatus::RESOURCE;
         };
-        let segs = map
-            .segments()
-            .map(|DmaSeg { addr, len }| Seg::new(addr, len));
-        let status = match prp::plan(segs, CTRL_PAGE_SHIFT) {
-            Err(_) => BlkStatus::IOERR,
-            Ok(plan) if plan.list_pages > MAX_LIST_PAGES => BlkStatus::IOERR,
-            Ok(plan) if !plan.needs_list() => {
-                c.set_prp(plan.prp1, plan.prp2.unwrap_or(0));
-                BlkStatus::OK
-            }
-            Ok(plan) => self.fill_prp_lists(&map, plan.list_pages, pdu, c),
+        // Three or more segments make three or more PRP entries, so a list is needed, and one
+        // list page holds any transfer up to 2 MiB: validate and write it in one pass. Fewer
+        // segments, or a longer transfer, are planned first.
+        let one_page = if map.nr_segments() >= 3 {
+            self.fill_one_list_page(&map, pdu, c)
+        } else {
+            None
+        };
+        let status = match one_page {
+            Some(st) => st,
+            None => self.plan_and_fill(&map, pdu, c),
         };
         let (nents, nr_mapped, write) = map.into_parts();
         pdu.nents = nents;
@@ -349,6 +354,67 @@ impl IoSet {
         status
     }
 
+    /// Plans the PRPs of the mapped data, then fills in PRP1/PRP2 and any list pages.
+    fn plan_and_fill(&self, map: &SgMap, pdu: &mut IoPdu, c: &mut Command) -> BlkStatus {
+        let segs = map
+            .segments()
+            .map(|DmaSeg { addr, len }| Seg::new(addr, len));
+        match prp::plan(segs, CTRL_PAGE_SHIFT) {
+            Err(_) => BlkStatus::IOERR,
+            Ok(plan) if plan.list_pages > MAX_LIST_PAGES => BlkStatus::IOERR,
+            Ok(plan) if !plan.needs_list() => {
+                c.set_prp(plan.prp1, plan.prp2.unwrap_or(0));
+                BlkStatus::OK
+            }
+            Ok(plan) => self.fill_prp_lists(map, plan.list_pages, pdu, c),
+        }
+    }
+
+    /// Validates the mapped data and writes its PRP list into one list page; `None` when the
+    /// list does not fit in one page (nothing is kept then).
+    fn fill_one_list_page(
+        &self,
+        map: &SgMap,
+        pdu: &mut IoPdu,
+        c: &mut Command,
+    ) -> Option<BlkStatus> {
+        let Some(b) = self.take_buf(pdu) else {
+            return Some(BlkStatus::RESOURCE);
+        };
+        // SAFETY: the buffer is a fresh, page-sized, page-aligned pool buffer that only this
+        // request uses; the device reads it only after the doorbell write.
+        let entries =
+            unsafe { core::slice::from_raw_parts_mut(b.cpu.as_ptr().cast::<u64>(), PRP_PER_PAGE) };
+        let segs = map
+            .segments()
+            .map(|DmaSeg { addr, len }| Seg::new(addr, len));
+        match prp::fill_one_list(segs, CTRL_PAGE_SHIFT, entries) {
+            Ok(prp1) => {
+                c.set_prp(prp1, b.dma);
+                Some(BlkStatus::OK)
+            }
+            Err(PrpError::ListPageCount) => {
+                self.put_last_buf(pdu);
+                None
+            }
+            Err(_) => Some(BlkStatus::IOERR),
+        }
+    }
+
+    /// Gives back the pool buffer [`IoSet::take_buf`] took last.
+    fn put_last_buf(&self, pdu: &mut IoPdu) {
+        let Some(i) = usize::from(pdu.nr_bufs).checked_sub(1) else {
+            return;
+        };
+        if let Some(b) = pdu.bufs[i].take() {
+            // SAFETY: `b` was taken from this pool for this request and was never handed to the
+            // device.
+            unsafe { self.pool.free(b) };
+        }
+        // CAST: `i` is below `nr_bufs`, a `u8`.
+        pdu.nr_bufs = i as u8;
+    }
+
     /// Takes `nr` PRP list pages and writes the PRP lists for the mapped data.
     fn fill_prp_lists(
         &self,
@@ -357,27 +423,16 @@ impl IoSet {
         pdu: &mut IoPdu,
         c: &mut Command,
     ) -> BlkStatus {
-        let per_page = 1usize << (CTRL_PAGE_SHIFT - 3);
+        if nr == 1 {
+            // One list page: written in place, no chaining.
+            return self
+                .fill_one_list_page(map, pdu, c)
+                .unwrap_or(BlkStatus::IOERR);
+        }
+        let per_page = PRP_PER_PAGE;
         let segs = map
             .segments()
             .map(|DmaSeg { addr, len }| Seg::new(addr, len));
-        if nr == 1 {
-            // One list page, the common case: written in place, no chaining.
-            let Some(b) = self.take_buf(pdu) else {
-                return BlkStatus::RESOURCE;
-            };
-            // SAFETY: the buffer is a fresh, page-sized, page-aligned pool buffer that only this
-            // request uses; the device reads it only after the doorbell write.
-            let entries =
-                unsafe { core::slice::from_raw_parts_mut(b.cpu.as_ptr().cast::<u64>(), per_page) };
-            return match prp::fill_one_list(segs, CTRL_PAGE_SHIFT, entries) {
-                Ok(prp1) => {
-                    c.set_prp(prp1, b.dma);
-                    BlkStatus::OK
-                }
-                Err(_) => BlkStatus::IOERR,
-            };
-        }
         let mut list: [ListPage<'_>; MAX_LIST_PAGES] = core::array::from_fn(|_| ListPage {
             dma: 0,
             entries: &mut [],

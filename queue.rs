@@ -11,6 +11,7 @@ use core::{
     ptr,
     sync::atomic::{
         AtomicBool,
+        AtomicU32,
         AtomicU64,
         Ordering, //
     },
@@ -267,6 +268,9 @@ pub(crate) struct Queue {
     /// Taken by the interrupt handler and, with interrupts off, by recovery polling.
     #[pin]
     cq_lock: SpinLockIrq<CqRing>,
+    /// `cq_head | cq_phase << 16` as of the last drain, read without the lock by
+    /// [`Queue::cqe_maybe_pending`].
+    cq_hint: AtomicU32,
     /// The blk-mq tag array of this queue's hardware context (I/O queues only).
     tags: TagsCell,
     /// Polled queue: no interrupt; blk-mq's `poll` reaps its completions.
@@ -316,6 +320,7 @@ impl Queue {
             cq_db: unsafe { Doorbell::new(db.base, db.len, cq_db)? },
             sq_lock <- new_spinlock!(sq_ring, "nvme_sq_lock"),
             cq_lock <- new_spinlock_irq!(cq_ring, "nvme_cq_lock"),
+            cq_hint: AtomicU32::new(cq_hint(&cq_ring)),
             tags: TagsCell::new(),
             polled,
             sq_shadow,
@@ -400,6 +405,7 @@ impl Queue {
         let mut cq = self.cq_lock.lock();
         *sq = SqRing::new(self.depth);
         *cq = CqRing::new(self.depth);
+        self.cq_hint.store(cq_hint(&cq), Ordering::Relaxed);
         // SAFETY: the controller is disabled, so it does not write the ring; `depth` entries
         // fit in `cq`; no CPU reference to the ring exists (readers hold `cq_lock`).
         unsafe {
@@ -415,6 +421,31 @@ impl Queue {
     /// once. Returns true when at least one entry was consumed.
     pub(crate) fn process_cq(&self, f: impl FnMut(&Completion)) -> bool {
         self.nvme_poll_cq(f) > 0
+    }
+
+    /// False when the completion queue certainly holds no new entry, checked without the lock:
+    /// for a vector shared with a busier queue (the admin queue with the first I/O queue), so
+    /// that most interrupts skip it.
+    ///
+    /// The hint may be stale only while another context drains the queue; then the entry it
+    /// points to has been consumed in the current pass and reads as pending (a needless look
+    /// under the lock), or that other context consumes what this one skips. A completion
+    /// written before the interrupt that runs this check is visible to it.
+    pub(crate) fn cqe_maybe_pending(&self) -> bool {
+        let hint = self.cq_hint.load(Ordering::Relaxed);
+        // CAST: the low 16 bits are the head, bit 16 the phase.
+        let (head, phase) = (hint as u16, hint & (1 << 16) != 0);
+        if head >= self.depth {
+            return true;
+        }
+        // SAFETY: `head < depth`, so the entry is inside `cq`; the device writes it
+        // concurrently, hence the volatile read of the (naturally aligned) status word alone.
+        let status = unsafe {
+            ptr::read_volatile(ptr::addr_of!(
+                (*self.cq.as_ptr().cast::<Completion>().add(usize::from(head))).status
+            ))
+        };
+        (u16::from_le(status) & 1 != 0) == phase
     }
 
     /// As [`Queue::process_cq`], from the queue's interrupt handler: `irqs_off` proves that
@@ -457,12 +488,18 @@ impl Queue {
             found += 1;
         }
         if found > 0 {
+            self.cq_hint.store(cq_hint(cq), Ordering::Relaxed);
             self.nvme_write_cq_db(cq.cq_head);
             // CAST: `usize` to `u64` is lossless on 64-bit.
             self.stats.add(&self.stats.completed, found as u64);
         }
         found
     }
+}
+
+/// The lock-free hint of [`Queue::cqe_maybe_pending`] for ring state `cq`.
+fn cq_hint(cq: &CqRing) -> u32 {
+    u32::from(cq.cq_head) | (u32::from(cq.cq_phase) << 16)
 }
 
 /// Orders the read of a completion's phase tag before the reads of the rest of the entry, so

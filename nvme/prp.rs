@@ -296,15 +296,17 @@ pub(crate) const fn simple(seg: Seg, page_shift: u32) -> Option<(u64, u64)> {
     }
 }
 
-/// Writes the PRP list of a transfer whose [`plan`] needs exactly one list
-/// page (every transfer up to 2 MiB with 4 KiB pages, so all of them below
-/// the usual MDTS) straight into `entries`, the CPU view of that page, and
-/// returns PRP1; PRP2 is the bus address of the list page. Gives what
-/// [`fill`] gives with one list page, without its chaining bookkeeping.
+/// Validates `segs` like [`plan`] and writes the PRP list of a transfer that
+/// needs exactly one list page (every transfer up to 2 MiB with 4 KiB pages,
+/// so all of them below the usual MDTS) straight into `entries`, the CPU view
+/// of that page, in one pass; returns PRP1 (PRP2 is the bus address of the
+/// list page). Gives what [`fill`] gives with one list page, without a
+/// separate planning pass or chaining bookkeeping.
 ///
-/// `segs` must be segments [`plan`] accepted with the same page shift; they
-/// are not validated again, except that a list longer than `entries` is an
-/// error ([`PrpError::ListPageCount`]).
+/// A list longer than `entries` is [`PrpError::ListPageCount`] (the caller
+/// then plans and fills several pages); segments that [`plan`] rejects get
+/// its error. A transfer of one or two entries (no list needed) writes its
+/// second entry, if any, to `entries[0]`.
 pub(crate) fn fill_one_list<I>(
     segs: I,
     page_shift: u32,
@@ -319,14 +321,12 @@ where
     let mask = page - 1;
     let mut prp1 = None;
     let mut n = 0;
-    for seg in segs {
-        let seg = *seg.borrow();
-        let count = ((seg.addr & mask) + u64::from(seg.len) + mask) >> page_shift;
-        let base = seg.addr & !mask;
+    walk(segs, page_shift, |addr, count| {
+        let base = addr & !mask;
         // PRP1 is the first segment's own address; every other entry is a page address (a
         // later segment starts on a page boundary, so its first entry is its address too).
         let first = if prp1.is_none() {
-            prp1 = Some(seg.addr);
+            prp1 = Some(addr);
             1
         } else {
             0
@@ -335,7 +335,8 @@ where
             *entries.get_mut(n).ok_or(PrpError::ListPageCount)? = (base + k * page).to_le();
             n += 1;
         }
-    }
+        Ok(())
+    })?;
     prp1.ok_or(PrpError::Empty)
 }
 

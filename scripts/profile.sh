@@ -164,7 +164,11 @@ profile() {
 	dumps=$((dumps + 2))
 	echo "[profile-job] driver=$drv disk=$disk dump=$((dumps - 1)) rc=$rc"
 	sed 's/^/[profile-err] /' /tmp/profile.err
+	# Kernel messages must not land inside the base64 lines: keep them off the console
+	# while printing (dmesg still has them).
+	dmesg -n 1
 	[ ! -s /tmp/profile.json ] || gzip -c /tmp/profile.json | base64 | sed 's/^/[profile-b64] /'
+	dmesg -n 7
 	echo "[profile-end] driver=$drv"
 	[ "$rc" = 0 ] || fail "fio ($JOB on /dev/$disk, $drv) failed with exit $rc"
 	log "$drv: $JOB, $IOS I/Os on /dev/$disk: counted (dump $((dumps - 1)))"
@@ -177,9 +181,11 @@ a=$(pci_addr_of 0)
 profile nvme
 profile rust_nvme
 # Both drivers are still loaded, so their module symbols are in kallsyms.
+dmesg -n 1
 echo "[profile-kallsyms] begin"
 awk '$2 ~ /^[tTwW]$/' /proc/kallsyms | gzip -c | base64 | sed 's/^/[profile-ksym] /'
 echo "[profile-kallsyms] end dumps=$dumps"
+dmesg -n 7
 unload_rust_driver
 unload_c_driver
 log "profile done"

@@ -655,6 +655,13 @@ fn random_invalid_lists_rejected() {
             _ => 3,
         }] += 1;
         assert_eq!(plan(&segs, shift), Err(expect), "{segs:x?}");
+        // fill_one_list validates as plan does, except that running out of room can come
+        // first, and then the caller plans (and plan rejects the list).
+        let mut room = vec![0u64; 8192];
+        match fill_one_list(&segs, shift, &mut room) {
+            Err(PrpError::ListPageCount) => {}
+            r => assert_eq!(r, Err(expect), "{segs:x?}"),
+        }
         // fill must reject it too, whatever list pages it is given.
         let mut bufs: Vec<Vec<u64>> = (0..valid_pages).map(|_| vec![0; 8192]).collect();
         let mut pages: Vec<ListPage<'_>> = bufs
@@ -730,21 +737,33 @@ fn simple_edges() {
 }
 
 /// `fill_one_list` writes the same list as `fill` for every random valid segment list that
-/// needs exactly one list page, and the result walks like the segments on the device; a list
-/// page too short for the entries is an error, not an overrun.
+/// needs exactly one list page (`check` walks that list like the device); a list that needs
+/// more pages, or a page too short for the entries, is an error, not an overrun.
 #[test]
 fn fill_one_list_matches_fill() {
     let mut rng = XorShift::new(0x0e11_57a7);
     let mut tried = 0;
+    let mut chained = 0;
     for _ in 0..20_000 {
         let shift = rng.pick(&[12, 12, 12, 13, 16]);
         let segs = random_valid(&mut rng, shift);
         let b = check(&segs, shift);
-        if b.plan.list_pages != 1 {
+        let per_page = entries_per_list_page(shift);
+        if b.plan.list_pages > 1 {
+            // Too long for one page: an error, the caller plans several.
+            let mut page = vec![0u64; per_page];
+            assert_eq!(
+                fill_one_list(&segs, shift, &mut page),
+                Err(PrpError::ListPageCount),
+                "{segs:x?}"
+            );
+            chained += 1;
+            continue;
+        }
+        if b.plan.list_pages == 0 {
             continue;
         }
         tried += 1;
-        let per_page = entries_per_list_page(shift);
         let mut page = vec![0xbad0_0bad_u64; per_page];
         let prp1 = fill_one_list(&segs, shift, &mut page).expect("one list page");
         assert_eq!(prp1, b.prp1, "{segs:x?}");
@@ -758,4 +777,5 @@ fn fill_one_list_matches_fill() {
         );
     }
     assert!(tried > 500, "only {tried} lists of one page");
+    assert!(chained > 50, "only {chained} lists of several pages");
 }
