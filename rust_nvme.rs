@@ -158,6 +158,9 @@ struct VectorIrq {
     io_active: AtomicBool,
     /// For the shared vector: I/O queues added once they exist.
     shared: kernel::sync::SetOnce<KVec<Arc<Queue>>>,
+    /// `shared` has been set: checked first, with a plain atomic load, so that the interrupts
+    /// of vectors that never get shared queues skip the `SetOnce` lookup.
+    has_shared: AtomicBool,
 }
 
 impl VectorIrq {
@@ -167,6 +170,7 @@ impl VectorIrq {
             io,
             io_active: AtomicBool::new(true),
             shared: kernel::sync::SetOnce::new(),
+            has_shared: AtomicBool::new(false),
         }
     }
 
@@ -192,8 +196,10 @@ impl ffi::Handler for VectorIrq {
         }
         if self.io_active.load(Ordering::Acquire) {
             handled |= Self::process_io(&self.io, irqs_off);
-            if let Some(shared) = self.shared.as_ref() {
-                handled |= Self::process_io(shared, irqs_off);
+            if self.has_shared.load(Ordering::Acquire) {
+                if let Some(shared) = self.shared.as_ref() {
+                    handled |= Self::process_io(shared, irqs_off);
+                }
             }
         }
         handled
@@ -454,7 +460,12 @@ impl<'bound> Controller<'bound> {
             for q in queues.iter().filter(|q| !q.polled) {
                 shared.push(q.clone(), GFP_KERNEL)?;
             }
-            let _ = admin_irq.handler().shared.populate(shared);
+            if admin_irq.handler().shared.populate(shared) {
+                admin_irq
+                    .handler()
+                    .has_shared
+                    .store(true, Ordering::Release);
+            }
         }
         let dbbuf_on = dbbuf.as_ref().is_some_and(|b| core.config_dbbuf(b));
 
