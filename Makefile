@@ -16,7 +16,7 @@ LLVM ?= -19
 KDIR ?= $(shell $(CURDIR)/scripts/kdir.sh)
 SRCS := $(wildcard *.rs nvme/*.rs)
 
-.PHONY: all module setup demo test test-debug clippy fmt print-kdir clean check-kdir bench soak
+.PHONY: all module setup demo test test-debug clippy fmt print-kdir clean check-kdir bench soak profile
 
 all: module
 
@@ -48,7 +48,8 @@ test-debug:
 bench:
 	@$(CURDIR)/scripts/bench.sh
 
-soak:
+soak: module
+	@HOTUNPLUG_ROUNDS=$${HOTUNPLUG_ROUNDS:-10} $(CURDIR)/tests/vm/t-hotunplug.sh
 	@$(CURDIR)/scripts/soak.sh
 
 profile:

@@ -4,13 +4,23 @@
 # Hot-unplug under load: fio runs on a rust_nvme disk behind a PCIe root port while the
 # controller is removed with device_del; fio ends with errors, the disk goes away, no warning
 # or hang; a controller added back (device_add, on the other root port) binds and passes a
-# verify run. Two rounds, then the module unloads.
+# verify run. HOTUNPLUG_ROUNDS rounds (default 2; 'make soak' runs 10), the controller
+# moving between the two root ports, then the module unloads.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-scripts/vm.sh --name hotunplug --timeout 240 \
-	--disk d1=64M --disk d2=64M --disk d3=64M \
+rounds=${HOTUNPLUG_ROUNDS:-2}
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "HOTUNPLUG_ROUNDS='$rounds' is not a positive number"; exit 2; }
+# One drive per controller that ever exists: QEMU may hold a removed controller's drive.
+disks=()
+for i in $(seq 1 $((rounds + 1))); do
+	disks+=(--disk "d$i=64M")
+done
+scripts/vm.sh --name hotunplug --timeout $((120 + 60 * rounds)) --append "rnvme.hp_rounds=$rounds" \
+	"${disks[@]}" \
 	--qemu '-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x8 -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x9 -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off' \
 	--nvme id=hp0,serial=rnhp,drive=d1,bus=rp1 - <<'GUEST'
+ROUNDS=$(rnvme_param hp_rounds)
+[ -n "$ROUNDS" ] || fail "no rnvme.hp_rounds= on the kernel command line"
 load_rust_driver
 round() {
 	n=$1 id=$2 next_id=$3 next_port=$4 next_drive=$5
@@ -37,8 +47,13 @@ round() {
 	host_do device_add nvme,id=$next_id,serial=rnhp$n,drive=$next_drive,bus=$next_port >/dev/null
 	wait_for '[ -n "$(nvme_ctrls)" ]' 30
 }
-round 1 hp0 hp1 rp2 d2
-round 2 hp1 hp2 rp1 d3
+n=1
+while [ $n -le "$ROUNDS" ]; do
+	# Controller hp(n-1) sits on one root port; hpN goes to the other one, on drive d(n+1).
+	round $n hp$((n - 1)) hp$n rp$((n % 2 + 1)) d$((n + 1))
+	n=$((n + 1))
+done
+log "$ROUNDS rounds of removal under fio and re-add"
 hp=$(nvme_ctrls | head -n1)
 wait_for '[ "$(driver_of '"$hp"')" = rust_nvme ]' 20
 wait_for '[ -n "$(disks_of '"$hp"')" ]' 20
