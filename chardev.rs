@@ -40,8 +40,15 @@ use kernel::{
 use crate::{
     admin::AdminError,
     ctrl::CtrlCore,
-    ffi,
-    io::CTRL_PAGE_SHIFT,
+    ffi::{
+        self,
+        DiskQueue, //
+    },
+    io::{
+        self,
+        PassthruEnd,
+        CTRL_PAGE_SHIFT, //
+    },
     nvme::{
         cmd::Command,
         prp::{
@@ -51,6 +58,7 @@ use crate::{
         },
         uapi::{
             self,
+            Access,
             PassthruCmd,
             PassthruCmd64, //
         },
@@ -67,8 +75,11 @@ unsafe impl FromBytes for PassthruCmd64 {}
 // SAFETY: as above.
 unsafe impl AsBytes for PassthruCmd64 {}
 
-/// Largest data buffer of one passthrough command.
+/// Largest data buffer of one admin passthrough command.
 const PASSTHRU_MAX: usize = 64 * 1024;
+/// Largest data buffer of one I/O passthrough command (the queue's largest transfer applies
+/// too: a longer one fails with `EINVAL`).
+const IO_PASSTHRU_MAX: usize = 2 * 1024 * 1024;
 
 /// The DMA buffers of passthrough commands.
 struct Bounce {
@@ -103,6 +114,26 @@ pub(crate) struct Passthru {
     bounce: Mutex<Bounce>,
 }
 
+/// The disk node an ioctl came in on.
+#[derive(Clone, Copy)]
+pub(crate) struct DiskNode {
+    /// Its namespace.
+    pub(crate) nsid: u32,
+    /// Its request queue, for I/O passthrough.
+    pub(crate) queue: DiskQueue,
+    /// It was opened for writing.
+    pub(crate) writable: bool,
+}
+
+/// Lets the caller go ahead when `access` allows it (`EACCES` otherwise).
+fn check_access(access: Access) -> Result {
+    match access {
+        Access::Anyone => Ok(()),
+        Access::SysAdmin => ffi::require_sys_admin(),
+        Access::Never => Err(EACCES),
+    }
+}
+
 /// One admin command as user space gave it, in either ABI.
 struct UserCmd {
     opcode: u8,
@@ -112,6 +143,7 @@ struct UserCmd {
     addr: u64,
     data_len: u32,
     metadata_len: u32,
+    timeout_ms: u32,
 }
 
 impl From<&PassthruCmd64> for UserCmd {
@@ -126,6 +158,7 @@ impl From<&PassthruCmd64> for UserCmd {
             addr: c.addr,
             data_len: c.data_len,
             metadata_len: c.metadata_len,
+            timeout_ms: c.timeout_ms,
         }
     }
 }
@@ -151,10 +184,43 @@ impl Passthru {
         )
     }
 
-    /// Handles an NVMe ioctl; `nsid` is the namespace of a disk node, `None` on the char device.
-    pub(crate) fn ioctl(&self, cmd: u32, arg: usize, nsid: Option<u32>) -> Result<isize> {
+    /// Handles an NVMe ioctl; `disk` is the disk node it came in on, `None` on the char device.
+    pub(crate) fn ioctl(&self, cmd: u32, arg: usize, disk: Option<DiskNode>) -> Result<isize> {
         match cmd {
-            uapi::NVME_IOCTL_ID => nsid.and_then(|n| isize::try_from(n).ok()).ok_or(ENOTTY),
+            uapi::NVME_IOCTL_ID => disk
+                .and_then(|d| isize::try_from(d.nsid).ok())
+                .ok_or(ENOTTY),
+            // I/O commands go through a disk's request queue, so they are taken on disk nodes;
+            // on the char device the namespace is ambiguous.
+            uapi::NVME_IOCTL_IO_CMD => {
+                let node = disk.ok_or(EINVAL)?;
+                let c: PassthruCmd =
+                    UserSlice::new(UserPtr::from_addr(arg), size_of::<PassthruCmd>())
+                        .reader()
+                        .read()?;
+                let (status, result) =
+                    Self::io_passthru(node, &UserCmd::from(&PassthruCmd64::from(&c)))?;
+                let at = offset_of!(PassthruCmd, result);
+                // CAST: the 32-bit ABI returns completion dword 0.
+                let dw0 = result as u32;
+                UserSlice::new(UserPtr::from_addr(arg + at), 4)
+                    .writer()
+                    .write(&dw0)?;
+                Ok(status)
+            }
+            uapi::NVME_IOCTL_IO64_CMD => {
+                let node = disk.ok_or(EINVAL)?;
+                let c: PassthruCmd64 =
+                    UserSlice::new(UserPtr::from_addr(arg), size_of::<PassthruCmd64>())
+                        .reader()
+                        .read()?;
+                let (status, result) = Self::io_passthru(node, &UserCmd::from(&c))?;
+                let at = offset_of!(PassthruCmd64, result);
+                UserSlice::new(UserPtr::from_addr(arg + at), 8)
+                    .writer()
+                    .write(&result)?;
+                Ok(status)
+            }
             uapi::NVME_IOCTL_ADMIN_CMD => {
                 let c: PassthruCmd =
                     UserSlice::new(UserPtr::from_addr(arg), size_of::<PassthruCmd>())
@@ -189,15 +255,61 @@ impl Passthru {
                 self.core.schedule_reset();
                 Ok(0)
             }
-            // I/O passthrough, subsystem reset and rescan are not implemented yet.
+            // The old read/write interface, subsystem reset and rescan are not implemented.
             _ => Err(ENOTTY),
         }
+    }
+
+    /// Runs one I/O command from user space on a disk's queue, through blk-mq. Returns the
+    /// NVMe status (0 on success, the positive status field otherwise) and completion dwords
+    /// 0 and 1.
+    fn io_passthru(node: DiskNode, uc: &UserCmd) -> Result<(isize, u64)> {
+        check_access(uapi::io_access(uc.opcode, node.writable))?;
+        let len = usize::try_from(uc.data_len).map_err(|_| EINVAL)?;
+        if uc.flags != 0 || uc.metadata_len != 0 || len > IO_PASSTHRU_MAX {
+            return Err(EINVAL);
+        }
+        if len != 0 && uc.addr == 0 {
+            return Err(EFAULT);
+        }
+        let addr = usize::try_from(uc.addr).map_err(|_| EFAULT)?;
+        let to_device = uapi::data_to_device(uc.opcode);
+        let mut c = Command::with_opcode(uc.opcode, uc.nsid);
+        c.cdw2 = uc.cdw[0].to_le();
+        c.cdw3 = uc.cdw[1].to_le();
+        c.cdw10 = uc.cdw[2].to_le();
+        c.cdw11 = uc.cdw[3].to_le();
+        c.cdw12 = uc.cdw[4].to_le();
+        c.cdw13 = uc.cdw[5].to_le();
+        c.cdw14 = uc.cdw[6].to_le();
+        c.cdw15 = uc.cdw[7].to_le();
+        let mut buf = KVVec::<u8>::new();
+        if len != 0 {
+            buf.resize(len, 0, GFP_KERNEL)?;
+            if to_device {
+                UserSlice::new(UserPtr::from_addr(addr), len)
+                    .reader()
+                    .read_slice(&mut buf)?;
+            }
+        }
+        let data = if len != 0 { Some(&mut buf[..]) } else { None };
+        let (status, result) =
+            match io::execute_passthru(node.queue, &c, data, to_device, uc.timeout_ms)? {
+                PassthruEnd::Completed(status, result) => (status, result),
+                PassthruEnd::Failed(e) => return Err(e),
+            };
+        if len != 0 && uapi::data_from_device(uc.opcode) {
+            UserSlice::new(UserPtr::from_addr(addr), len)
+                .writer()
+                .write_slice(&buf)?;
+        }
+        Ok((isize::try_from(status).unwrap_or(isize::MAX), result))
     }
 
     /// Runs one admin command from user space. Returns the NVMe status (0 on success, the
     /// positive status field otherwise, as the C driver does) and completion dwords 0 and 1.
     fn admin_passthru(&self, uc: &UserCmd) -> Result<(isize, u32, u32)> {
-        ffi::require_sys_admin()?;
+        check_access(uapi::admin_access(uc.opcode, uc.cdw[2]))?;
         let len = usize::try_from(uc.data_len).map_err(|_| EINVAL)?;
         if uc.flags != 0 || uc.metadata_len != 0 || len > PASSTHRU_MAX {
             return Err(EINVAL);

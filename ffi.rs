@@ -272,7 +272,7 @@ impl Request {
     }
 
     /// True for a driver-private passthrough request (`blk_rq_is_passthrough()`).
-    fn is_passthrough(&self) -> bool {
+    pub(crate) fn is_passthrough(&self) -> bool {
         matches!(
             self.cmd_flags() & REQ_OP_MASK,
             bindings::req_op_REQ_OP_DRV_IN | bindings::req_op_REQ_OP_DRV_OUT
@@ -1571,6 +1571,97 @@ unsafe impl<T: Operations> Send for Disk<T> {}
 // SAFETY: as above.
 unsafe impl<T: Operations> Sync for Disk<T> {}
 
+/// The request queue of one of our disks, as an ioctl on the disk sees it: for passthrough
+/// requests.
+///
+/// # Invariants
+///
+/// The queue belongs to an open disk of this driver, which keeps it alive while the ioctl
+/// runs (the handle is not kept beyond it).
+#[derive(Clone, Copy)]
+pub(crate) struct DiskQueue(NonNull<bindings::request_queue>);
+
+impl DiskQueue {
+    /// Allocates a driver-private request on the queue (`blk_mq_alloc_request()` with
+    /// `REQ_OP_DRV_OUT` when `to_device`, else `REQ_OP_DRV_IN`), waiting for a free tag.
+    pub(crate) fn alloc_passthru<'a>(self, to_device: bool) -> Result<PassthruRq<'a>> {
+        let op = if to_device {
+            bindings::req_op_REQ_OP_DRV_OUT
+        } else {
+            bindings::req_op_REQ_OP_DRV_IN
+        };
+        // SAFETY: the queue is live (type invariant); flags 0 may sleep for a tag, which is
+        // fine in an ioctl.
+        let rq = from_err_ptr(unsafe { bindings::blk_mq_alloc_request(self.0.as_ptr(), op, 0) })?;
+        // INVARIANT: allocated above, not yet freed.
+        Ok(PassthruRq {
+            rq: NonNull::new(rq).ok_or(ENOMEM)?,
+            _buf: PhantomData,
+        })
+    }
+}
+
+/// A passthrough request the driver allocated, freed on drop (`blk_mq_free_request()`).
+///
+/// # Invariants
+///
+/// `rq` is an allocated request of a queue that outlives this value; a data buffer mapped into
+/// it lives for `'a`.
+pub(crate) struct PassthruRq<'a> {
+    rq: NonNull<bindings::request>,
+    _buf: PhantomData<&'a mut [u8]>,
+}
+
+impl<'a> PassthruRq<'a> {
+    /// The request, e.g. to fill in its per-request data before [`PassthruRq::execute`].
+    pub(crate) fn request(&self) -> &Request {
+        // SAFETY: allocated and owned by this value (type invariant).
+        unsafe { Request::from_raw(self.rq.as_ptr()) }
+    }
+
+    /// Attaches `buf` as the request's data (`blk_rq_map_kern()`): it is mapped, or copied
+    /// through a bounce buffer when its alignment does not suit the queue.
+    pub(crate) fn map_kernel(&mut self, buf: &'a mut [u8]) -> Result {
+        let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
+        // SAFETY: the request is allocated and not started; `buf` is valid for `len` bytes and
+        // outlives the request's use of it (`'a`, type invariant), and nothing else accesses
+        // it until the request is freed.
+        to_result(unsafe {
+            bindings::blk_rq_map_kern(
+                self.rq.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                len,
+                bindings::GFP_KERNEL,
+            )
+        })
+    }
+
+    /// Sets the request's timeout (0: the queue's default).
+    pub(crate) fn set_timeout_ms(&mut self, ms: u32) {
+        if ms != 0 {
+            // SAFETY: the request is ours and not started.
+            unsafe {
+                (*self.rq.as_ptr()).timeout = bindings::__msecs_to_jiffies(ms)
+                    .try_into()
+                    .unwrap_or(u32::MAX)
+            };
+        }
+    }
+
+    /// Issues the request and waits for it to end (`blk_execute_rq()`).
+    pub(crate) fn execute(&mut self) -> BlkStatus {
+        // SAFETY: the request is ours, set up and not started; this sleeps until it ended.
+        BlkStatus(unsafe { bindings::blk_execute_rq(self.rq.as_ptr(), false) })
+    }
+}
+
+impl Drop for PassthruRq<'_> {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `alloc_passthru` and ended or never issued (type invariant).
+        unsafe { bindings::blk_mq_free_request(self.rq.as_ptr()) };
+    }
+}
+
 /// The block device operations of every disk: blk-mq does the I/O, so only `owner` is set,
 /// which makes an open disk hold a reference on the module (`rmmod` is refused meanwhile).
 struct Fops(bindings::block_device_operations);
@@ -1808,7 +1899,7 @@ pub(crate) fn require_sys_admin() -> Result {
 /// Called by the block layer only, for a disk allocated by [`Disk::new`].
 unsafe extern "C" fn disk_ioctl_callback(
     bdev: *mut bindings::block_device,
-    _mode: bindings::blk_mode_t,
+    mode: bindings::blk_mode_t,
     cmd: u32,
     arg: usize,
 ) -> i32 {
@@ -1819,7 +1910,11 @@ unsafe extern "C" fn disk_ioctl_callback(
             .queuedata
             .cast::<<crate::io::NvmeMq as Operations>::Disk>()
     };
-    match crate::io::disk_ioctl(ns, cmd, arg) {
+    // SAFETY: as above; the disk is open, so its queue is live for the ioctl.
+    let queue = unsafe { DiskQueue(NonNull::new_unchecked((*(*bdev).bd_disk).queue)) };
+    // `BLK_OPEN_WRITE` (a macro with a cast, which bindgen does not translate).
+    let writable = mode & (1 << 1) != 0;
+    match crate::io::disk_ioctl(ns, queue, writable, cmd, arg) {
         // CAST: ioctl results (an NVMe status or a namespace id) fit in an int.
         Ok(v) => v as i32,
         Err(e) => e.to_errno(),

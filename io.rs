@@ -23,7 +23,10 @@ use kernel::{
 };
 
 use crate::{
-    chardev::Passthru,
+    chardev::{
+        DiskNode,
+        Passthru, //
+    },
     ctrl::{
         CtrlCore,
         State,
@@ -33,6 +36,7 @@ use crate::{
         self,
         BlkStatus,
         CompBatch,
+        DiskQueue,
         DmaPool,
         DmaSeg,
         MapKind,
@@ -117,6 +121,11 @@ struct IoPdu {
     /// An Abort was sent for this request after its first timeout.
     aborted: bool,
     bufs: [Option<PoolBuf>; MAX_LIST_PAGES],
+    /// The command of a passthrough request, set by [`execute_passthru`] while it waits for
+    /// the request (so the command outlives its use in `queue_rq`).
+    pt_cmd: Option<NonNull<Command>>,
+    /// Completion dwords 0 and 1, for passthrough requests.
+    result: u64,
 }
 
 /// Bytes of per-request data: the `IoPdu` and the inline scatterlist table.
@@ -208,8 +217,66 @@ pub(crate) fn disk_attr_visible(ns: &Namespace, index: usize) -> bool {
 }
 
 /// NVMe ioctls on a disk node.
-pub(crate) fn disk_ioctl(ns: &Namespace, cmd: u32, arg: usize) -> Result<isize> {
-    ns.passthru.ioctl(cmd, arg, Some(ns.nsid))
+pub(crate) fn disk_ioctl(
+    ns: &Namespace,
+    queue: DiskQueue,
+    writable: bool,
+    cmd: u32,
+    arg: usize,
+) -> Result<isize> {
+    let node = DiskNode {
+        nsid: ns.nsid,
+        queue,
+        writable,
+    };
+    ns.passthru.ioctl(cmd, arg, Some(node))
+}
+
+/// What an I/O passthrough command ended with.
+pub(crate) enum PassthruEnd {
+    /// The controller completed it: status field (0 on success) and dwords 0 and 1.
+    Completed(u16, u64),
+    /// It never completed on the controller (controller dead or removed, or cancelled).
+    Failed(Error),
+}
+
+/// Runs I/O command `c` through blk-mq on `queue` as a passthrough request, with `data` (to the
+/// controller when `to_device`) as its buffer, and waits for it.
+pub(crate) fn execute_passthru(
+    queue: DiskQueue,
+    c: &Command,
+    data: Option<&mut [u8]>,
+    to_device: bool,
+    timeout_ms: u32,
+) -> Result<PassthruEnd> {
+    let mut rq = queue.alloc_passthru(to_device)?;
+    if let Some(buf) = data {
+        rq.map_kernel(buf)?;
+    }
+    rq.set_timeout_ms(timeout_ms);
+    let pdu = rq.request().pdu::<IoPdu>();
+    // SAFETY: the request is allocated and not issued: nothing else uses its PDU. `c` lives
+    // until this function returns, after the request has ended.
+    unsafe {
+        (*pdu.as_ptr()).pt_cmd = Some(NonNull::from(c));
+        (*pdu.as_ptr()).status = 0;
+        (*pdu.as_ptr()).result = 0;
+    }
+    let blk = rq.execute();
+    // SAFETY: the request has ended; the PDU is ours again until the request is freed.
+    let (status, result) = unsafe {
+        (*pdu.as_ptr()).pt_cmd = None;
+        ((*pdu.as_ptr()).status, (*pdu.as_ptr()).result)
+    };
+    let status = Status::new(status);
+    Ok(
+        if status.0 == HOST_ABORTED.0 || (blk.is_ok() != status.is_success()) {
+            // Cancelled by recovery, or failed before reaching the controller.
+            PassthruEnd::Failed(if blk.is_ok() { EIO } else { EINTR })
+        } else {
+            PassthruEnd::Completed(status.0, result)
+        },
+    )
 }
 
 impl Namespace {
@@ -522,6 +589,8 @@ impl ffi::Operations for NvmeMq {
                 retries: 0,
                 aborted: false,
                 bufs: [None; MAX_LIST_PAGES],
+                pt_cmd: None,
+                result: 0,
             });
             SgMap::init_table(IoSet::inline_sgl(rq), u32::from(INLINE_SEGMENTS));
         }
@@ -573,6 +642,22 @@ impl ffi::Operations for NvmeMq {
                     return st;
                 }
             },
+            ReqOp::Other(_) if rq.is_passthrough() => {
+                let Some(cmd) = pdu.pt_cmd else {
+                    return BlkStatus::IOERR;
+                };
+                // SAFETY: `execute_passthru` set the pointer to a command that lives until the
+                // request has ended, which it waits for.
+                let mut c = unsafe { *cmd.as_ptr() };
+                if rq.nr_phys_segments() > 0 {
+                    let st = set.map_data(rq, pdu, &mut c);
+                    if !st.is_ok() {
+                        set.release(rq, pdu);
+                        return st;
+                    }
+                }
+                c
+            }
             ReqOp::Other(_) => return BlkStatus::NOTSUPP,
         };
         c.set_cid(rq.tag());
@@ -593,6 +678,15 @@ impl ffi::Operations for NvmeMq {
         // As the C driver does: a failure the controller does not mark Do Not Retry (and a
         // request recovery cancelled) is issued again, a few times, unless the submitter asked
         // to fail fast or the controller is gone.
+        if rq.is_passthrough() {
+            // Passthrough: never retried, and the caller reads the NVMe status itself.
+            rq.end(if status.is_success() {
+                BlkStatus::OK
+            } else {
+                BlkStatus::IOERR
+            });
+            return;
+        }
         if !status.is_success()
             && !status.dnr()
             && pdu.retries < MAX_RETRIES
@@ -731,8 +825,13 @@ pub(crate) fn nvme_handle_cqe(q: &Queue, cqe: &Completion, batch: Option<&mut Co
     };
     let pdu: NonNull<IoPdu> = rq.pdu();
     let status = cqe.status_field();
-    // SAFETY: the request is in flight on this queue; only this handler writes its status now.
-    unsafe { ptr::addr_of_mut!((*pdu.as_ptr()).status).write(status) };
+    // SAFETY: the request is in flight on this queue; only this handler writes its status and
+    // result now.
+    unsafe {
+        ptr::addr_of_mut!((*pdu.as_ptr()).status).write(status);
+        ptr::addr_of_mut!((*pdu.as_ptr()).result)
+            .write(u64::from(cqe.result_dw0()) | (u64::from(cqe.result_dw1()) << 32));
+    }
     ffi::complete_request::<NvmeMq>(rq, Status::new(status).is_success(), batch);
 }
 

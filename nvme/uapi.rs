@@ -176,3 +176,46 @@ pub(crate) const fn data_to_device(opcode: u8) -> bool {
 pub(crate) const fn data_from_device(opcode: u8) -> bool {
     opcode & 2 != 0
 }
+
+/// Who may send a passthrough command (the rules of Linux's NVMe ioctls).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Anyone who could open the node.
+    Anyone,
+    /// Only a caller with `CAP_SYS_ADMIN`.
+    SysAdmin,
+    /// Nobody: the driver manages what the command would change.
+    Never,
+}
+
+/// Identify CNS values that tell user space how to build I/O commands and expose nothing
+/// sensitive: namespace, controller, I/O command set specific namespace and controller,
+/// command set independent namespace.
+const OPEN_IDENTIFY_CNS: [u8; 5] = [0x00, 0x01, 0x05, 0x06, 0x08];
+/// Features whose state the driver manages (Number of Queues, Autonomous Power State
+/// Transition, Host Memory Buffer, Keep Alive Timer, Host Behavior Support).
+const DRIVER_FEATURES: [u8; 5] = [0x07, 0x0c, 0x0d, 0x0f, 0x16];
+
+/// Who may send admin command `opcode` with command dword 10 `cdw10`.
+pub(crate) fn admin_access(opcode: u8, cdw10: u32) -> Access {
+    // CAST: CNS and FID are the low byte of command dword 10.
+    let low = cdw10 as u8;
+    match opcode {
+        0x06 if OPEN_IDENTIFY_CNS.contains(&low) => Access::Anyone,
+        0x09 if DRIVER_FEATURES.contains(&low) => Access::Never,
+        _ => Access::SysAdmin,
+    }
+}
+
+/// Who may send NVM command set I/O command `opcode` on a namespace node opened for writing
+/// when `open_for_write`: commands that only read (Read, Compare, Verify) are open to anyone
+/// who can open the node, commands that change block contents (Flush, Write, Write Zeroes,
+/// Dataset Management, Copy) to anyone who opened it for writing; everything else (other and
+/// vendor specific opcodes, whose effects are unknown) needs `CAP_SYS_ADMIN`.
+pub(crate) fn io_access(opcode: u8, open_for_write: bool) -> Access {
+    match opcode {
+        0x02 | 0x05 | 0x0c => Access::Anyone,
+        0x00 | 0x01 | 0x08 | 0x09 | 0x19 if open_for_write => Access::Anyone,
+        _ => Access::SysAdmin,
+    }
+}

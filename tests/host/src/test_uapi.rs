@@ -72,3 +72,38 @@ fn short_form_widens_to_the_64_bit_form() {
     );
     assert_eq!((w.cdw10, w.cdw15, w.timeout_ms, w.result), (1, 7, 9, 0));
 }
+
+#[test]
+fn admin_access_rules() {
+    // Identify Controller and Namespace (and the command set specific ones): anyone.
+    for cns in [0x00, 0x01, 0x05, 0x06, 0x08] {
+        assert_eq!(admin_access(0x06, cns), Access::Anyone, "cns {cns:#x}");
+    }
+    // The CNS is the low byte only (the controller id sits above it).
+    assert_eq!(admin_access(0x06, 0x0001_0001), Access::Anyone);
+    // Other identify data (e.g. the active namespace list, 0x02) and all else: CAP_SYS_ADMIN.
+    assert_eq!(admin_access(0x06, 0x02), Access::SysAdmin);
+    assert_eq!(admin_access(0x02, 0x02), Access::SysAdmin); // Get Log Page
+    assert_eq!(admin_access(0x0a, 0x07), Access::SysAdmin); // Get Features
+    assert_eq!(admin_access(0xc0, 0), Access::SysAdmin); // vendor specific
+                                                         // Set Features the driver manages: never; others: CAP_SYS_ADMIN.
+    for fid in [0x07, 0x0c, 0x0d, 0x0f, 0x16] {
+        assert_eq!(admin_access(0x09, fid), Access::Never, "fid {fid:#x}");
+    }
+    assert_eq!(admin_access(0x09, 0x06), Access::SysAdmin); // volatile write cache
+}
+
+#[test]
+fn io_access_rules() {
+    for op in [0x02, 0x05, 0x0c] {
+        assert_eq!(io_access(op, false), Access::Anyone, "op {op:#x}");
+        assert_eq!(io_access(op, true), Access::Anyone, "op {op:#x}");
+    }
+    for op in [0x00, 0x01, 0x08, 0x09, 0x19] {
+        assert_eq!(io_access(op, false), Access::SysAdmin, "op {op:#x}");
+        assert_eq!(io_access(op, true), Access::Anyone, "op {op:#x}");
+    }
+    for op in [0x04, 0x0d, 0x7f, 0x80, 0xff] {
+        assert_eq!(io_access(op, true), Access::SysAdmin, "op {op:#x}");
+    }
+}
