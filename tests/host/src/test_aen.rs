@@ -91,11 +91,19 @@ fn event_dw0_decodes() {
     assert_eq!(e.log_page, 0xc0);
     assert_eq!(e.log_len(), None);
     // Bits 31:24 are reserved and ignored.
-    assert_eq!(AsyncEvent::from_dw0(0xff04_0002), AsyncEvent::from_dw0(0x0004_0002));
+    assert_eq!(
+        AsyncEvent::from_dw0(0xff04_0002),
+        AsyncEvent::from_dw0(0x0004_0002)
+    );
 }
 
 fn cqe(dw0: u32, status: Status) -> Completion {
-    Completion::from_dwords([dw0, 0, 0, u32::from(AER_CID_BASE) | (u32::from(status.0) << 17)])
+    Completion::from_dwords([
+        dw0,
+        0,
+        0,
+        u32::from(AER_CID_BASE) | (u32::from(status.0) << 17),
+    ])
 }
 
 #[test]
