@@ -102,6 +102,9 @@ pub(crate) struct Aen {
     slots: [AtomicU64; MAX_AERS],
     /// Teardown started: completions queue no more work, and the work does nothing.
     stopped: AtomicBool,
+    /// The work is to rescan the namespaces even without a notice (after a controller reset,
+    /// which may have hidden one).
+    rescan_asked: AtomicBool,
     /// Serialises submissions with pausing and resuming.
     #[pin]
     submit: SpinLock<Submit>,
@@ -115,6 +118,7 @@ impl Aen {
         pin_init!(Self {
             slots: [const { AtomicU64::new(FREE) }; MAX_AERS],
             stopped: AtomicBool::new(false),
+            rescan_asked: AtomicBool::new(false),
             submit <- new_spinlock!(
                 Submit {
                     running: false,
@@ -273,8 +277,10 @@ impl AdminQueue {
         }
     }
 
-    /// After a controller reset: sets the event configuration again and resubmits the requests.
-    pub(crate) fn resume_events(&self) {
+    /// After a controller reset: sets the event configuration again, resubmits the requests
+    /// and has the work rescan the namespaces (a notice may have been lost meanwhile, or a
+    /// rescan failed).
+    pub(crate) fn resume_events(self: &Arc<Self>) {
         let aec = {
             let sub = self.aen.submit.lock();
             if sub.count == 0 || self.aen.stopped.load(Ordering::Acquire) {
@@ -291,6 +297,8 @@ impl AdminQueue {
             sub.running = true;
         }
         self.submit_aers();
+        self.aen.rescan_asked.store(true, Ordering::Release);
+        let _ = ffi::system_dfl_wq().enqueue(self.clone());
     }
 
     /// Teardown, first step: no more submissions, no more work queued, the work does nothing.
@@ -324,7 +332,7 @@ impl AdminQueue {
         let Some(ctx) = ctx.as_ref() else {
             return;
         };
-        let mut rescan = false;
+        let mut rescan = self.aen.rescan_asked.swap(false, Ordering::AcqRel);
         for slot in &self.aen.slots {
             let v = slot.load(Ordering::Acquire);
             if v & COMPLETED == 0 {
