@@ -70,6 +70,8 @@ pub(crate) struct DiskParams {
 struct ScanState {
     /// The disks, by ascending nsid.
     disks: KVec<(u32, Disk<NvmeMq>)>,
+    /// Active namespaces skipped for their format, warned about once.
+    unsupported: KVec<u32>,
     tagset: Arc<Pin<KBox<TagSet<NvmeMq>>>>,
     /// Identify data of the scans (allocated at probe: scans run where the device is known to
     /// be bound but no `Device<Bound>` is at hand).
@@ -131,6 +133,7 @@ impl NsScan {
     ) -> Result<Arc<Self>> {
         let state = ScanState {
             disks: KVec::new(),
+            unsupported: KVec::new(),
             tagset,
             buf: Coherent::<u8>::zeroed_slice(dev, IDENTIFY_SIZE, GFP_KERNEL)?,
         };
@@ -226,10 +229,19 @@ impl NsScan {
             }
         }
 
+        state.unsupported.retain(|nsid| active.contains(nsid));
         for nsid in ns_missing(&active, &have) {
             state.disks.reserve(1, GFP_KERNEL)?;
-            let Some((disk, sectors)) = self.add_disk(admin, state, nsid)? else {
-                continue;
+            state.unsupported.reserve(1, GFP_KERNEL)?;
+            let (disk, sectors) = match self.add_disk(admin, state, nsid)? {
+                Added::Disk(disk, sectors) => (disk, sectors),
+                Added::Unsupported => {
+                    if !state.unsupported.contains(&nsid) {
+                        let _ = state.unsupported.push_within_capacity(nsid);
+                    }
+                    continue;
+                }
+                Added::None => continue,
             };
             let at = state.disks.partition_point(|(n, _)| *n < nsid);
             if state
@@ -254,14 +266,9 @@ impl NsScan {
         Ok(state.disks.len())
     }
 
-    /// Identifies namespace `nsid` and adds its disk; `None` when it is inactive or its
-    /// format is not supported (with a warning).
-    fn add_disk(
-        &self,
-        admin: &AdminQueue,
-        state: &ScanState,
-        nsid: u32,
-    ) -> Result<Option<(Disk<NvmeMq>, u64)>> {
+    /// Identifies namespace `nsid` and adds its disk, unless it is inactive or its format is
+    /// not supported (with a warning the first time).
+    fn add_disk(&self, admin: &AdminQueue, state: &ScanState, nsid: u32) -> Result<Added> {
         let DiskParams {
             ctrl,
             max_transfer,
@@ -274,7 +281,7 @@ impl NsScan {
         let buf = &state.buf;
         let Ok(id) = Self::identify(admin, buf, cmd::CNS_NS, nsid) else {
             dev_warn!(self.dev, "Identify Namespace {} failed, skipped\n", nsid);
-            return Ok(None);
+            return Ok(Added::None);
         };
         let ns = IdNs::parse(&id);
         let ids = if bogus_nid {
@@ -288,9 +295,12 @@ impl NsScan {
             ids
         };
         if !ns.is_active() {
-            return Ok(None);
+            return Ok(Added::None);
         }
         if let Err(why) = ns.is_supported() {
+            if state.unsupported.contains(&nsid) {
+                return Ok(Added::Unsupported);
+            }
             dev_warn!(
                 self.dev,
                 "namespace {}: unsupported format ({:?}: {} byte blocks, {} bytes metadata, PI type {}), skipped\n",
@@ -300,7 +310,7 @@ impl NsScan {
                 ns.metadata_size(),
                 ns.pi_type()
             );
-            return Ok(None);
+            return Ok(Added::Unsupported);
         }
         let lba_shift = u32::from(ns.lba_shift());
         let lbs = 1u32 << lba_shift;
@@ -348,7 +358,7 @@ impl NsScan {
             &limits,
             &self.dev,
         ) {
-            Ok(d) => Ok(Some((d, sectors))),
+            Ok(d) => Ok(Added::Disk(d, sectors)),
             Err(e) => {
                 dev_err!(
                     self.dev,
@@ -356,8 +366,18 @@ impl NsScan {
                     nsid,
                     e
                 );
-                Ok(None)
+                Ok(Added::None)
             }
         }
     }
+}
+
+/// What [`NsScan::add_disk`] did.
+enum Added {
+    /// A disk of that many sectors.
+    Disk(Disk<NvmeMq>, u64),
+    /// No disk: the format is not supported.
+    Unsupported,
+    /// No disk: the namespace is inactive, or identifying it or adding the disk failed.
+    None,
 }

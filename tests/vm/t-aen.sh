@@ -63,6 +63,8 @@ attach 2 1
 wait_for '[ ! -e /dev/rnvme0n2 ]' 15
 expect_disks rnvme0n1 "after detaching namespace 2"
 seen "namespace 2 is gone: disk rnvme0n2 removed" || fail "no message for the removed disk"
+n=$(dmesg | grep -c "rust_nvme $a: namespace 3: unsupported format" || true)
+[ "$n" = 1 ] || fail "namespace 3's format was warned about $n times over three scans, want once"
 fio_verify /dev/rnvme0n1 4M
 
 # Format NVM (opcode 80h) of namespace 3 to LBA format 0 (512 bytes, no metadata): QEMU sends
