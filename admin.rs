@@ -6,7 +6,8 @@
 //! Admin commands are few and never on the I/O path, so they are issued one at a time under
 //! `lock`; the interrupt handler stores the completion whose command identifier matches the
 //! outstanding command and wakes the waiter. A late completion of a timed-out command carries a
-//! stale identifier and is dropped.
+//! stale identifier and is dropped. Asynchronous Event Requests stay outstanding beside them,
+//! under command identifiers of their own (see [`crate::aen`]).
 
 use core::sync::atomic::{
     AtomicU32,
@@ -17,18 +18,21 @@ use kernel::{
     device,
     dma::Coherent,
     interrupt::LocalInterruptDisabled,
-    new_mutex, new_spinlock_irq,
+    new_mutex, new_spinlock_irq, new_work,
     prelude::*,
     sync::{
         Arc,
         Mutex,
         SpinLockIrq, //
     },
+    workqueue::Work,
 };
 
 use crate::{
+    aen::Aen,
     ffi::Waiter,
     nvme::{
+        aen::next_sync_cid,
         cmd::{
             self,
             Command,
@@ -101,6 +105,12 @@ pub(crate) struct AdminQueue {
     done: Waiter,
     /// How long to wait for a completion, in milliseconds.
     timeout_ms: u32,
+    /// The outstanding Asynchronous Event Requests and what their events lead to.
+    #[pin]
+    pub(crate) aen: Aen,
+    /// Handles completed Asynchronous Event Requests in process context.
+    #[pin]
+    pub(crate) aen_work: Work<AdminQueue>,
 }
 
 impl AdminQueue {
@@ -113,17 +123,19 @@ impl AdminQueue {
             result <- new_spinlock_irq!(None, "nvme_admin_result"),
             done <- Waiter::new(),
             timeout_ms,
+            aen <- Aen::new(),
+            aen_work <- new_work!("rust_nvme_aen"),
         })
     }
 
     /// Consumes admin completions, from process context (recovery).
-    pub(crate) fn process_cq(&self) -> bool {
+    pub(crate) fn process_cq(self: &Arc<Self>) -> bool {
         self.q.process_cq(|cqe| self.handle_cqe(cqe))
     }
 
     /// Consumes admin completions from the admin queue's interrupt handler; `irqs_off` proves
     /// that interrupts are disabled, so the locks are taken without disabling them again.
-    pub(crate) fn process_cq_irq(&self, irqs_off: &LocalInterruptDisabled) -> bool {
+    pub(crate) fn process_cq_irq(self: &Arc<Self>, irqs_off: &LocalInterruptDisabled) -> bool {
         // The admin queue shares its vector with the first I/O queue: most interrupts are not
         // for it.
         if !self.q.cqe_maybe_pending() {
@@ -133,21 +145,25 @@ impl AdminQueue {
             if self.is_waited_for(cqe) {
                 *self.result.lock_with(irqs_off) = Some(*cqe);
                 self.done.complete();
+            } else {
+                self.aer_completed(cqe);
             }
         })
     }
 
-    /// True when `cqe` answers the command a caller waits for. Anything else is a late
-    /// completion of a command that already timed out (or an Asynchronous Event, which this
-    /// driver does not request yet): nothing waits for it.
+    /// True when `cqe` answers the command a caller waits for. Anything else is an
+    /// Asynchronous Event or a late completion of a command that already timed out: nothing
+    /// waits for it.
     fn is_waited_for(&self, cqe: &Completion) -> bool {
         u32::from(cqe.command_id()) == self.waiting_cid.load(Ordering::Acquire)
     }
 
-    fn handle_cqe(&self, cqe: &Completion) {
+    fn handle_cqe(self: &Arc<Self>, cqe: &Completion) {
         if self.is_waited_for(cqe) {
             *self.result.lock() = Some(*cqe);
             self.done.complete();
+        } else {
+            self.aer_completed(cqe);
         }
     }
 
@@ -177,7 +193,7 @@ impl AdminQueue {
             return Err(AdminError::Closed);
         }
         let cid = slot.next_cid;
-        slot.next_cid = cid.wrapping_add(1);
+        slot.next_cid = next_sync_cid(cid);
         cmd.set_cid(cid);
         *self.result.lock() = None;
         self.done.rearm();
@@ -211,6 +227,35 @@ impl AdminQueue {
         c.set_prp(buf.dma_address(), 0);
         self.submit_sync(c)?;
         Ok(buf)
+    }
+
+    /// Identify with `cns`/`nsid` into `buf` (at least 4 KiB, page aligned).
+    pub(crate) fn identify_into(
+        &self,
+        buf: &Coherent<[u8]>,
+        cns: u8,
+        nsid: u32,
+    ) -> Result<(), AdminError> {
+        let mut c = Command::identify(cns, nsid, 0);
+        c.set_prp(buf.dma_address(), 0);
+        self.submit_sync(c).map(|_| ())
+    }
+
+    /// Get Log Page `lid` (controller scope, Retain Asynchronous Event clear) of `len` bytes
+    /// into `buf` (at most 4 KiB, page aligned).
+    pub(crate) fn get_log_page(
+        &self,
+        buf: &Coherent<[u8]>,
+        lid: u8,
+        len: u32,
+    ) -> Result<(), AdminError> {
+        self.submit_sync(Command::get_log_page(
+            lid,
+            u32::MAX,
+            len / 4,
+            buf.dma_address(),
+        ))
+        .map(|_| ())
     }
 
     /// Set Features, returning Dword 0 of the completion.

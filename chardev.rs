@@ -2,8 +2,8 @@
 
 //! The controller character device `/dev/rnvme<N>` and the NVMe passthrough ioctls, on it and
 //! on each disk, with the ABI of Linux's `nvme_ioctl.h` (see [`crate::nvme::uapi`]), so that
-//! nvme-cli's `id-ctrl`, `id-ns`, `smart-log`, `get-feature`, `error-log` and `admin-passthru`
-//! work on our nodes.
+//! nvme-cli's `id-ctrl`, `id-ns`, `smart-log`, `get-feature`, `error-log`, `admin-passthru`
+//! and `ns-rescan` work on our nodes.
 //!
 //! Admin commands go through a DMA bounce buffer allocated at probe, one command at a time.
 //! An open file may outlive the controller: once unbind has closed the admin queue, every
@@ -255,7 +255,14 @@ impl Passthru {
                 self.core.schedule_reset();
                 Ok(0)
             }
-            // The old read/write interface, subsystem reset and rescan are not implemented.
+            // As the C driver, only on the controller's char device; synchronous, so the disks
+            // have appeared or gone when the call returns.
+            uapi::NVME_IOCTL_RESCAN if disk.is_none() => {
+                ffi::require_sys_admin()?;
+                self.core.admin.rescan()?;
+                Ok(0)
+            }
+            // The old read/write interface and subsystem reset are not implemented.
             _ => Err(ENOTTY),
         }
     }

@@ -321,6 +321,7 @@ impl CtrlCore {
         if self.set_state(State::Dead) != State::Dead {
             dev_err!(self.dev, "controller is dead ({}): failing its I/O\n", why);
         }
+        self.admin.pause_events();
         let _ = self.disable();
         self.cancel_inflight(io.as_ref());
     }
@@ -355,10 +356,15 @@ impl CtrlCore {
             // SAFETY: the tag set is allocated while `io` holds it (type invariant).
             unsafe { io.tagset.quiesce() };
         }
+        // The disabled controller drops the outstanding Asynchronous Event Requests: submit
+        // none meanwhile, and submit them again once it is back.
+        self.admin.pause_events();
         let _ = self.disable();
         self.cancel_inflight(io.as_ref());
+        self.admin.forget_events();
         match self.reinit(io.as_ref()) {
             Ok(()) => {
+                self.admin.resume_events();
                 // A teardown that started meanwhile keeps its own state.
                 let _ = self.state.compare_exchange(
                     State::Resetting as u8,

@@ -42,6 +42,7 @@ use kernel::{
 };
 
 mod admin;
+mod aen;
 mod chardev;
 mod ctrl;
 mod ffi;
@@ -49,6 +50,7 @@ mod io;
 mod nvme;
 mod queue;
 mod regs;
+mod scan;
 
 use admin::AdminQueue;
 use chardev::{
@@ -61,16 +63,13 @@ use ctrl::{
     IoRefs, //
 };
 use ffi::{
-    Disk,
     DmaPool,
     IrqHandler,
     IrqVectors,
-    Limits,
     TagSet, //
 };
 use io::{
     IoSet,
-    Namespace,
     NvmeMq, //
 };
 use nvme::{
@@ -79,8 +78,6 @@ use nvme::{
         self,
         IdCtrl,
         IdCtrlNvm,
-        IdNs,
-        NsIds,
         IDENTIFY_SIZE, //
     },
     prp,
@@ -95,6 +92,10 @@ use queue::{
     DoorbellBar,
     Queue,
     QueueStats, //
+};
+use scan::{
+    DiskParams,
+    NsScan, //
 };
 
 /// True when the `debug_stats` module parameter asks for queue counters.
@@ -206,31 +207,15 @@ impl ffi::Handler for VectorIrq {
     }
 }
 
-/// What every disk of a controller is created with.
-struct DiskParams {
-    /// Controller number, for the disk names.
-    ctrl: u32,
-    /// Largest transfer in bytes.
-    max_transfer: u32,
-    /// Most data segments per request.
-    max_segs: u16,
-    /// The controller's passthrough, for disk ioctls.
-    passthru: Arc<Passthru>,
-    /// Namespace identifiers are not to be trusted (see [`QUIRK_BOGUS_NID`]).
-    bogus_nid: bool,
-    /// Dataset Management and Write Zeroes limits of the controller.
-    nvm: IdCtrlNvm,
-}
-
 /// PCI ids of controllers whose namespace identifiers (EUI64, NGUID, UUID) are not unique:
 /// QEMU's emulated controller, whose older versions gave every namespace the same ones. As the
 /// C driver does for it, such identifiers are ignored, and `wwid` is built from the vendor,
 /// serial, model and nsid instead.
-const QUIRK_BOGUS_NID: [(u16, u16); 1] = [(0x1b36, 0x0010)];
+pub(crate) const QUIRK_BOGUS_NID: [(u16, u16); 1] = [(0x1b36, 0x0010)];
 
 /// What exists only while the controller serves I/O; torn down first, in order, on unbind.
 struct IoState {
-    disks: KVec<Disk<NvmeMq>>,
+    ns: Arc<NsScan>,
     tagset: Arc<Pin<KBox<TagSet<NvmeMq>>>>,
     irqs: KVec<IrqHandler<VectorIrq>>,
     set: Arc<IoSet>,
@@ -275,7 +260,9 @@ fn id_str(s: &[u8]) -> &BStr {
 }
 
 /// Copies a completed identify buffer out of DMA memory.
-fn identify_copy(buf: &kernel::dma::Coherent<[u8]>) -> Result<KBox<[u8; IDENTIFY_SIZE]>> {
+pub(crate) fn identify_copy(
+    buf: &kernel::dma::Coherent<[u8]>,
+) -> Result<KBox<[u8; IDENTIFY_SIZE]>> {
     let mut out = KBox::new([0u8; IDENTIFY_SIZE], GFP_KERNEL)?;
     // SAFETY: the Identify command completed, so the device no longer writes the buffer, and
     // no other reference to it exists.
@@ -534,7 +521,8 @@ impl<'bound> Controller<'bound> {
             bogus_nid: QUIRK_BOGUS_NID.contains(&(pdev.vendor_id().as_raw(), pdev.device_id())),
             nvm: Self::identify_ctrl_nvm(&admin, dev, vs),
         };
-        let disks = Self::scan_namespaces(&admin, pdev_b, dev, &idc, &tagset, &params)?;
+        let ns = NsScan::new(dev, idc.clone(), params, tagset.clone())?;
+        ns.rescan(&admin, false)?;
         dev_info!(
             pdev,
             "{} ({}), firmware {}, NVMe {}.{}.{}, MQES {}, {} I/O queues of depth {} on {} {}, {} namespaces; {} poll queues, shadow doorbells {}\n",
@@ -549,7 +537,7 @@ impl<'bound> Controller<'bound> {
             depth,
             vectors.count(),
             vectors.kind().name(),
-            disks.len(),
+            ns.count(),
             nr_poll,
             if dbbuf_on { "on" } else { "off" }
         );
@@ -566,17 +554,22 @@ impl<'bound> Controller<'bound> {
                 .ok(),
             None => None,
         };
+        let io = KBox::pin_init(
+            new_mutex!(Some(IoState {
+                ns: ns.clone(),
+                tagset,
+                irqs,
+                set,
+            })),
+            GFP_KERNEL,
+        )?;
+        // Last, once nothing can fail: from here on unbind stops the events.
+        if let Err(e) = admin.start_events(dev, &idc, ns) {
+            dev_warn!(pdev, "no asynchronous events: {:?}\n", e);
+        }
         Ok(Self {
             _chardev: chardev,
-            io: KBox::pin_init(
-                new_mutex!(Some(IoState {
-                    disks,
-                    tagset,
-                    irqs,
-                    set,
-                })),
-                GFP_KERNEL,
-            )?,
+            io,
             admin_irq,
             core,
             _id: id,
@@ -599,159 +592,6 @@ impl<'bound> Controller<'bound> {
             .unwrap_or_default()
     }
 
-    /// Largest discard: one Dataset Management range of at most DMRSL blocks when the
-    /// controller sets it, else as much as the block layer allows.
-    fn max_discard_sectors(idc: &IdCtrl, nvm: &IdCtrlNvm, lba_shift: u32) -> u32 {
-        if !idc.oncs_dsm() {
-            return 0;
-        }
-        let limit = u64::from(nvm.dmrsl) << (lba_shift - 9);
-        match u32::try_from(limit) {
-            Ok(sectors) if sectors != 0 => sectors,
-            _ => u32::MAX,
-        }
-    }
-
-    /// Largest Write Zeroes: WZSL when the controller sets it, else the largest transfer (the
-    /// specification exempts Write Zeroes from MDTS, but controllers have been seen to apply
-    /// it), and never more than one command's 65536 blocks.
-    fn max_write_zeroes_sectors(
-        idc: &IdCtrl,
-        nvm: &IdCtrlNvm,
-        max_transfer: u32,
-        lba_shift: u32,
-    ) -> u32 {
-        if !idc.oncs_write_zeroes() {
-            return 0;
-        }
-        let bytes = nvm
-            .write_zeroes_limit(io::CTRL_PAGE_SHIFT)
-            .unwrap_or(u64::from(max_transfer));
-        let one_command = u64::from(cmd::MAX_NLB) << lba_shift;
-        // CAST: at most 65536 blocks of at most 4 KiB, in sectors: below 2^20.
-        (bytes.min(one_command) >> 9) as u32
-    }
-
-    /// Identifies the active namespaces and adds a disk for each supported one.
-    fn scan_namespaces(
-        admin: &AdminQueue,
-        pdev: &pci::Device<Bound>,
-        dev: &device::Device<Bound>,
-        idc: &IdCtrl,
-        tagset: &Arc<Pin<KBox<TagSet<NvmeMq>>>>,
-        params: &DiskParams,
-    ) -> Result<KVec<Disk<NvmeMq>>> {
-        let DiskParams {
-            ctrl,
-            max_transfer,
-            max_segs,
-            ref passthru,
-            bogus_nid,
-            ref nvm,
-        } = *params;
-        let mut nsids = KVec::new();
-        match admin.identify(dev, cmd::CNS_NS_ACTIVE_LIST, 0) {
-            Ok(buf) => {
-                for nsid in ident::active_ns_list(&*identify_copy(&buf)?) {
-                    nsids.push(nsid, GFP_KERNEL)?;
-                }
-            }
-            // Controllers before NVMe 1.1 have no active namespace list: try every nsid.
-            Err(_) => {
-                for nsid in 1..=idc.nn.min(1024) {
-                    nsids.push(nsid, GFP_KERNEL)?;
-                }
-            }
-        }
-        let mut disks = KVec::new();
-        for nsid in nsids {
-            let Ok(buf) = admin.identify(dev, cmd::CNS_NS, nsid) else {
-                dev_warn!(pdev, "Identify Namespace {} failed, skipped\n", nsid);
-                continue;
-            };
-            let ns = IdNs::parse(&*identify_copy(&buf)?);
-            let ids = if bogus_nid {
-                NsIds::default()
-            } else {
-                let mut ids = NsIds::from_id_ns(&ns);
-                // Controllers from NVMe 1.3 on list the namespace's identifiers, UUID included.
-                if let Ok(desc) = admin.identify(dev, cmd::CNS_NS_DESC_LIST, nsid) {
-                    ids.add_descriptors(&*identify_copy(&desc)?);
-                }
-                ids
-            };
-            if !ns.is_active() {
-                continue;
-            }
-            if let Err(why) = ns.is_supported() {
-                dev_warn!(
-                    pdev,
-                    "namespace {}: unsupported format ({:?}: {} byte blocks, {} bytes metadata, PI type {}), skipped\n",
-                    nsid,
-                    why,
-                    ns.logical_block_size(),
-                    ns.metadata_size(),
-                    ns.pi_type()
-                );
-                continue;
-            }
-            let lba_shift = u32::from(ns.lba_shift());
-            let lbs = 1u32 << lba_shift;
-            let atomic = ns.atomic_write();
-            let atomic_bytes = atomic.map_or(0, |a| a.max_blocks.saturating_mul(lbs));
-            let limits = Limits {
-                logical_block_size: lbs,
-                // A block larger than what is written atomically is not a physical block.
-                physical_block_size: match atomic {
-                    Some(_) => ns.physical_block_size().min(atomic_bytes).max(lbs),
-                    None => ns.physical_block_size().max(lbs),
-                },
-                max_hw_sectors: max_transfer >> 9,
-                max_segments: max_segs,
-                virt_boundary_mask: (1 << io::CTRL_PAGE_SHIFT) - 1,
-                dma_alignment: 3,
-                write_cache: idc.has_vwc(),
-                fua: idc.has_vwc(),
-                max_discard_sectors: Self::max_discard_sectors(idc, nvm, lba_shift),
-                max_discard_segments: match (idc.oncs_dsm(), nvm.dmrl) {
-                    (false, _) => 1,
-                    (true, 0) => 256,
-                    (true, n) => u16::from(n),
-                },
-                discard_granularity: ns.discard_granularity_blocks().saturating_mul(lbs),
-                atomic_write_max: atomic_bytes,
-                atomic_write_boundary: atomic.map_or(0, |a| a.boundary_blocks.saturating_mul(lbs)),
-                max_write_zeroes_sectors: Self::max_write_zeroes_sectors(
-                    idc,
-                    nvm,
-                    max_transfer,
-                    lba_shift,
-                ),
-            };
-            let data = Arc::new(
-                Namespace {
-                    nsid,
-                    lba_shift,
-                    passthru: passthru.clone(),
-                    ids,
-                },
-                GFP_KERNEL,
-            )?;
-            match Disk::new(
-                tagset,
-                data,
-                format_args!("rnvme{}n{}", ctrl, nsid),
-                ns.capacity_sectors(),
-                &limits,
-                dev,
-            ) {
-                Ok(d) => disks.push(d, GFP_KERNEL)?,
-                Err(e) => dev_err!(pdev, "adding disk for namespace {} failed: {:?}\n", nsid, e),
-            }
-        }
-        Ok(disks)
-    }
-
     /// Removes the disks, deletes the I/O queues and shuts the controller down.
     fn teardown(&self) {
         self.core.start_teardown();
@@ -760,10 +600,16 @@ impl<'bound> Controller<'bound> {
             // fail new I/O at once, so that removing the disks cannot hang.
             self.core.kill("device removed");
         }
+        // No more asynchronous event work: the interrupt handler may have queued it until it
+        // saw the events stopped; a running rescan finishes before the disks go.
+        self.core.admin.stop_events();
+        self.admin_irq.synchronize();
+        self.core.admin.flush_events();
         let io = self.io.lock().take();
         if let Some(io) = io {
             // Deleting the disks drains their I/O, which still completes through the queues.
-            drop(io.disks);
+            io.ns.remove_all();
+            drop(io.ns);
             let queues = self.core.clear_io();
             if let (true, Some(queues)) = (debug_stats(), &queues) {
                 for q in queues.iter() {
@@ -794,6 +640,8 @@ impl<'bound> Controller<'bound> {
         self.core.shutdown(self.shutdown_ms);
         // Open char devices and disk nodes may outlive us: nothing more reaches the device.
         self.core.admin.close();
+        // Recovery polling during teardown may have queued the event work once more.
+        self.core.admin.flush_events();
     }
 }
 

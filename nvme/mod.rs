@@ -14,6 +14,7 @@
     reason = "the kernel uses a subset of the protocol helpers; the host tests use them all"
 )]
 
+pub(crate) mod aen;
 pub(crate) mod cmd;
 pub(crate) mod ident;
 pub(crate) mod prp;

@@ -13,6 +13,8 @@ mod nvme;
 #[cfg(test)]
 mod rng;
 #[cfg(test)]
+mod test_aen;
+#[cfg(test)]
 mod test_cmd;
 #[cfg(test)]
 mod test_ident;

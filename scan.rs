@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Namespace scanning: the disks of a controller, one per supported active namespace.
+//!
+//! The first scan runs at probe; later ones when the controller sends a Namespace Attribute
+//! Changed notice (from the asynchronous event work, see [`crate::aen`]) or user space asks
+//! with `NVME_IOCTL_RESCAN`. A scan reads the Active Namespace ID list, removes the disks of
+//! namespaces that are no longer in it and adds disks for the new ones; scans are serialised
+//! by the state lock, which teardown takes to remove every disk for good.
+
+use kernel::{
+    device,
+    dma::Coherent,
+    new_mutex,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        Arc,
+        Mutex, //
+    },
+};
+
+use crate::{
+    admin::{
+        AdminError,
+        AdminQueue, //
+    },
+    chardev::Passthru,
+    ffi::{
+        Disk,
+        Limits,
+        TagSet, //
+    },
+    identify_copy, io,
+    io::{
+        Namespace,
+        NvmeMq, //
+    },
+    nvme::{
+        aen::ns_missing,
+        cmd,
+        ident::{
+            self,
+            IdCtrl,
+            IdCtrlNvm,
+            IdNs,
+            NsIds,
+            IDENTIFY_SIZE, //
+        },
+    },
+};
+
+/// What every disk of a controller is created with.
+pub(crate) struct DiskParams {
+    /// Controller number, for the disk names.
+    pub(crate) ctrl: u32,
+    /// Largest transfer in bytes.
+    pub(crate) max_transfer: u32,
+    /// Most data segments per request.
+    pub(crate) max_segs: u16,
+    /// The controller's passthrough, for disk ioctls.
+    pub(crate) passthru: Arc<Passthru>,
+    /// Namespace identifiers are not to be trusted (see [`crate::QUIRK_BOGUS_NID`]).
+    pub(crate) bogus_nid: bool,
+    /// Dataset Management and Write Zeroes limits of the controller.
+    pub(crate) nvm: IdCtrlNvm,
+}
+
+/// What exists until teardown removes the disks.
+struct ScanState {
+    /// The disks, by ascending nsid.
+    disks: KVec<(u32, Disk<NvmeMq>)>,
+    /// Active namespaces skipped for their format, warned about once.
+    unsupported: KVec<u32>,
+    tagset: Arc<Pin<KBox<TagSet<NvmeMq>>>>,
+    /// Identify data of the scans (allocated at probe: scans run where the device is known to
+    /// be bound but no `Device<Bound>` is at hand).
+    buf: Coherent<[u8]>,
+}
+
+/// The namespaces of one controller and their disks.
+#[pin_data]
+pub(crate) struct NsScan {
+    /// The PCI device, for messages and as the disks' parent.
+    dev: ARef<device::Device>,
+    idc: IdCtrl,
+    params: DiskParams,
+    /// `None` once teardown removed the disks.
+    #[pin]
+    state: Mutex<Option<ScanState>>,
+}
+
+/// Largest discard: one Dataset Management range of at most DMRSL blocks when the controller
+/// sets it, else as much as the block layer allows.
+fn max_discard_sectors(idc: &IdCtrl, nvm: &IdCtrlNvm, lba_shift: u32) -> u32 {
+    if !idc.oncs_dsm() {
+        return 0;
+    }
+    let limit = u64::from(nvm.dmrsl) << (lba_shift - 9);
+    match u32::try_from(limit) {
+        Ok(sectors) if sectors != 0 => sectors,
+        _ => u32::MAX,
+    }
+}
+
+/// Largest Write Zeroes: WZSL when the controller sets it, else the largest transfer (the
+/// specification exempts Write Zeroes from MDTS, but controllers have been seen to apply it),
+/// and never more than one command's 65536 blocks.
+fn max_write_zeroes_sectors(
+    idc: &IdCtrl,
+    nvm: &IdCtrlNvm,
+    max_transfer: u32,
+    lba_shift: u32,
+) -> u32 {
+    if !idc.oncs_write_zeroes() {
+        return 0;
+    }
+    let bytes = nvm
+        .write_zeroes_limit(io::CTRL_PAGE_SHIFT)
+        .unwrap_or(u64::from(max_transfer));
+    let one_command = u64::from(cmd::MAX_NLB) << lba_shift;
+    // CAST: at most 65536 blocks of at most 4 KiB, in sectors: below 2^20.
+    (bytes.min(one_command) >> 9) as u32
+}
+
+impl NsScan {
+    /// Sets up scanning for the controller `dev` described by `idc`, with no disks yet.
+    pub(crate) fn new(
+        dev: &device::Device<device::Bound>,
+        idc: IdCtrl,
+        params: DiskParams,
+        tagset: Arc<Pin<KBox<TagSet<NvmeMq>>>>,
+    ) -> Result<Arc<Self>> {
+        let state = ScanState {
+            disks: KVec::new(),
+            unsupported: KVec::new(),
+            tagset,
+            buf: Coherent::<u8>::zeroed_slice(dev, IDENTIFY_SIZE, GFP_KERNEL)?,
+        };
+        Arc::pin_init(
+            pin_init!(Self {
+                dev: ARef::from(&**dev),
+                idc,
+                params,
+                state <- new_mutex!(Some(state), "rust_nvme_scan"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Number of disks.
+    pub(crate) fn count(&self) -> usize {
+        self.state.lock().as_ref().map_or(0, |s| s.disks.len())
+    }
+
+    /// Removes every disk for good (teardown); later scans fail with `ENODEV`.
+    pub(crate) fn remove_all(&self) {
+        let state = self.state.lock().take();
+        if let Some(state) = state {
+            // Deleting the disks drains their I/O, before the tag set reference goes.
+            drop(state.disks);
+            drop(state.tagset);
+        }
+    }
+
+    /// Identify into the scan buffer and a copy of the result.
+    fn identify(
+        admin: &AdminQueue,
+        buf: &Coherent<[u8]>,
+        cns: u8,
+        nsid: u32,
+    ) -> Result<KBox<[u8; IDENTIFY_SIZE]>, Error> {
+        admin.identify_into(buf, cns, nsid)?;
+        identify_copy(buf)
+    }
+
+    /// The active namespaces, ascending.
+    fn active_nsids(&self, admin: &AdminQueue, buf: &Coherent<[u8]>) -> Result<KVec<u32>> {
+        let mut nsids = KVec::new();
+        match admin.identify_into(buf, cmd::CNS_NS_ACTIVE_LIST, 0) {
+            Ok(()) => {
+                for nsid in ident::active_ns_list(&*identify_copy(buf)?) {
+                    nsids.push(nsid, GFP_KERNEL)?;
+                }
+            }
+            // Controllers before NVMe 1.1 have no active namespace list: try every nsid.
+            Err(AdminError::Status(_)) => {
+                for nsid in 1..=self.idc.nn.min(1024) {
+                    nsids.push(nsid, GFP_KERNEL)?;
+                }
+            }
+            // The controller is resetting or going away: change nothing.
+            Err(e) => return Err(e.into()),
+        }
+        nsids.sort_unstable();
+        Ok(nsids)
+    }
+
+    /// Scans the namespaces: removes the disks of namespaces no longer active, adds disks for
+    /// new ones. `announce` logs each change (not at probe). Returns the number of disks.
+    pub(crate) fn rescan(&self, admin: &AdminQueue, announce: bool) -> Result<usize> {
+        let mut guard = self.state.lock();
+        let Some(state) = &mut *guard else {
+            return Err(ENODEV);
+        };
+        let active = self.active_nsids(admin, &state.buf)?;
+        let mut have = KVec::with_capacity(state.disks.len(), GFP_KERNEL)?;
+        for (nsid, _) in state.disks.iter() {
+            have.push(*nsid, GFP_KERNEL)?;
+        }
+
+        let mut gone = KVec::new();
+        for nsid in ns_missing(&have, &active) {
+            gone.push(nsid, GFP_KERNEL)?;
+        }
+        if !gone.is_empty() {
+            // Deleting a disk drains its I/O.
+            state.disks.retain(|(nsid, _)| !gone.contains(nsid));
+            if announce {
+                for nsid in gone.iter() {
+                    dev_info!(
+                        self.dev,
+                        "namespace {} is gone: disk rnvme{}n{} removed\n",
+                        nsid,
+                        self.params.ctrl,
+                        nsid
+                    );
+                }
+            }
+        }
+
+        state.unsupported.retain(|nsid| active.contains(nsid));
+        for nsid in ns_missing(&active, &have) {
+            state.disks.reserve(1, GFP_KERNEL)?;
+            state.unsupported.reserve(1, GFP_KERNEL)?;
+            let (disk, sectors) = match self.add_disk(admin, state, nsid)? {
+                Added::Disk(disk, sectors) => (disk, sectors),
+                Added::Unsupported => {
+                    if !state.unsupported.contains(&nsid) {
+                        let _ = state.unsupported.push_within_capacity(nsid);
+                    }
+                    continue;
+                }
+                Added::None => continue,
+            };
+            let at = state.disks.partition_point(|(n, _)| *n < nsid);
+            if state
+                .disks
+                .insert_within_capacity(at, (nsid, disk))
+                .is_err()
+            {
+                // Cannot happen: room was reserved above. The disk goes away again.
+                continue;
+            }
+            if announce {
+                dev_info!(
+                    self.dev,
+                    "namespace {}: disk rnvme{}n{} added, {} sectors\n",
+                    nsid,
+                    self.params.ctrl,
+                    nsid,
+                    sectors
+                );
+            }
+        }
+        Ok(state.disks.len())
+    }
+
+    /// Identifies namespace `nsid` and adds its disk, unless it is inactive or its format is
+    /// not supported (with a warning the first time).
+    fn add_disk(&self, admin: &AdminQueue, state: &ScanState, nsid: u32) -> Result<Added> {
+        let DiskParams {
+            ctrl,
+            max_transfer,
+            max_segs,
+            ref passthru,
+            bogus_nid,
+            ref nvm,
+        } = self.params;
+        let idc = &self.idc;
+        let buf = &state.buf;
+        let Ok(id) = Self::identify(admin, buf, cmd::CNS_NS, nsid) else {
+            dev_warn!(self.dev, "Identify Namespace {} failed, skipped\n", nsid);
+            return Ok(Added::None);
+        };
+        let ns = IdNs::parse(&id);
+        let ids = if bogus_nid {
+            NsIds::default()
+        } else {
+            let mut ids = NsIds::from_id_ns(&ns);
+            // Controllers from NVMe 1.3 on list the namespace's identifiers, UUID included.
+            if let Ok(desc) = Self::identify(admin, buf, cmd::CNS_NS_DESC_LIST, nsid) {
+                ids.add_descriptors(&desc);
+            }
+            ids
+        };
+        if !ns.is_active() {
+            return Ok(Added::None);
+        }
+        if let Err(why) = ns.is_supported() {
+            if state.unsupported.contains(&nsid) {
+                return Ok(Added::Unsupported);
+            }
+            dev_warn!(
+                self.dev,
+                "namespace {}: unsupported format ({:?}: {} byte blocks, {} bytes metadata, PI type {}), skipped\n",
+                nsid,
+                why,
+                ns.logical_block_size(),
+                ns.metadata_size(),
+                ns.pi_type()
+            );
+            return Ok(Added::Unsupported);
+        }
+        let lba_shift = u32::from(ns.lba_shift());
+        let lbs = 1u32 << lba_shift;
+        let atomic = ns.atomic_write();
+        let atomic_bytes = atomic.map_or(0, |a| a.max_blocks.saturating_mul(lbs));
+        let limits = Limits {
+            logical_block_size: lbs,
+            // A block larger than what is written atomically is not a physical block.
+            physical_block_size: match atomic {
+                Some(_) => ns.physical_block_size().min(atomic_bytes).max(lbs),
+                None => ns.physical_block_size().max(lbs),
+            },
+            max_hw_sectors: max_transfer >> 9,
+            max_segments: max_segs,
+            virt_boundary_mask: (1 << io::CTRL_PAGE_SHIFT) - 1,
+            dma_alignment: 3,
+            write_cache: idc.has_vwc(),
+            fua: idc.has_vwc(),
+            max_discard_sectors: max_discard_sectors(idc, nvm, lba_shift),
+            max_discard_segments: match (idc.oncs_dsm(), nvm.dmrl) {
+                (false, _) => 1,
+                (true, 0) => 256,
+                (true, n) => u16::from(n),
+            },
+            discard_granularity: ns.discard_granularity_blocks().saturating_mul(lbs),
+            atomic_write_max: atomic_bytes,
+            atomic_write_boundary: atomic.map_or(0, |a| a.boundary_blocks.saturating_mul(lbs)),
+            max_write_zeroes_sectors: max_write_zeroes_sectors(idc, nvm, max_transfer, lba_shift),
+        };
+        let data = Arc::new(
+            Namespace {
+                nsid,
+                lba_shift,
+                passthru: passthru.clone(),
+                ids,
+            },
+            GFP_KERNEL,
+        )?;
+        let sectors = ns.capacity_sectors();
+        match Disk::new(
+            &state.tagset,
+            data,
+            format_args!("rnvme{}n{}", ctrl, nsid),
+            sectors,
+            &limits,
+            &self.dev,
+        ) {
+            Ok(d) => Ok(Added::Disk(d, sectors)),
+            Err(e) => {
+                dev_err!(
+                    self.dev,
+                    "adding disk for namespace {} failed: {:?}\n",
+                    nsid,
+                    e
+                );
+                Ok(Added::None)
+            }
+        }
+    }
+}
+
+/// What [`NsScan::add_disk`] did.
+enum Added {
+    /// A disk of that many sectors.
+    Disk(Disk<NvmeMq>, u64),
+    /// No disk: the format is not supported.
+    Unsupported,
+    /// No disk: the namespace is inactive, or identifying it or adding the disk failed.
+    None,
+}
