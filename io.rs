@@ -804,6 +804,11 @@ impl ffi::Operations for NvmeMq {
     }
 
     fn poll(_set: &IoSet, hwq: &Queue, mut batch: Option<&mut CompBatch>) -> i32 {
+        // A polling loop asks far more often than completions arrive: look without the lock
+        // first.
+        if !hwq.cqe_maybe_pending() {
+            return 0;
+        }
         let found = hwq.nvme_poll_cq(|cqe| nvme_handle_cqe(hwq, cqe, batch.as_deref_mut()));
         // CAST: at most one queue's depth.
         found as i32

@@ -425,12 +425,14 @@ impl Queue {
 
     /// False when the completion queue certainly holds no new entry, checked without the lock:
     /// for a vector shared with a busier queue (the admin queue with the first I/O queue), so
-    /// that most interrupts skip it.
+    /// that most interrupts skip it, and for polled queues, which are polled far more often
+    /// than they have completions.
     ///
     /// The hint may be stale only while another context drains the queue; then the entry it
     /// points to has been consumed in the current pass and reads as pending (a needless look
     /// under the lock), or that other context consumes what this one skips. A completion
-    /// written before the interrupt that runs this check is visible to it.
+    /// written before the interrupt that runs this check is visible to it; one that a poller
+    /// misses is seen by its next poll.
     pub(crate) fn cqe_maybe_pending(&self) -> bool {
         let hint = self.cq_hint.load(Ordering::Relaxed);
         // CAST: the low 16 bits are the head, bit 16 the phase.
