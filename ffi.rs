@@ -319,6 +319,7 @@ pub(crate) enum Single {
 impl SingleMap {
     /// Maps the data of `rq` directly when it is one segment of its first bio vector whose
     /// offset within a `span`-aligned window plus its length fit in `span` bytes.
+    #[inline(always)]
     pub(crate) fn map(dev: &device::Device, rq: &Request, span: u32) -> Single {
         if rq.nr_phys_segments() != 1 {
             return Single::Scattered;
@@ -1279,7 +1280,7 @@ impl<T: Operations> TagSet<T> {
     const OPS: bindings::blk_mq_ops = bindings::blk_mq_ops {
         queue_rq: Some(Self::queue_rq_callback),
         commit_rqs: Some(Self::commit_rqs_callback),
-        queue_rqs: None,
+        queue_rqs: Some(Self::queue_rqs_callback),
         get_budget: None,
         put_budget: None,
         set_rq_budget_token: None,
@@ -1366,6 +1367,72 @@ impl<T: Operations> TagSet<T> {
             )
         };
         T::queue_rq(set, hwq, disk, rq, last).0
+    }
+
+    /// Issues a plugged list of requests (`queue_rqs`): each through [`Operations::queue_rq`]
+    /// as not the last of its batch, with one [`Operations::commit_rqs`] per run of requests
+    /// for the same hardware queue. Requests the driver could not issue stay on the list, and
+    /// blk-mq then issues them one by one.
+    ///
+    /// # Safety
+    ///
+    /// Called by blk-mq only, with a list of requests of queues of this tag set whose
+    /// hardware contexts were set up by `init_hctx`.
+    unsafe extern "C" fn queue_rqs_callback(rqlist: *mut bindings::rq_list) {
+        let mut left = bindings::rq_list {
+            head: ptr::null_mut(),
+            tail: ptr::null_mut(),
+        };
+        let mut prev: Option<&T::HwQueue> = None;
+        loop {
+            // SAFETY: `rqlist` is blk-mq's list, ours for the call; `rq_list_pop()`.
+            let rq = unsafe {
+                let rq = (*rqlist).head;
+                if rq.is_null() {
+                    break;
+                }
+                (*rqlist).head = (*rq).__bindgen_anon_1.rq_next;
+                if (*rqlist).head.is_null() {
+                    (*rqlist).tail = ptr::null_mut();
+                }
+                (*rq).__bindgen_anon_1.rq_next = ptr::null_mut();
+                rq
+            };
+            // SAFETY: as in `queue_rq_callback`, for the request's own hardware context and
+            // queue, which blk-mq set up before putting the request on the list.
+            let (set, hwq, disk, request) = unsafe {
+                let hctx = (*rq).mq_hctx;
+                (
+                    Self::set_data((*(*hctx).queue).tag_set),
+                    &*(*hctx).driver_data.cast::<T::HwQueue>(),
+                    &*(*(*hctx).queue).queuedata.cast::<T::Disk>(),
+                    Request::from_raw(rq),
+                )
+            };
+            if let Some(p) = prev {
+                if !ptr::eq(p, hwq) {
+                    T::commit_rqs(p);
+                }
+            }
+            prev = Some(hwq);
+            if !T::queue_rq(set, hwq, disk, request, false).is_ok() {
+                // SAFETY: the request was not issued, so it is still blk-mq's and its link
+                // is free; `rq_list_add_tail()`.
+                unsafe {
+                    if left.tail.is_null() {
+                        left.head = rq;
+                    } else {
+                        (*left.tail).__bindgen_anon_1.rq_next = rq;
+                    }
+                    left.tail = rq;
+                }
+            }
+        }
+        if let Some(p) = prev {
+            T::commit_rqs(p);
+        }
+        // SAFETY: as above; what is left goes back to blk-mq.
+        unsafe { *rqlist = left };
     }
 
     /// # Safety

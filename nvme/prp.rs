@@ -276,6 +276,7 @@ where
 /// segment fits in one. `None` when the segment needs a PRP list, or when
 /// [`plan`] would reject it. Gives what `plan([seg], page_shift)` gives for
 /// such a segment, in constant time.
+#[inline(always)]
 pub(crate) const fn simple(seg: Seg, page_shift: u32) -> Option<(u64, u64)> {
     if page_shift < MIN_PAGE_SHIFT || page_shift > MAX_PAGE_SHIFT || seg.len == 0 {
         return None;
