@@ -146,6 +146,36 @@ struct UserCmd {
     timeout_ms: u32,
 }
 
+impl UserCmd {
+    /// The length and user address of the data buffer, checked: no flags or metadata (not
+    /// supported), at most `max` bytes (`EINVAL` otherwise), an address when there is data
+    /// (`EFAULT` otherwise).
+    fn data(&self, max: usize) -> Result<(usize, usize)> {
+        let len = usize::try_from(self.data_len).map_err(|_| EINVAL)?;
+        if self.flags != 0 || self.metadata_len != 0 || len > max {
+            return Err(EINVAL);
+        }
+        if len != 0 && self.addr == 0 {
+            return Err(EFAULT);
+        }
+        Ok((len, usize::try_from(self.addr).map_err(|_| EFAULT)?))
+    }
+
+    /// The NVMe command, without its data pointer.
+    fn command(&self) -> Command {
+        let mut c = Command::with_opcode(self.opcode, self.nsid);
+        c.cdw2 = self.cdw[0].to_le();
+        c.cdw3 = self.cdw[1].to_le();
+        c.cdw10 = self.cdw[2].to_le();
+        c.cdw11 = self.cdw[3].to_le();
+        c.cdw12 = self.cdw[4].to_le();
+        c.cdw13 = self.cdw[5].to_le();
+        c.cdw14 = self.cdw[6].to_le();
+        c.cdw15 = self.cdw[7].to_le();
+        c
+    }
+}
+
 impl From<&PassthruCmd64> for UserCmd {
     fn from(c: &PassthruCmd64) -> Self {
         Self {
@@ -272,24 +302,9 @@ impl Passthru {
     /// 0 and 1.
     fn io_passthru(node: DiskNode, uc: &UserCmd) -> Result<(isize, u64)> {
         check_access(uapi::io_access(uc.opcode, node.writable))?;
-        let len = usize::try_from(uc.data_len).map_err(|_| EINVAL)?;
-        if uc.flags != 0 || uc.metadata_len != 0 || len > IO_PASSTHRU_MAX {
-            return Err(EINVAL);
-        }
-        if len != 0 && uc.addr == 0 {
-            return Err(EFAULT);
-        }
-        let addr = usize::try_from(uc.addr).map_err(|_| EFAULT)?;
+        let (len, addr) = uc.data(IO_PASSTHRU_MAX)?;
         let to_device = uapi::data_to_device(uc.opcode);
-        let mut c = Command::with_opcode(uc.opcode, uc.nsid);
-        c.cdw2 = uc.cdw[0].to_le();
-        c.cdw3 = uc.cdw[1].to_le();
-        c.cdw10 = uc.cdw[2].to_le();
-        c.cdw11 = uc.cdw[3].to_le();
-        c.cdw12 = uc.cdw[4].to_le();
-        c.cdw13 = uc.cdw[5].to_le();
-        c.cdw14 = uc.cdw[6].to_le();
-        c.cdw15 = uc.cdw[7].to_le();
+        let c = uc.command();
         let mut buf = KVVec::<u8>::new();
         if len != 0 {
             buf.resize(len, 0, GFP_KERNEL)?;
@@ -317,24 +332,9 @@ impl Passthru {
     /// positive status field otherwise, as the C driver does) and completion dwords 0 and 1.
     fn admin_passthru(&self, uc: &UserCmd) -> Result<(isize, u32, u32)> {
         check_access(uapi::admin_access(uc.opcode, uc.cdw[2]))?;
-        let len = usize::try_from(uc.data_len).map_err(|_| EINVAL)?;
-        if uc.flags != 0 || uc.metadata_len != 0 || len > PASSTHRU_MAX {
-            return Err(EINVAL);
-        }
-        if len != 0 && uc.addr == 0 {
-            return Err(EFAULT);
-        }
-        let addr = usize::try_from(uc.addr).map_err(|_| EFAULT)?;
+        let (len, addr) = uc.data(PASSTHRU_MAX)?;
         let bounce = self.bounce.lock();
-        let mut c = Command::with_opcode(uc.opcode, uc.nsid);
-        c.cdw2 = uc.cdw[0].to_le();
-        c.cdw3 = uc.cdw[1].to_le();
-        c.cdw10 = uc.cdw[2].to_le();
-        c.cdw11 = uc.cdw[3].to_le();
-        c.cdw12 = uc.cdw[4].to_le();
-        c.cdw13 = uc.cdw[5].to_le();
-        c.cdw14 = uc.cdw[6].to_le();
-        c.cdw15 = uc.cdw[7].to_le();
+        let mut c = uc.command();
         if len != 0 {
             // SAFETY: no command uses the bounce buffer (we hold its lock), so the device does
             // not access it, and no other reference to it exists.
