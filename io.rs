@@ -70,6 +70,10 @@ use crate::{
             PrpError,
             Seg, //
         },
+        sgl::{
+            self,
+            SglDesc, //
+        },
         status::{
             path,
             BlkErr,
@@ -95,6 +99,9 @@ const INLINE_SEGMENTS: u16 = 32;
 pub(crate) const CTRL_PAGE_SHIFT: u32 = 12;
 /// PRP entries in one list page (one controller page).
 const PRP_PER_PAGE: usize = 1 << (CTRL_PAGE_SHIFT - 3);
+/// SGL descriptors in one list page; at least `MAX_SEGMENTS`, so one page always does.
+const SGL_PER_PAGE: usize = sgl::descs_per_page(CTRL_PAGE_SHIFT);
+const _: () = assert!(SGL_PER_PAGE >= MAX_SEGMENTS as usize);
 
 /// Per-request driver data, followed in memory by the request's scatterlist table.
 #[repr(C)]
@@ -154,6 +161,11 @@ pub(crate) struct IoSet {
     pub(crate) nr_default: u32,
     /// The controller core, for recovery.
     pub(crate) core: Arc<CtrlCore>,
+    /// The controller takes SGLs for data (Identify Controller SGLS).
+    pub(crate) sgl: bool,
+    /// Average segment size from which scattered data goes by SGL (0: only when PRPs cannot
+    /// describe it), the `sgl_threshold` module parameter.
+    pub(crate) sgl_threshold: u32,
 }
 
 /// Status given to requests that recovery cancels: "Command Aborted By Host".
@@ -365,10 +377,20 @@ impl IoSet {
         Some(buf)
     }
 
-    /// Maps the request's data and fills in PRP1/PRP2 (and PRP lists) of `c`. Inlined into
-    /// `queue_rq`, the hot path (the other user is the cold passthrough setup).
+    /// Maps the request's data and fills in the data pointer of `c`: PRP1/PRP2 (and PRP
+    /// lists), or an SGL when the controller takes them and the segments are large on average,
+    /// PRPs cannot describe them, or `force_sgl` (user commands, so that the controller checks
+    /// their lengths). Inlined into `queue_rq`, the hot path (the other user is the cold
+    /// passthrough setup).
     #[inline(always)]
-    fn map_data(&self, rq: &Request, pdu: &mut IoPdu, c: &mut Command) -> BlkStatus {
+    fn map_data(
+        &self,
+        rq: &Request,
+        pdu: &mut IoPdu,
+        c: &mut Command,
+        force_sgl: bool,
+    ) -> BlkStatus {
+        let force_sgl = force_sgl && self.sgl;
         // Most I/O is one segment within two controller pages: PRP1 and PRP2 point straight at
         // it, with no scatterlist and no list page.
         match SingleMap::map(&self.dev, rq, 2 << CTRL_PAGE_SHIFT) {
@@ -377,6 +399,10 @@ impl IoSet {
                 let (addr, len, write) = m.into_parts();
                 pdu.single = Some((addr, len));
                 pdu.write = write;
+                if force_sgl {
+                    c.set_sgl(&SglDesc::data_block(seg.addr, seg.len));
+                    return BlkStatus::OK;
+                }
                 return match prp::simple(seg, CTRL_PAGE_SHIFT) {
                     Some((prp1, prp2)) => {
                         c.set_prp(prp1, prp2);
@@ -401,17 +427,31 @@ impl IoSet {
         let Some(map) = (unsafe { SgMap::map(&self.dev, rq, sgl) }) else {
             return BlkStatus::RESOURCE;
         };
-        // Three or more segments make three or more PRP entries, so a list is needed, and one
-        // list page holds any transfer up to 2 MiB: validate and write it in one pass. Fewer
-        // segments, or a longer transfer, are planned first.
-        let one_page = if map.nr_segments() >= 3 {
-            self.fill_one_list_page(&map, pdu, c)
+        let status = if force_sgl
+            || (self.sgl
+                && sgl::prefer_sgl(u64::from(rq.bytes()), map.nr_segments(), self.sgl_threshold))
+        {
+            self.fill_sgl(&map, pdu, c)
         } else {
-            None
+            // Three or more segments make three or more PRP entries, so a list is needed, and
+            // one list page holds any transfer up to 2 MiB: validate and write it in one pass.
+            // Fewer segments, or a longer transfer, are planned first.
+            let one_page = if map.nr_segments() >= 3 {
+                self.fill_one_list_page(&map, pdu, c)
+            } else {
+                None
+            };
+            match one_page {
+                Some(st) => st,
+                None => self.plan_and_fill(&map, pdu, c),
+            }
         };
-        let status = match one_page {
-            Some(st) => st,
-            None => self.plan_and_fill(&map, pdu, c),
+        // Segments that PRPs cannot describe (a gap inside a controller page: the queue has no
+        // virtual boundary when the controller takes SGLs) go by SGL.
+        let status = if status == BlkStatus::IOERR && self.sgl && !force_sgl {
+            self.fill_sgl(&map, pdu, c)
+        } else {
+            status
         };
         let (nents, nr_mapped, write) = map.into_parts();
         pdu.nents = nents;
@@ -421,6 +461,39 @@ impl IoSet {
         // IOMMU, no bounce buffers, no cache maintenance), completion skips it.
         pdu.mapped = ffi::dma_need_unmap(&self.dev);
         status
+    }
+
+    /// Describes the mapped data with an SGL: one Data Block descriptor in the command, or a
+    /// list of them in one pool page.
+    fn fill_sgl(&self, map: &SgMap, pdu: &mut IoPdu, c: &mut Command) -> BlkStatus {
+        let mut segs = map
+            .segments()
+            .map(|DmaSeg { addr, len }| Seg::new(addr, len));
+        if map.nr_segments() == 1 {
+            return match segs.next() {
+                Some(seg) => {
+                    c.set_sgl(&SglDesc::data_block(seg.addr, seg.len));
+                    BlkStatus::OK
+                }
+                None => BlkStatus::IOERR,
+            };
+        }
+        let Some(b) = self.take_buf(pdu) else {
+            return BlkStatus::RESOURCE;
+        };
+        // SAFETY: the buffer is a fresh, page-sized, page-aligned pool buffer that only this
+        // request uses; the device reads it only after the doorbell write. `SglDesc` is plain
+        // integers, 16 bytes, so a page holds `SGL_PER_PAGE` of them.
+        let list = unsafe {
+            core::slice::from_raw_parts_mut(b.cpu.as_ptr().cast::<SglDesc>(), SGL_PER_PAGE)
+        };
+        match sgl::fill(segs, list, b.dma) {
+            Ok(d) => {
+                c.set_sgl(&d);
+                BlkStatus::OK
+            }
+            Err(_) => BlkStatus::IOERR,
+        }
     }
 
     /// Plans the PRPs of the mapped data, then fills in PRP1/PRP2 and any list pages.
@@ -539,7 +612,7 @@ impl IoSet {
         // has ended, which it waits for.
         let mut c = unsafe { *cmd.as_ptr() };
         if rq.nr_phys_segments() > 0 {
-            let st = self.map_data(rq, pdu, &mut c);
+            let st = self.map_data(rq, pdu, &mut c, true);
             if !st.is_ok() {
                 self.release(rq, pdu);
                 return Err(st);
@@ -642,7 +715,7 @@ impl ffi::Operations for NvmeMq {
                     rq.is_fua(),
                 );
                 if rq.nr_phys_segments() > 0 {
-                    let st = set.map_data(rq, pdu, &mut c);
+                    let st = set.map_data(rq, pdu, &mut c, false);
                     if !st.is_ok() {
                         set.release(rq, pdu);
                         return st;

@@ -58,6 +58,7 @@ use crate::{
             CqRing,
             SqRing, //
         },
+        sgl,
     },
 };
 
@@ -218,6 +219,8 @@ pub(crate) struct QueueStats {
     pub(crate) cq_mmio: AtomicU64,
     /// Completions consumed.
     pub(crate) completed: AtomicU64,
+    /// Commands whose data went by SGL.
+    pub(crate) sgl: AtomicU64,
 }
 
 impl QueueStats {
@@ -228,6 +231,7 @@ impl QueueStats {
             sq_mmio: AtomicU64::new(0),
             cq_mmio: AtomicU64::new(0),
             completed: AtomicU64::new(0),
+            sgl: AtomicU64::new(0),
         }
     }
 
@@ -358,7 +362,12 @@ impl Queue {
         // reads the slot only after the doorbell write below, which is ordered after this store
         // (`writel` orders prior memory writes); no CPU reference to the ring exists.
         unsafe { ptr::write_volatile(self.sq.as_mut_ptr().cast::<Command>().add(slot), *cmd) };
-        self.stats.add(&self.stats.submitted, 1);
+        if self.stats.enabled {
+            self.stats.add(&self.stats.submitted, 1);
+            if u32::from_le(cmd.cdw0) & sgl::PSDT_SGL != 0 {
+                self.stats.add(&self.stats.sgl, 1);
+            }
+        }
         if ring {
             self.nvme_write_sq_db(&mut sq);
         }

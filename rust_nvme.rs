@@ -476,6 +476,8 @@ impl<'bound> Controller<'bound> {
                 irq_affinity,
                 nr_default: u32::from(nr_default),
                 core: core.clone(),
+                sgl: idc.sgl_supported(),
+                sgl_threshold: module_parameters::sgl_threshold.value(),
             },
             GFP_KERNEL,
         )?;
@@ -616,12 +618,13 @@ impl<'bound> Controller<'bound> {
                     let st = &q.stats;
                     dev_info!(
                         self.core.dev,
-                        "queue {}: {} commands, {} completions, {} SQ and {} CQ doorbell MMIO writes\n",
+                        "queue {}: {} commands, {} completions, {} SQ and {} CQ doorbell MMIO writes, {} by SGL\n",
                         q.qid,
                         QueueStats::get(&st.submitted),
                         QueueStats::get(&st.completed),
                         QueueStats::get(&st.sq_mmio),
-                        QueueStats::get(&st.cq_mmio)
+                        QueueStats::get(&st.cq_mmio),
+                        QueueStats::get(&st.sgl)
                     );
                 }
             }
@@ -699,6 +702,10 @@ kernel::module_pci_driver! {
         poll_queues: u32 {
             default: 0,
             description: "Polled I/O queues per controller, for io_uring polled I/O",
+        },
+        sgl_threshold: u32 {
+            default: 32768,
+            description: "Use SGLs for scattered I/O whose average segment is at least this many bytes (0: only where PRPs cannot describe the data)",
         },
         use_dbbuf: bool {
             default: true,

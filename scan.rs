@@ -325,7 +325,13 @@ impl NsScan {
             },
             max_hw_sectors: max_transfer >> 9,
             max_segments: max_segs,
-            virt_boundary_mask: (1 << io::CTRL_PAGE_SHIFT) - 1,
+            // PRPs cannot describe a gap inside a controller page; SGLs can, so a controller
+            // that takes them gets requests of any shape (as the C driver sets it).
+            virt_boundary_mask: if idc.sgl_supported() {
+                0
+            } else {
+                (1 << io::CTRL_PAGE_SHIFT) - 1
+            },
             dma_alignment: 3,
             write_cache: idc.has_vwc(),
             fua: idc.has_vwc(),

@@ -215,6 +215,15 @@ impl Command {
         self.prp2 = prp2.to_le();
     }
 
+    /// Points the data pointer at SGL descriptor `d` (a Data Block, or a Last Segment leading
+    /// to a list) and marks the command as using SGLs (CDW0 PSDT = 01b).
+    pub(crate) fn set_sgl(&mut self, d: &super::sgl::SglDesc) {
+        let (lo, hi) = d.dptr();
+        self.prp1 = lo;
+        self.prp2 = hi;
+        self.cdw0 = (u32::from_le(self.cdw0) | super::sgl::PSDT_SGL).to_le();
+    }
+
     /// Identify: `cns` selects the data structure, `cntid` goes to CDW10
     /// bits 31:16. The caller sets PRP1 to a 4 KiB buffer.
     pub(crate) const fn identify(cns: u8, nsid: u32, cntid: u16) -> Self {

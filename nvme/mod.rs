@@ -20,5 +20,6 @@ pub(crate) mod ident;
 pub(crate) mod prp;
 pub(crate) mod regs;
 pub(crate) mod ring;
+pub(crate) mod sgl;
 pub(crate) mod status;
 pub(crate) mod uapi;

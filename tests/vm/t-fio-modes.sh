@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The verify suite's core with the hot-path options on and off: rust_nvme is
-# loaded four times, with poll queues (0, 1 or 2) and shadow doorbells
-# (use_dbbuf) in each combination, on a 512-byte and a 4096-byte controller.
+# loaded four times, with poll queues (0, 1 or 2), shadow doorbells (use_dbbuf)
+# on and off, and sgl_threshold 32768 (the default), 1 (SGLs for all scattered
+# data) and 0 (PRPs unless they cannot describe the data), on a 512-byte and a
+# 4096-byte controller.
 # Each time:
 #   - the probe line reports the poll queues and the shadow doorbell state asked
 #     for, and queue/io_poll says whether the disk takes polled I/O;
@@ -37,12 +39,12 @@ verify() {
 }
 
 mode=0
-for m in "0 true" "1 true" "2 false" "0 false"; do
+for m in "0 true 32768" "1 true 1" "2 false 0" "0 false 32768"; do
 	set -- $m
-	pq=$1 db=$2
+	pq=$1 db=$2 st=$3
 	mode=$((mode + 1))
 	dmesg -c >/dev/null
-	load_rust_driver poll_queues=$pq use_dbbuf=$db debug_stats=true
+	load_rust_driver poll_queues=$pq use_dbbuf=$db sgl_threshold=$st debug_stats=true
 	bind "$a0" rust_nvme
 	bind "$a1" rust_nvme
 	wait_for '[ -n "$(disks_of '"$a0"')" ] && [ -n "$(disks_of '"$a1"')" ]' 20
@@ -75,7 +77,7 @@ for m in "0 true" "1 true" "2 false" "0 false"; do
 			verify /dev/$d uring-qd1 --ioengine=io_uring --iodepth=1 --bssplit=$split --blockalign=$lbs
 			verify /dev/$d uring-qd16 --ioengine=io_uring --iodepth=16 --bssplit=$split --blockalign=$lbs
 		fi
-		log "mode $mode (poll_queues=$pq use_dbbuf=$db): $d (lbs $lbs, io_poll $got) verified"
+		log "mode $mode (poll_queues=$pq use_dbbuf=$db sgl_threshold=$st): $d (lbs $lbs, io_poll $got) verified"
 	done
 	unbind "$a0"
 	unbind "$a1"
@@ -88,6 +90,13 @@ for m in "0 true" "1 true" "2 false" "0 false"; do
 		nq=$(echo "$stats" | wc -l)
 		echo "$stats" | awk '$2 != $4 { print "queue " $1 " " $2 " commands but " $4 " completions"; bad = 1 } END { exit bad }' ||
 			fail "mode $mode: $a: a queue's commands and completions differ"
+		# "..., N by SGL": QEMU's controller takes SGLs, so with sgl_threshold=1 every
+		# multi-segment transfer goes by SGL; with the default, those of 64 and 256 KiB.
+		nsgl=$(echo "$stats" | sed -n 's/.* \([0-9]*\) by SGL$/\1/p' | awk '{ n += $1 } END { print n + 0 }')
+		if [ "$st" != 0 ]; then
+			[ "$nsgl" -gt 0 ] || fail "mode $mode: $a: no command went by SGL with sgl_threshold=$st"
+		fi
+		log "mode $mode: $a: $nsgl commands by SGL (sgl_threshold=$st)"
 		if [ "$pq" != 0 ]; then
 			[ "$nq" -gt "$pq" ] || fail "mode $mode: $a has $nq queues, want interrupt queues and $pq polled"
 			polled=$(echo "$stats" | tail -n "$pq" | awk '{ n += $4 } END { print n + 0 }')

@@ -7,6 +7,9 @@
 # QEMU controller: one namespace with a UUID, EUI64 and NGUID, one with none of them. Like the
 # C driver, rust_nvme does not trust the namespace identifiers of QEMU's controller (older
 # QEMU versions repeated them), so both namespaces get a vendor-serial-model-nsid wwid.
+# The disks' queue limits (/sys/block/*/queue/*) match too, virt_boundary_mask included
+# (none: QEMU's controller takes SGLs), except the number of requests, which follows each
+# driver's queue depth, and the integrity segments (no protection information here).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/vm.sh --name sysfs --timeout 120 \
@@ -30,6 +33,14 @@ snap() { # OUT CTRLDIR DISK1 DISK2
 			done
 		done
 	} >"$1"
+	# The queue limits, but those that follow the CPU count or the driver's own choices of
+	# depth (nr_requests) and what neither driver sets differently by design.
+	for d in "$3" "$4"; do
+		for f in $(ls /sys/block/$d/queue/ | grep -v -e '^nr_requests$' -e '^scheduler$' -e '^iostats' -e '^stable_writes$' -e '^io_timeout$' -e '^wbt_lat_usec$' -e '^iosched$' -e '^rq_affinity$' -e '^nomerges$' -e '^add_random$' -e '^max_integrity_segments$'); do
+			[ -f /sys/block/$d/queue/$f ] || continue
+			echo "disk$(cat /sys/block/$d/nsid) queue/$f=$(cat /sys/block/$d/queue/$f 2>/dev/null || echo unreadable)"
+		done
+	done >"$1.queue"
 }
 snap /tmp/rust /sys/class/misc/rnvme0 rnvme0n1 rnvme0n2
 unbind "$a"
@@ -43,6 +54,8 @@ done
 snap /tmp/c "/sys/class/nvme/$c" "$d1" "$d2"
 cat /tmp/rust
 diff /tmp/rust /tmp/c || fail "sysfs attributes differ from the C driver's"
+diff /tmp/rust.queue /tmp/c.queue || fail "queue limits differ from the C driver's"
+log "$(wc -l </tmp/rust.queue) queue attributes match the C driver's"
 grep -q '^disk1 wwid=nvme.1b36-726e73797330-51454d55204e564d65204374726c-00000001$' /tmp/rust ||
 	fail "unexpected wwid for namespace 1"
 grep -q '^disk1 eui=absent$' /tmp/rust || fail "identifiers of QEMU's controller shown"

@@ -27,6 +27,8 @@ mod test_regs;
 #[cfg(test)]
 mod test_ring;
 #[cfg(test)]
+mod test_sgl;
+#[cfg(test)]
 mod test_status;
 #[cfg(test)]
 mod test_uapi;
