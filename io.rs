@@ -744,6 +744,7 @@ impl ffi::Operations for NvmeMq {
             ReqOp::Other(_) => return BlkStatus::NOTSUPP,
         };
         c.set_cid(rq.tag());
+        hwq.note_sgl(&c);
         rq.start();
         hwq.submit(&c, last);
         BlkStatus::OK

@@ -362,14 +362,19 @@ impl Queue {
         // reads the slot only after the doorbell write below, which is ordered after this store
         // (`writel` orders prior memory writes); no CPU reference to the ring exists.
         unsafe { ptr::write_volatile(self.sq.as_mut_ptr().cast::<Command>().add(slot), *cmd) };
-        if self.stats.enabled {
-            self.stats.add(&self.stats.submitted, 1);
-            if u32::from_le(cmd.cdw0) & sgl::PSDT_SGL != 0 {
-                self.stats.add(&self.stats.sgl, 1);
-            }
-        }
+        self.stats.add(&self.stats.submitted, 1);
         if ring {
             self.nvme_write_sq_db(&mut sq);
+        }
+    }
+
+    /// Counts `cmd` for `debug_stats` when its data goes by SGL. Called on the caller's own
+    /// copy of the command, before [`Queue::submit`]: reading the command there would make the
+    /// compiler split the 64-byte copy into the ring.
+    #[inline]
+    pub(crate) fn note_sgl(&self, cmd: &Command) {
+        if self.stats.enabled && u32::from_le(cmd.cdw0) & sgl::PSDT_SGL != 0 {
+            self.stats.add(&self.stats.sgl, 1);
         }
     }
 
