@@ -34,7 +34,7 @@ expect() { # CASE DEV WANT
 	esac
 }
 ADMIN_CASES="identify badstruct baddata biglen meta flags unpriv unpriv-log setfeat-nq"
-IO_CASES="io-read io-write io-readback io-oor io-badstruct io-baddata io-biglen io-meta io-flags io-unpriv-read io-unpriv-write"
+IO_CASES="io-read io-write io-readback io-oor io-badstruct io-baddata io-biglen io-meta io-flags io-unpriv-read io-unpriv-write vec-io"
 # record OUT CTRL DISK: every probe case on both nodes, one line each, for the comparison.
 record() {
 	local f=$1 dev c node
@@ -91,6 +91,7 @@ expect io-meta $d "ret=-1 errno=22"
 expect io-flags $d "ret=-1 errno=22"
 expect io-unpriv-write $d "ret=-1 errno=13"
 expect io-read /dev/rnvme0 "ret=-1 errno=22"
+expect vec-io $d "ret=0 errno=0 vec=ok"
 # nvme-cli's read and write go through the same ioctl.
 /usr/bin/dd if=/dev/urandom of=/tmp/cli-in bs=8192 count=1 status=none
 /usr/sbin/nvme write $d -s 4096 -c 15 -z 8192 -d /tmp/cli-in >/tmp/cli.out 2>&1 || { cat /tmp/cli.out; fail "nvme write on $d failed"; }
