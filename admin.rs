@@ -17,20 +17,26 @@ use core::sync::atomic::{
 use kernel::{
     device,
     dma::Coherent,
-    interrupt::LocalInterruptDisabled,
-    new_mutex, new_spinlock_irq, new_work,
+    new_mutex, new_work,
     prelude::*,
     sync::{
         Arc,
-        Mutex,
-        SpinLockIrq, //
+        Mutex, //
     },
     workqueue::Work,
 };
 
 use crate::{
     aen::Aen,
-    ffi::Waiter,
+    ffi::{
+        kver::{
+            self,
+            new_spinlock_irq,
+            LocalInterruptDisabled,
+            SpinLockIrq, //
+        },
+        Waiter, //
+    },
     nvme::{
         aen::next_sync_cid,
         cmd::{
@@ -224,7 +230,7 @@ impl AdminQueue {
     ) -> Result<Coherent<[u8]>, Error> {
         let buf = Coherent::<u8>::zeroed_slice(dev, IDENTIFY_SIZE, GFP_KERNEL)?;
         let mut c = Command::identify(cns, nsid, 0);
-        c.set_prp(buf.dma_address(), 0);
+        c.set_prp(kver::dma_address(&buf), 0);
         self.submit_sync(c)?;
         Ok(buf)
     }
@@ -237,7 +243,7 @@ impl AdminQueue {
         nsid: u32,
     ) -> Result<(), AdminError> {
         let mut c = Command::identify(cns, nsid, 0);
-        c.set_prp(buf.dma_address(), 0);
+        c.set_prp(kver::dma_address(buf), 0);
         self.submit_sync(c).map(|_| ())
     }
 
@@ -253,7 +259,7 @@ impl AdminQueue {
             lid,
             u32::MAX,
             len / 4,
-            buf.dma_address(),
+            kver::dma_address(buf),
         ))
         .map(|_| ())
     }

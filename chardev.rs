@@ -42,6 +42,7 @@ use crate::{
     ctrl::CtrlCore,
     ffi::{
         self,
+        kver,
         DiskQueue, //
     },
     io::{
@@ -367,14 +368,14 @@ impl Passthru {
 
     /// Points the command's PRPs at the first `len` bytes of the bounce buffer.
     fn map(bounce: &Bounce, len: usize, c: &mut Command) -> Result {
-        let seg = Seg::new(bounce.data.dma_address(), u32::try_from(len)?);
+        let seg = Seg::new(kver::dma_address(&bounce.data), u32::try_from(len)?);
         let plan = prp::plan([seg], CTRL_PAGE_SHIFT).map_err(|_| EINVAL)?;
         let (prp1, prp2) = if plan.needs_list() {
             // SAFETY: the list page is used only by this command, under the bounce lock, and
             // the device reads it only after the doorbell.
             let entries = unsafe { bounce.list.as_mut() };
             let mut pages = [ListPage {
-                dma: bounce.list.dma_address(),
+                dma: kver::dma_address(&bounce.list),
                 entries,
             }];
             prp::fill([seg], CTRL_PAGE_SHIFT, &mut pages).map_err(|_| EINVAL)?

@@ -16,10 +16,7 @@ use kernel::{
     device, impl_has_work,
     io::{
         poll::read_poll_timeout,
-        Io,
-        Mmio,
-        MmioRaw,
-        Region, //
+        Io, //
     },
     new_mutex, new_work,
     prelude::*,
@@ -39,6 +36,11 @@ use crate::{
     admin::AdminQueue,
     ffi::{
         self,
+        kver::{
+            self,
+            Regs,
+            RegsIo, //
+        },
         TagSetRef, //
     },
     io,
@@ -95,7 +97,7 @@ pub(crate) struct IoRefs {
 pub(crate) struct CtrlCore {
     /// The PCI device, for messages.
     pub(crate) dev: ARef<device::Device>,
-    regs: MmioRaw<Region<{ regs::BAR0_MIN }>>,
+    regs: Regs<{ regs::BAR0_MIN }>,
     /// The admin queue.
     pub(crate) admin: Arc<AdminQueue>,
     /// CAP.TO in milliseconds.
@@ -143,7 +145,7 @@ impl CtrlCore {
     /// `regs` must map BAR0 of the controller and stay mapped as the type invariants require.
     pub(crate) unsafe fn new(
         dev: ARef<device::Device>,
-        regs: MmioRaw<Region<{ regs::BAR0_MIN }>>,
+        regs: Regs<{ regs::BAR0_MIN }>,
         admin: Arc<AdminQueue>,
         timeout_ms: u32,
     ) -> impl PinInit<Self> {
@@ -159,9 +161,9 @@ impl CtrlCore {
         })
     }
 
-    fn mmio(&self) -> Mmio<'_, Region<{ regs::BAR0_MIN }>> {
+    fn mmio(&self) -> RegsIo<'_, { regs::BAR0_MIN }> {
         // SAFETY: `regs` is a live BAR0 mapping (type invariant).
-        unsafe { Mmio::from_raw(self.regs) }
+        unsafe { kver::regs_io(&self.regs) }
     }
 
     /// Controller Status.

@@ -8,6 +8,8 @@
 //! interrupt vectors with managed affinity. This file supplies them, shaped like upstream
 //! abstractions: each type owns one kernel object, frees it in `Drop`, and every call into C
 //! carries a `// SAFETY:` proof. The rest of the driver uses only the safe API below.
+//!
+//! What differs between the kernels the driver builds against (7.3, and 7.2) is in [`kver`].
 
 use core::{
     ffi::c_void,
@@ -29,7 +31,6 @@ use kernel::{
         from_err_ptr,
         to_result, //
     },
-    interrupt::LocalInterruptDisabled,
     pci,
     prelude::*,
     static_lock_class,
@@ -37,6 +38,10 @@ use kernel::{
     sync::Arc,
     types::Opaque, //
 };
+
+pub(crate) mod kver;
+
+use kver::LocalInterruptDisabled;
 
 /// Returns the raw `struct device` behind a driver-model device.
 fn raw_dev<Ctx: device::DeviceContext>(dev: &device::Device<Ctx>) -> *mut bindings::device {
@@ -330,7 +335,7 @@ impl SingleMap {
             let bio = (*rq.as_raw()).bio;
             let it = (*bio).bi_iter;
             let bv = *(*bio).bi_io_vec.add(it.bi_idx as usize);
-            let done = it.bi_offset;
+            let done = kver::bvec_iter_done(&it);
             (
                 bv.bv_page,
                 bv.bv_offset + done,
@@ -343,9 +348,9 @@ impl SingleMap {
         }
         let write = rq.is_write();
         let dir = if write {
-            bindings::dma_data_direction::DMA_TO_DEVICE
+            kver::DMA_TO_DEVICE
         } else {
-            bindings::dma_data_direction::DMA_FROM_DEVICE
+            kver::DMA_FROM_DEVICE
         };
         // SAFETY: `page + offset` holds `len` bytes of the request's data, which stays
         // pinned until the request ends; `dev` is a live device.
@@ -368,9 +373,9 @@ impl SingleMap {
     /// Unmaps the data.
     pub(crate) fn unmap(self, dev: &device::Device) {
         let dir = if self.write {
-            bindings::dma_data_direction::DMA_TO_DEVICE
+            kver::DMA_TO_DEVICE
         } else {
-            bindings::dma_data_direction::DMA_FROM_DEVICE
+            kver::DMA_FROM_DEVICE
         };
         // SAFETY: the mapping exists (type invariant) and is undone once.
         unsafe {
@@ -482,9 +487,9 @@ impl SgMap {
             return None;
         }
         let dir = if rq.is_write() {
-            bindings::dma_data_direction::DMA_TO_DEVICE
+            kver::DMA_TO_DEVICE
         } else {
-            bindings::dma_data_direction::DMA_FROM_DEVICE
+            kver::DMA_FROM_DEVICE
         };
         // SAFETY: `sgl` holds `nents` entries filled in above; `dev` is a live device.
         let mapped = unsafe { bindings::dma_map_sg_attrs(raw_dev(dev), sgl, nents, dir, 0) };
@@ -536,11 +541,7 @@ impl SgMap {
 
     /// Packs the mapping into plain values to store in per-request data.
     pub(crate) fn into_parts(self) -> (i32, u32, bool) {
-        (
-            self.nents,
-            self.mapped,
-            self.dir == bindings::dma_data_direction::DMA_TO_DEVICE,
-        )
+        (self.nents, self.mapped, self.dir == kver::DMA_TO_DEVICE)
     }
 
     /// Rebuilds a mapping from [`SgMap::into_parts`].
@@ -555,9 +556,9 @@ impl SgMap {
             nents,
             mapped,
             dir: if write {
-                bindings::dma_data_direction::DMA_TO_DEVICE
+                kver::DMA_TO_DEVICE
             } else {
-                bindings::dma_data_direction::DMA_FROM_DEVICE
+                kver::DMA_FROM_DEVICE
             },
         }
     }
@@ -747,7 +748,7 @@ impl IrqVectors {
         let ret = unsafe { bindings::pci_alloc_irq_vectors_affinity(raw, 1, max, flags, affd_ptr) };
         to_result(ret)?;
         // SAFETY: vectors were allocated just above.
-        let kind = match unsafe { bindings::pci_irq_type(raw) } {
+        let kind = match unsafe { kver::pci_irq_type(raw) } {
             bindings::PCI_IRQ_MSIX => IrqKind::MsiX,
             bindings::PCI_IRQ_MSI => IrqKind::Msi,
             _ => IrqKind::Intx,
@@ -882,9 +883,9 @@ unsafe extern "C" fn irq_callback<H: Handler>(
     // interrupts stay disabled until it returns.
     let irqs_off = unsafe { LocalInterruptDisabled::assume_disabled() };
     if handler.handle(irqs_off) {
-        bindings::irqreturn::IRQ_HANDLED
+        kver::IRQ_HANDLED
     } else {
-        bindings::irqreturn::IRQ_NONE
+        kver::IRQ_NONE
     }
 }
 
@@ -1752,7 +1753,7 @@ static FOPS: Fops = Fops(bindings::block_device_operations {
     devnode: None,
     alternative_gpt_sector: None,
     get_unique_id: None,
-    owner: <crate::LocalModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
+    owner: kver::this_module(),
     pr_ops: ptr::null(),
     free_disk: None,
     poll_bio: None,

@@ -20,20 +20,11 @@ use core::{
 use kernel::{
     device,
     dma::Coherent,
-    interrupt::LocalInterruptDisabled,
-    new_spinlock, new_spinlock_irq,
+    new_spinlock,
     prelude::*,
     sync::{
-        barrier::{
-            dma_mb,
-            mb,
-            Full,
-            Read,
-            Write, //
-        },
         Arc,
-        SpinLock,
-        SpinLockIrq, //
+        SpinLock, //
     },
     transmute::{
         AsBytes,
@@ -43,6 +34,19 @@ use kernel::{
 
 use crate::{
     ffi::{
+        kver::{
+            self,
+            barrier::{
+                dma_mb,
+                mb,
+                Full,
+                Read,
+                Write, //
+            },
+            new_spinlock_irq,
+            LocalInterruptDisabled,
+            SpinLockIrq, //
+        },
         Doorbell,
         Tags,
         TagsCell, //
@@ -113,7 +117,7 @@ impl DbBuf {
 
     /// Bus addresses of the shadow doorbell and the event index pages.
     pub(crate) fn dma(&self) -> (u64, u64) {
-        (self.dbs.dma_address(), self.eis.dma_address())
+        (kver::dma_address(&self.dbs), kver::dma_address(&self.eis))
     }
 
     /// Starts or stops using the pages (after Doorbell Buffer Config succeeded, or a reset).
@@ -335,12 +339,12 @@ impl Queue {
 
     /// Bus address of the submission ring.
     pub(crate) fn sq_dma(&self) -> u64 {
-        self.sq.dma_address()
+        kver::dma_address(&self.sq)
     }
 
     /// Bus address of the completion ring.
     pub(crate) fn cq_dma(&self) -> u64 {
-        self.cq.dma_address()
+        kver::dma_address(&self.cq)
     }
 
     /// Records the blk-mq tag array of this queue's hardware context.

@@ -24,11 +24,7 @@ use kernel::{
         self,
         DmaMask, //
     },
-    interrupt::LocalInterruptDisabled,
-    io::{
-        Io,
-        MmioRaw, //
-    },
+    io::Io,
     new_mutex,
     pci,
     prelude::*,
@@ -63,6 +59,10 @@ use ctrl::{
     IoRefs, //
 };
 use ffi::{
+    kver::{
+        self,
+        LocalInterruptDisabled, //
+    },
     DmaPool,
     IrqHandler,
     IrqVectors,
@@ -100,7 +100,7 @@ use scan::{
 
 /// True when the `debug_stats` module parameter asks for queue counters.
 pub(crate) fn debug_stats() -> bool {
-    module_parameters::debug_stats.value()
+    module_params::debug_stats.value()
 }
 
 /// BAR0 with the register file mapped; doorbells beyond the admin pair are checked at run time.
@@ -240,7 +240,7 @@ struct Controller<'bound> {
 
 struct NvmeDriver;
 
-kernel::pci_device_table!(
+kver::pci_device_table!(
     PCI_TABLE,
     <NvmeDriver as pci::Driver>::IdInfo,
     [(
@@ -310,21 +310,21 @@ impl<'bound> Controller<'bound> {
 
         let id = CtrlId::alloc()?;
         let dev: &device::Device<Bound> = pdev.as_ref();
-        let base = bar_base(&bar);
-        let len = (&bar).size();
+        let base = kver::bar_base(&bar);
+        let len = kver::bar_len(&bar);
         let dbar = DoorbellBar {
             base,
             len,
             dstrd: cap.dstrd(),
         };
 
-        let max_io = match module_parameters::max_io_queues.value() {
+        let max_io = match module_params::max_io_queues.value() {
             0 => kernel::cpu::nr_cpu_ids(),
             n => n.min(kernel::cpu::nr_cpu_ids()),
         }
         .clamp(1, 1024);
         let vectors = Arc::new(
-            IrqVectors::alloc(pdev_b, max_io + 1, module_parameters::use_msi.value())?,
+            IrqVectors::alloc(pdev_b, max_io + 1, module_params::use_msi.value())?,
             GFP_KERNEL,
         )?;
 
@@ -335,9 +335,7 @@ impl<'bound> Controller<'bound> {
         let admin = Arc::pin_init(
             AdminQueue::new(
                 admin_q.clone(),
-                module_parameters::admin_timeout
-                    .value()
-                    .saturating_mul(1000),
+                module_params::admin_timeout.value().saturating_mul(1000),
             ),
             GFP_KERNEL,
         )?;
@@ -347,7 +345,7 @@ impl<'bound> Controller<'bound> {
             unsafe {
                 CtrlCore::new(
                     ARef::from(&**dev),
-                    MmioRaw::new_region(base, len)?,
+                    kver::regs_new(base, len)?,
                     admin.clone(),
                     timeout_ms,
                 )
@@ -384,7 +382,7 @@ impl<'bound> Controller<'bound> {
         } else {
             1
         };
-        let want_poll = module_parameters::poll_queues.value().min(max_io);
+        let want_poll = module_params::poll_queues.value().min(max_io);
         // CAST: both at most 1024.
         let (want, want_poll) = (want as u16, want_poll as u16);
         let granted = admin.set_queue_count(want + want_poll).map_err(|e| {
@@ -400,9 +398,9 @@ impl<'bound> Controller<'bound> {
         let nr_io = nr_default + nr_poll;
         let depth = ring::io_queue_depth(
             cap.max_queue_entries(),
-            module_parameters::io_queue_depth.value(),
+            module_params::io_queue_depth.value(),
         );
-        let dbbuf = if idc.oacs_dbbuf() && module_parameters::use_dbbuf.value() {
+        let dbbuf = if idc.oacs_dbbuf() && module_params::use_dbbuf.value() {
             Some(Arc::new(DbBuf::new(dev, cap.dstrd())?, GFP_KERNEL)?)
         } else {
             None
@@ -477,7 +475,7 @@ impl<'bound> Controller<'bound> {
                 nr_default: u32::from(nr_default),
                 core: core.clone(),
                 sgl: idc.sgl_supported(),
-                sgl_threshold: module_parameters::sgl_threshold.value(),
+                sgl_threshold: module_params::sgl_threshold.value(),
             },
             GFP_KERNEL,
         )?;
@@ -489,7 +487,7 @@ impl<'bound> Controller<'bound> {
                     u32::from(nr_io),
                     u32::from(depth) - 1,
                     io::pdu_size(),
-                    module_parameters::io_timeout.value().clamp(1, 3600) * 1000,
+                    module_params::io_timeout.value().clamp(1, 3600) * 1000,
                 ),
                 GFP_KERNEL,
             )?,
@@ -648,16 +646,6 @@ impl<'bound> Controller<'bound> {
     }
 }
 
-/// Virtual address of the start of the BAR0 mapping, for the doorbells.
-fn bar_base(bar: &Bar0<'_>) -> usize {
-    use kernel::io::{
-        IoBackend,
-        IoBase, //
-    };
-    let view = bar.as_view();
-    kernel::io::MmioBackend::as_ptr(view).cast::<u8>().addr()
-}
-
 impl pci::Driver for NvmeDriver {
     type IdInfo = ();
     type Data<'bound> = Controller<'bound>;
@@ -666,7 +654,7 @@ impl pci::Driver for NvmeDriver {
 
     fn probe<'bound>(
         pdev: &'bound pci::Device<Core<'_>>,
-        _info: Option<&'bound Self::IdInfo>,
+        _info: kver::PciIdInfo<'bound, Self::IdInfo>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
         Controller::probe(pdev)
     }
@@ -676,7 +664,7 @@ impl pci::Driver for NvmeDriver {
     }
 }
 
-kernel::module_pci_driver! {
+kver::module_pci_driver! {
     type: NvmeDriver,
     name: "rust_nvme",
     authors: ["rust-nvme developers"],
