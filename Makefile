@@ -11,12 +11,18 @@
 #   make fmt        rustfmt the sources (FMT_CHECK=1: check only)
 #   make profile    guest kernel instructions per I/O, nvme vs rust_nvme (bench/profile/README.md)
 #   make print-kdir print the kernel build directory in use
+#   make matrix     make test on every supported kernel (7.2, 7.3), one summary line each
+#
+# KVER=7.2 selects the Linux 7.2 test kernel for make, setup, demo, test, clippy, fmt and
+# print-kdir (default 7.3; scripts read it as RNVME_KVER).
 
 LLVM ?= -19
-KDIR ?= $(shell $(CURDIR)/scripts/kdir.sh)
-SRCS := $(wildcard *.rs nvme/*.rs)
+KVER ?= $(or $(RNVME_KVER),7.3)
+export RNVME_KVER := $(KVER)
+KDIR ?= $(shell RNVME_KVER=$(KVER) $(CURDIR)/scripts/kdir.sh)
+SRCS := $(wildcard *.rs ffi/*.rs nvme/*.rs)
 
-.PHONY: all module setup demo test test-debug clippy fmt print-kdir clean check-kdir bench soak profile
+.PHONY: all module setup demo test test-debug matrix clippy fmt print-kdir clean check-kdir bench soak profile
 
 all: module
 
@@ -44,6 +50,9 @@ test:
 
 test-debug:
 	@RNVME_VARIANT=debug $(CURDIR)/tests/run.sh
+
+matrix:
+	@$(CURDIR)/scripts/matrix.sh
 
 bench:
 	@$(CURDIR)/scripts/bench.sh

@@ -5,6 +5,8 @@
 
 RNVME_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RNVME_CACHE=${RNVME_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rust-nvme}
+# Kernel version of the test kernel (make KVER=...); the driver builds against each of these.
+RNVME_KVERS="7.2 7.3"
 RNVME_KVER=${RNVME_KVER:-7.3}
 RNVME_LLVM=${RNVME_LLVM:--19}
 RNVME_FRAGMENT=${RNVME_FRAGMENT:-$RNVME_ROOT/kernel/config.fragment}
@@ -16,6 +18,16 @@ export PATH="$HOME/.cargo/bin:$PATH"
 die() {
 	echo "rust-nvme: error: $*" >&2
 	exit 1
+}
+
+case " $RNVME_KVERS " in
+*" $RNVME_KVER "*) ;;
+*) die "unknown kernel version KVER=$RNVME_KVER (supported: $RNVME_KVERS)" ;;
+esac
+
+# The set-up command for the selected kernel, for messages.
+rnvme_setup_cmd() {
+	if [ "$RNVME_KVER" = 7.3 ]; then echo "make setup"; else echo "make setup KVER=$RNVME_KVER"; fi
 }
 
 say() {
@@ -78,7 +90,7 @@ rnvme_kdir() {
 rnvme_check_kdir() {
 	local k=$1
 	if [ ! -d "$k" ]; then
-		echo "KDIR=$k does not exist; run 'make setup' for the test kernel or pass KDIR=/path/to/your/kernel/build"
+		echo "KDIR=$k does not exist; run '$(rnvme_setup_cmd)' for the test kernel or pass KDIR=/path/to/your/kernel/build"
 		return 1
 	fi
 	if [ ! -f "$k/Makefile" ] || [ ! -f "$k/.config" ]; then
@@ -86,11 +98,11 @@ rnvme_check_kdir() {
 		return 1
 	fi
 	if ! grep -q '^CONFIG_RUST=y' "$k/.config"; then
-		echo "KDIR=$k is a kernel built without CONFIG_RUST=y; enable Rust support (make LLVM=1 rustavailable, then CONFIG_RUST=y) and rebuild, or use 'make setup'"
+		echo "KDIR=$k is a kernel built without CONFIG_RUST=y; enable Rust support (make LLVM=1 rustavailable, then CONFIG_RUST=y) and rebuild, or use '$(rnvme_setup_cmd)'"
 		return 1
 	fi
 	if [ ! -f "$k/rust/libkernel.rmeta" ] || [ ! -f "$k/Module.symvers" ]; then
-		echo "KDIR=$k has CONFIG_RUST=y but no Rust metadata (rust/libkernel.rmeta): headers packages ship none; build the kernel yourself, or use 'make setup'"
+		echo "KDIR=$k has CONFIG_RUST=y but no Rust metadata (rust/libkernel.rmeta): headers packages ship none; build the kernel yourself, or use '$(rnvme_setup_cmd)'"
 		return 1
 	fi
 	return 0
