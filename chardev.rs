@@ -223,60 +223,16 @@ impl Passthru {
                 .ok_or(ENOTTY),
             // I/O commands go through a disk's request queue, so they are taken on disk nodes;
             // on the char device the namespace is ambiguous.
-            uapi::NVME_IOCTL_IO_CMD => {
+            uapi::NVME_IOCTL_IO_CMD | uapi::NVME_IOCTL_IO64_CMD => {
                 let node = disk.ok_or(EINVAL)?;
-                let c: PassthruCmd =
-                    UserSlice::new(UserPtr::from_addr(arg), size_of::<PassthruCmd>())
-                        .reader()
-                        .read()?;
-                let (status, result) =
-                    Self::io_passthru(node, &UserCmd::from(&PassthruCmd64::from(&c)))?;
-                let at = offset_of!(PassthruCmd, result);
-                // CAST: the 32-bit ABI returns completion dword 0.
-                let dw0 = result as u32;
-                UserSlice::new(UserPtr::from_addr(arg + at), 4)
-                    .writer()
-                    .write(&dw0)?;
-                Ok(status)
+                Self::user_cmd(arg, cmd == uapi::NVME_IOCTL_IO64_CMD, |uc| {
+                    Self::io_passthru(node, uc)
+                })
             }
-            uapi::NVME_IOCTL_IO64_CMD => {
-                let node = disk.ok_or(EINVAL)?;
-                let c: PassthruCmd64 =
-                    UserSlice::new(UserPtr::from_addr(arg), size_of::<PassthruCmd64>())
-                        .reader()
-                        .read()?;
-                let (status, result) = Self::io_passthru(node, &UserCmd::from(&c))?;
-                let at = offset_of!(PassthruCmd64, result);
-                UserSlice::new(UserPtr::from_addr(arg + at), 8)
-                    .writer()
-                    .write(&result)?;
-                Ok(status)
-            }
-            uapi::NVME_IOCTL_ADMIN_CMD => {
-                let c: PassthruCmd =
-                    UserSlice::new(UserPtr::from_addr(arg), size_of::<PassthruCmd>())
-                        .reader()
-                        .read()?;
-                let (status, dw0, _) =
-                    self.admin_passthru(&UserCmd::from(&PassthruCmd64::from(&c)))?;
-                let at = offset_of!(PassthruCmd, result);
-                UserSlice::new(UserPtr::from_addr(arg + at), 4)
-                    .writer()
-                    .write(&dw0)?;
-                Ok(status)
-            }
-            uapi::NVME_IOCTL_ADMIN64_CMD => {
-                let c: PassthruCmd64 =
-                    UserSlice::new(UserPtr::from_addr(arg), size_of::<PassthruCmd64>())
-                        .reader()
-                        .read()?;
-                let (status, dw0, dw1) = self.admin_passthru(&UserCmd::from(&c))?;
-                let at = offset_of!(PassthruCmd64, result);
-                let result = u64::from(dw0) | (u64::from(dw1) << 32);
-                UserSlice::new(UserPtr::from_addr(arg + at), 8)
-                    .writer()
-                    .write(&result)?;
-                Ok(status)
+            uapi::NVME_IOCTL_ADMIN_CMD | uapi::NVME_IOCTL_ADMIN64_CMD => {
+                Self::user_cmd(arg, cmd == uapi::NVME_IOCTL_ADMIN64_CMD, |uc| {
+                    self.admin_passthru(uc)
+                })
             }
             uapi::NVME_IOCTL_RESET => {
                 ffi::require_sys_admin()?;
@@ -295,6 +251,41 @@ impl Passthru {
             }
             // The old read/write interface and subsystem reset are not implemented.
             _ => Err(ENOTTY),
+        }
+    }
+
+    /// Reads the passthrough structure at user address `arg` (`struct nvme_passthru_cmd64`
+    /// when `wide`, else the 72-byte `struct nvme_passthru_cmd`), runs it with `run`, and writes
+    /// the completion's result back into it: both dwords in the wide form, dword 0 in the
+    /// other. Returns the NVMe status `run` gave.
+    fn user_cmd(
+        arg: usize,
+        wide: bool,
+        run: impl FnOnce(&UserCmd) -> Result<(isize, u64)>,
+    ) -> Result<isize> {
+        if wide {
+            let c: PassthruCmd64 =
+                UserSlice::new(UserPtr::from_addr(arg), size_of::<PassthruCmd64>())
+                    .reader()
+                    .read()?;
+            let (status, result) = run(&UserCmd::from(&c))?;
+            let at = offset_of!(PassthruCmd64, result);
+            UserSlice::new(UserPtr::from_addr(arg + at), 8)
+                .writer()
+                .write(&result)?;
+            Ok(status)
+        } else {
+            let c: PassthruCmd = UserSlice::new(UserPtr::from_addr(arg), size_of::<PassthruCmd>())
+                .reader()
+                .read()?;
+            let (status, result) = run(&UserCmd::from(&PassthruCmd64::from(&c)))?;
+            let at = offset_of!(PassthruCmd, result);
+            // CAST: the 72-byte ABI returns completion dword 0.
+            let dw0 = result as u32;
+            UserSlice::new(UserPtr::from_addr(arg + at), 4)
+                .writer()
+                .write(&dw0)?;
+            Ok(status)
         }
     }
 
@@ -330,8 +321,9 @@ impl Passthru {
     }
 
     /// Runs one admin command from user space. Returns the NVMe status (0 on success, the
-    /// positive status field otherwise, as the C driver does) and completion dwords 0 and 1.
-    fn admin_passthru(&self, uc: &UserCmd) -> Result<(isize, u32, u32)> {
+    /// positive status field otherwise, as the C driver does) and completion dwords 0 and 1
+    /// (dword 1 in the high half).
+    fn admin_passthru(&self, uc: &UserCmd) -> Result<(isize, u64)> {
         check_access(uapi::admin_access(uc.opcode, uc.cdw[2]))?;
         let (len, addr) = uc.data(PASSTHRU_MAX)?;
         let bounce = self.bounce.lock();
@@ -350,9 +342,12 @@ impl Passthru {
             }
             Self::map(&bounce, len, &mut c)?;
         }
-        let (status, dw0, dw1) = match self.core.admin.submit_sync(c) {
-            Ok(cqe) => (0, cqe.result_dw0(), cqe.result_dw1()),
-            Err(AdminError::Status(s)) => (isize::try_from(s.0).unwrap_or(isize::MAX), 0, 0),
+        let (status, result) = match self.core.admin.submit_sync(c) {
+            Ok(cqe) => (
+                0,
+                u64::from(cqe.result_dw0()) | (u64::from(cqe.result_dw1()) << 32),
+            ),
+            Err(AdminError::Status(s)) => (isize::try_from(s.0).unwrap_or(isize::MAX), 0),
             Err(AdminError::Timeout) => return Err(ETIMEDOUT),
             Err(AdminError::Closed) => return Err(ENODEV),
         };
@@ -363,7 +358,7 @@ impl Passthru {
                 .writer()
                 .write_slice(&data[..len])?;
         }
-        Ok((status, dw0, dw1))
+        Ok((status, result))
     }
 
     /// Points the command's PRPs at the first `len` bytes of the bounce buffer.
