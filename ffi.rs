@@ -952,6 +952,46 @@ const RQF_NEED_TS: u32 = (1 << bindings::rqf_flags___RQF_IO_STAT)
     | (1 << bindings::rqf_flags___RQF_STATS)
     | (1 << bindings::rqf_flags___RQF_USE_SCHED);
 
+/// Appends `rq` to `list` (`rq_list_add_tail()`).
+///
+/// # Safety
+///
+/// `list` is a valid list of live requests that only this thread uses meanwhile; `rq` is a live
+/// request on no list, whose `rq_next` link (shared with `queuelist`) is free.
+unsafe fn rq_list_add_tail(list: *mut bindings::rq_list, rq: *mut bindings::request) {
+    // SAFETY: per the function's safety requirements.
+    unsafe {
+        (*rq).__bindgen_anon_1.rq_next = ptr::null_mut();
+        let tail = (*list).tail;
+        if tail.is_null() {
+            (*list).head = rq;
+        } else {
+            (*tail).__bindgen_anon_1.rq_next = rq;
+        }
+        (*list).tail = rq;
+    }
+}
+
+/// Takes the first request off `list`, or null when it is empty (`rq_list_pop()`).
+///
+/// # Safety
+///
+/// `list` is a valid list of live requests that only this thread uses meanwhile.
+unsafe fn rq_list_pop(list: *mut bindings::rq_list) -> *mut bindings::request {
+    // SAFETY: per the function's safety requirements.
+    unsafe {
+        let rq = (*list).head;
+        if !rq.is_null() {
+            (*list).head = (*rq).__bindgen_anon_1.rq_next;
+            if (*list).head.is_null() {
+                (*list).tail = ptr::null_mut();
+            }
+            (*rq).__bindgen_anon_1.rq_next = ptr::null_mut();
+        }
+        rq
+    }
+}
+
 /// Requests that completed successfully, to be ended together (`struct io_comp_batch`).
 ///
 /// Ending a batch (`blk_mq_end_request_batch()`) frees the tags of many requests at once and
@@ -1013,16 +1053,7 @@ impl CompBatch {
             if rq.rq_flags() & RQF_NEED_TS != 0 {
                 (*iob).need_ts = true;
             }
-            // `rq_list_add_tail()`.
-            let raw = rq.as_raw();
-            (*raw).__bindgen_anon_1.rq_next = ptr::null_mut();
-            let tail = (*iob).req_list.tail;
-            if tail.is_null() {
-                (*iob).req_list.head = raw;
-            } else {
-                (*tail).__bindgen_anon_1.rq_next = raw;
-            }
-            (*iob).req_list.tail = raw;
+            rq_list_add_tail(&raw mut (*iob).req_list, rq.as_raw());
         }
         // INVARIANT: `rq` completed successfully on this CPU, with `complete` its tag set's.
         true
@@ -1386,19 +1417,11 @@ impl<T: Operations> TagSet<T> {
         };
         let mut prev: Option<&T::HwQueue> = None;
         loop {
-            // SAFETY: `rqlist` is blk-mq's list, ours for the call; `rq_list_pop()`.
-            let rq = unsafe {
-                let rq = (*rqlist).head;
-                if rq.is_null() {
-                    break;
-                }
-                (*rqlist).head = (*rq).__bindgen_anon_1.rq_next;
-                if (*rqlist).head.is_null() {
-                    (*rqlist).tail = ptr::null_mut();
-                }
-                (*rq).__bindgen_anon_1.rq_next = ptr::null_mut();
-                rq
-            };
+            // SAFETY: `rqlist` is blk-mq's list of requests, ours for the call.
+            let rq = unsafe { rq_list_pop(rqlist) };
+            if rq.is_null() {
+                break;
+            }
             // SAFETY: as in `queue_rq_callback`, for the request's own hardware context and
             // queue, which blk-mq set up before putting the request on the list.
             let (set, hwq, disk, request) = unsafe {
@@ -1417,16 +1440,9 @@ impl<T: Operations> TagSet<T> {
             }
             prev = Some(hwq);
             if !T::queue_rq(set, hwq, disk, request, false).is_ok() {
-                // SAFETY: the request was not issued, so it is still blk-mq's and its link
-                // is free; `rq_list_add_tail()`.
-                unsafe {
-                    if left.tail.is_null() {
-                        left.head = rq;
-                    } else {
-                        (*left.tail).__bindgen_anon_1.rq_next = rq;
-                    }
-                    left.tail = rq;
-                }
+                // SAFETY: `left` is our list; the request was not issued, so it is still
+                // blk-mq's, off any other list, and its link is free.
+                unsafe { rq_list_add_tail(&raw mut left, rq) };
             }
         }
         if let Some(p) = prev {

@@ -441,17 +441,17 @@ impl IoSet {
             } else {
                 None
             };
-            match one_page {
+            let status = match one_page {
                 Some(st) => st,
                 None => self.plan_and_fill(&map, pdu, c),
+            };
+            // Segments that PRPs cannot describe (a gap inside a controller page: the queue
+            // has no virtual boundary when the controller takes SGLs) go by SGL.
+            if status == BlkStatus::IOERR && self.sgl {
+                self.fill_sgl(&map, pdu, c)
+            } else {
+                status
             }
-        };
-        // Segments that PRPs cannot describe (a gap inside a controller page: the queue has no
-        // virtual boundary when the controller takes SGLs) go by SGL.
-        let status = if status == BlkStatus::IOERR && self.sgl && !force_sgl {
-            self.fill_sgl(&map, pdu, c)
-        } else {
-            status
         };
         let (nents, nr_mapped, write) = map.into_parts();
         pdu.nents = nents;
