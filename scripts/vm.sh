@@ -88,11 +88,12 @@ mkdir -p "$logdir"
 log=$logdir/$name.log
 run=$(mktemp -d "${TMPDIR:-/tmp}/rnvme-vm.XXXXXX")
 mon=${RNVME_MONITOR:-$run/monitor.sock}
-qpid='' wpid=''
+qpid='' wpid='' bpid=''
 
 cleanup() {
 	[ -z "$qpid" ] || kill "$qpid" 2>/dev/null || true
 	[ -z "$wpid" ] || kill "$wpid" 2>/dev/null || true
+	[ -z "$bpid" ] || kill "$bpid" 2>/dev/null || true
 	if [ "${RNVME_KEEP:-0}" = 1 ]; then
 		echo "vm $name: run directory kept: $run"
 	else
@@ -259,21 +260,68 @@ watch_console() {
 
 # --- the run ------------------------------------------------------------------
 
+# boot_watch: the kernel must start /init within $boot_deadline seconds; before
+# /init neither rust_nvme nor nvme is loaded, so a stall there is the emulator's
+# or the early kernel's. It saves every vCPU's registers (RIP looked up in
+# System.map) for the record, kills QEMU and leaves $run/boot-stall.
+boot_watch() {
+	local waited=0 regs
+	while [ $waited -lt "$boot_deadline" ]; do
+		sleep 1
+		waited=$((waited + 1))
+		grep -aq '^RNVME-GUEST-START' "$log" 2>/dev/null && return 0
+		kill -0 "$qpid" 2>/dev/null || return 0
+	done
+	regs=$logdir/$name.boot-stall-$attempt.regs
+	printf 'info registers -a\n' | timeout 10 socat -t 3 - UNIX-CONNECT:"$mon" 2>&1 |
+		sed 's/\x1b\[[0-9;]*[A-Za-z]//g; s/\r//g' >"$regs" || true
+	for r in $(grep -ao 'RIP=[0-9a-f]*' "$regs"); do
+		awk -v rip="${r#RIP=}" 'function h(x,  i, n, c) { n = 0; x = tolower(x)
+				for (i = 1; i <= length(x); i++) { c = index("0123456789abcdef", substr(x, i, 1)); n = n * 16 + c - 1 }
+				return n }
+			# the low 32 bits only: awk numbers are doubles, and kernel text lies in one 4 GiB window
+			BEGIN { want = h(substr(rip, length(rip) - 7)); best = -1 }
+			$2 ~ /^[tT]$/ && substr($1, 1, 8) == substr(rip, 1, 8) {
+				a = h(substr($1, 9)); if (a <= want && a > best) { best = a; sym = $3 } }
+			END { if (sym != "") printf "RIP %s is in %s+0x%x\n", rip, sym, want - best }' "$KDIR/System.map"
+	done >"$regs.sym" 2>&1 || true
+	{ echo; cat "$regs.sym"; } >>"$regs" && rm -f "$regs.sym"
+	: >"$run/boot-stall"
+	kill "$qpid" 2>/dev/null || true
+}
+
 echo "vm $name: booting (${#nvmes[@]} nvme, $([ "${RNVME_KVM:-0}" = 1 ] && echo kvm || echo tcg)$([ $icount = 1 ] && echo ', icount'), smp $smp, $mem); log: $log"
 [ $monitor = 0 ] || echo "vm $name: monitor: $mon (HMP: echo 'info pci' | socat - UNIX-CONNECT:$mon)"
-: >"$log"
-t0=$(date +%s.%N)
-timeout -k 5 "$timeout" "${qemu[@]}" </dev/null >"$run/qemu.out" 2>&1 &
-qpid=$!
-watch_console &
-wpid=$!
-qrc=0
-wait "$qpid" || qrc=$?
-qpid=''
-wait "$wpid" 2>/dev/null || true
-wpid=''
-t1=$(date +%s.%N)
-sed -i 's/\r$//' "$log"
+boot_deadline=${RNVME_BOOT_DEADLINE:-60}
+[ "$RNVME_VARIANT" != debug ] || boot_deadline=$((boot_deadline * ${RNVME_DEBUG_SLOWDOWN:-6}))
+boot_attempts=${RNVME_BOOT_ATTEMPTS:-3}
+attempt=1
+while :; do
+	: >"$log"
+	rm -f "$run/boot-stall" "$run/t-guest" "$run/host.fifo"
+	t0=$(date +%s.%N)
+	timeout -k 5 "$timeout" "${qemu[@]}" </dev/null >"$run/qemu.out" 2>&1 &
+	qpid=$!
+	watch_console &
+	wpid=$!
+	boot_watch &
+	bpid=$!
+	qrc=0
+	wait "$qpid" || qrc=$?
+	qpid=''
+	wait "$bpid" 2>/dev/null || true
+	wait "$wpid" 2>/dev/null || true
+	wpid=''
+	t1=$(date +%s.%N)
+	sed -i 's/\r$//' "$log"
+	[ -f "$run/boot-stall" ] && [ $attempt -lt "$boot_attempts" ] || break
+	cp "$log" "$logdir/$name.boot-stall-$attempt.log"
+	echo "vm $name: the kernel had not started /init after $boot_deadline s (no NVMe driver is loaded" \
+		"before /init: an early-boot stall under the emulator); console and registers kept in" \
+		"$logdir/$name.boot-stall-$attempt.{log,regs}; booting again ($((attempt + 1)) of $boot_attempts)"
+	sed -n 's/^RIP .* is in /    stalled in: /p' "$logdir/$name.boot-stall-$attempt.regs" 2>/dev/null || true
+	attempt=$((attempt + 1))
+done
 
 # --- the verdict ----------------------------------------------------------------
 
@@ -289,6 +337,9 @@ exit_line=$(grep -a '^RNVME-EXIT: ' "$log" | tail -n 1 || true)
 if [ -z "$exit_line" ]; then
 	if ! grep -aq '^RNVME-GUEST-START' "$log"; then
 		reasons+=("the kernel never started /init")
+		[ ! -f "$run/boot-stall" ] ||
+			reasons+=("(stalled in early boot $attempt times; registers in $logdir/$name.boot-stall-$attempt.regs:" \
+				"$(sed -n 's/^RIP .* is in //p' "$logdir/$name.boot-stall-$attempt.regs" 2>/dev/null | paste -sd ' '))")
 	else
 		reasons+=("no RNVME-EXIT line: the guest did not finish")
 	fi
