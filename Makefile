@@ -7,6 +7,7 @@
 #   make demo       set up if needed, boot QEMU with an emulated NVMe, load the module
 #   make test       host tests, clippy, rustfmt and the VM tests
 #   make test-debug the same on the debug kernel (KASAN, lockdep, DMA-API debug, kmemleak)
+#   make kunit-module  the module with its KUnit suites, in build/kunit (make test loads it)
 #   make clippy     build with clippy, warnings are errors
 #   make fmt        rustfmt the sources (FMT_CHECK=1: check only)
 #   make profile    guest kernel instructions per I/O, nvme vs rust_nvme (bench/profile/README.md)
@@ -22,7 +23,7 @@ export RNVME_KVER := $(KVER)
 KDIR ?= $(shell RNVME_KVER=$(KVER) $(CURDIR)/scripts/kdir.sh)
 SRCS := $(wildcard *.rs ffi/*.rs nvme/*.rs)
 
-.PHONY: all module setup demo test test-debug matrix clippy fmt print-kdir clean check-kdir bench soak profile
+.PHONY: all module kunit-module setup demo test test-debug matrix clippy fmt print-kdir clean check-kdir bench soak profile
 
 all: module
 
@@ -31,6 +32,13 @@ check-kdir:
 
 module: check-kdir
 	$(MAKE) -C "$(KDIR)" M="$(CURDIR)" LLVM=$(LLVM) modules
+
+# A copy of the sources (modification times kept, so only changes rebuild), built in place:
+# Kbuild's separate output directory (MO=) wants a source tree without build products.
+kunit-module: check-kdir
+	@mkdir -p build/kunit/ffi build/kunit/nvme
+	@cp -p Kbuild *.rs build/kunit/ && cp -p ffi/*.rs build/kunit/ffi/ && cp -p nvme/*.rs build/kunit/nvme/
+	$(MAKE) -C "$(KDIR)" M="$(CURDIR)/build/kunit" LLVM=$(LLVM) RNVME_KUNIT=1 modules
 
 clippy: check-kdir
 	@rm -f rust_nvme.o

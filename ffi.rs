@@ -40,6 +40,8 @@ use kernel::{
 };
 
 pub(crate) mod kver;
+#[cfg(all(rnvme_kunit, CONFIG_KUNIT = "y"))]
+pub(crate) mod testing;
 
 use kver::LocalInterruptDisabled;
 
@@ -1075,6 +1077,31 @@ impl CompBatch {
     }
 }
 
+/// Whether fault injection wants this completion dropped, so that the request times out
+/// instead (`blk_should_fake_timeout()`, switched on by `/sys/block/*/io-timeout-fail` and
+/// steered by `/sys/kernel/debug/fail_io_timeout`; blktests' nvme/050 uses it).
+#[inline(always)]
+fn should_fake_timeout(rq: &Request) -> bool {
+    #[cfg(CONFIG_FAIL_IO_TIMEOUT)]
+    {
+        // SAFETY: `rq` is a started request, so its queue is live.
+        let q = unsafe { (*rq.as_raw()).q };
+        // SAFETY: `queue_flags` is a word of the live queue, changed only by atomic bit
+        // operations, so an atomic load may read it.
+        let flags = unsafe {
+            core::sync::atomic::AtomicUsize::from_ptr(ptr::addr_of_mut!((*q).queue_flags))
+        }
+        .load(Ordering::Relaxed);
+        if flags & (1 << bindings::QUEUE_FLAG_FAIL_IO) != 0 {
+            // SAFETY: the queue is live.
+            return unsafe { bindings::__blk_should_fake_timeout(q) };
+        }
+    }
+    #[cfg(not(CONFIG_FAIL_IO_TIMEOUT))]
+    let _ = rq;
+    false
+}
+
 /// Completes a request whose command finished: on the submitting CPU when blk-mq wants that
 /// (`blk_mq_complete_request_remote()`), otherwise here, in `batch` when it succeeded and a
 /// batch is at hand, or on its own through [`Operations::complete`].
@@ -1083,6 +1110,9 @@ pub(crate) fn complete_request<T: Operations>(
     ok: bool,
     batch: Option<&mut CompBatch>,
 ) {
+    if should_fake_timeout(rq) {
+        return;
+    }
     // SAFETY: `rq` is a started request of a tag set of `T` that the driver owns; blk-mq now
     // owns it when this returns true.
     if unsafe { bindings::blk_mq_complete_request_remote(rq.as_raw()) } {
@@ -1637,6 +1667,39 @@ pub(crate) struct Limits {
     pub(crate) atomic_write_boundary: u32,
 }
 
+/// The block layer's queue limits for `limits`.
+fn queue_limits(limits: &Limits) -> bindings::queue_limits {
+    let mut lim: bindings::queue_limits = pin_init::zeroed();
+    lim.logical_block_size = limits.logical_block_size;
+    lim.physical_block_size = limits.physical_block_size;
+    lim.io_min = limits.physical_block_size;
+    lim.max_hw_sectors = limits.max_hw_sectors;
+    lim.max_segments = limits.max_segments;
+    lim.max_segment_size = u32::MAX;
+    // CAST: `unsigned long` is 64 bits on the 64-bit kernels this module builds for.
+    lim.virt_boundary_mask = limits.virt_boundary_mask as usize;
+    lim.dma_alignment = limits.dma_alignment;
+    lim.max_hw_discard_sectors = limits.max_discard_sectors;
+    lim.max_discard_segments = limits.max_discard_segments;
+    lim.discard_granularity = limits.discard_granularity;
+    lim.max_write_zeroes_sectors = limits.max_write_zeroes_sectors;
+    if limits.atomic_write_max != 0 {
+        lim.atomic_write_hw_max = limits.atomic_write_max;
+        lim.atomic_write_hw_boundary = limits.atomic_write_boundary;
+        lim.atomic_write_hw_unit_min = limits.logical_block_size;
+        // The largest power of two not above the maximum (`rounddown_pow_of_two`).
+        lim.atomic_write_hw_unit_max = 1 << limits.atomic_write_max.ilog2();
+        lim.features |= BLK_FEAT_ATOMIC_WRITES;
+    }
+    if limits.write_cache {
+        lim.features |= BLK_FEAT_WRITE_CACHE;
+        if limits.fua {
+            lim.features |= BLK_FEAT_FUA;
+        }
+    }
+    lim
+}
+
 /// A block device added to the system (`struct gendisk`).
 ///
 /// # Invariants
@@ -1786,34 +1849,7 @@ impl<T: Operations> Disk<T> {
         limits: &Limits,
         parent: &device::Device,
     ) -> Result<Self> {
-        let mut lim: bindings::queue_limits = pin_init::zeroed();
-        lim.logical_block_size = limits.logical_block_size;
-        lim.physical_block_size = limits.physical_block_size;
-        lim.io_min = limits.physical_block_size;
-        lim.max_hw_sectors = limits.max_hw_sectors;
-        lim.max_segments = limits.max_segments;
-        lim.max_segment_size = u32::MAX;
-        // CAST: `unsigned long` is 64 bits on the 64-bit kernels this module builds for.
-        lim.virt_boundary_mask = limits.virt_boundary_mask as usize;
-        lim.dma_alignment = limits.dma_alignment;
-        lim.max_hw_discard_sectors = limits.max_discard_sectors;
-        lim.max_discard_segments = limits.max_discard_segments;
-        lim.discard_granularity = limits.discard_granularity;
-        lim.max_write_zeroes_sectors = limits.max_write_zeroes_sectors;
-        if limits.atomic_write_max != 0 {
-            lim.atomic_write_hw_max = limits.atomic_write_max;
-            lim.atomic_write_hw_boundary = limits.atomic_write_boundary;
-            lim.atomic_write_hw_unit_min = limits.logical_block_size;
-            // The largest power of two not above the maximum (`rounddown_pow_of_two`).
-            lim.atomic_write_hw_unit_max = 1 << limits.atomic_write_max.ilog2();
-            lim.features |= BLK_FEAT_ATOMIC_WRITES;
-        }
-        if limits.write_cache {
-            lim.features |= BLK_FEAT_WRITE_CACHE;
-            if limits.fua {
-                lim.features |= BLK_FEAT_FUA;
-            }
-        }
+        let mut lim = queue_limits(limits);
         let qdata = Arc::as_ptr(&data).cast_mut().cast::<c_void>();
         // SAFETY: `set` is an allocated tag set; `lim` is a valid limits structure; `qdata`
         // lives as long as the disk (it is held in `Self`); the key is static.

@@ -151,16 +151,23 @@ const fn sg_offset() -> usize {
 pub(crate) struct IoSet {
     /// The I/O queues; hardware context `i` uses `queues[i]`.
     pub(crate) queues: KVec<Arc<Queue>>,
-    /// The PCI device, for DMA mapping and messages.
-    pub(crate) dev: ARef<device::Device>,
-    /// PRP list pages and DSM range lists, one controller page each.
-    pub(crate) pool: DmaPool,
+    /// How request data is mapped and described to the controller.
+    pub(crate) data: DataPath,
     /// Interrupt vectors spread over the CPUs (queue `i` on vector `i + 1`).
     pub(crate) irq_affinity: bool,
     /// The first `nr_default` queues are interrupt driven; the rest are polled.
     pub(crate) nr_default: u32,
     /// The controller core, for recovery.
     pub(crate) core: Arc<CtrlCore>,
+}
+
+/// The data side of I/O: DMA mapping of request data, and the PRPs or SGLs (with their list
+/// pages from the pool) that describe it in a command.
+pub(crate) struct DataPath {
+    /// The PCI device, for DMA mapping and messages.
+    pub(crate) dev: ARef<device::Device>,
+    /// PRP list pages and DSM range lists, one controller page each.
+    pub(crate) pool: DmaPool,
     /// The controller takes SGLs for data (Identify Controller SGLS).
     pub(crate) sgl: bool,
     /// Average segment size from which scattered data goes by SGL (0: only when PRPs cannot
@@ -305,6 +312,30 @@ impl Namespace {
     }
 }
 
+/// Prepares a newly allocated request's PDU: an idle `IoPdu` and the inline scatterlist table.
+fn init_pdu(rq: &Request) {
+    let pdu = rq.pdu::<IoPdu>();
+    // SAFETY: the PDU is ours and not yet in use; it is sized for `IoPdu` plus the table.
+    unsafe {
+        pdu.as_ptr().write(IoPdu {
+            status: 0,
+            mapped: false,
+            write: false,
+            nents: 0,
+            nr_mapped: 0,
+            sg_heap: None,
+            single: None,
+            nr_bufs: 0,
+            retries: 0,
+            aborted: false,
+            bufs: [None; MAX_LIST_PAGES],
+            pt_cmd: None,
+            result: 0,
+        });
+        SgMap::init_table(DataPath::inline_sgl(rq), u32::from(INLINE_SEGMENTS));
+    }
+}
+
 /// The blk-mq callbacks of the NVMe I/O queues.
 pub(crate) struct NvmeMq;
 
@@ -323,7 +354,7 @@ pub(crate) fn blk_status(status: Status) -> BlkStatus {
     }
 }
 
-impl IoSet {
+impl DataPath {
     /// Pointer to the inline scatterlist table of `rq`.
     fn inline_sgl(rq: &Request) -> *mut u8 {
         // SAFETY: the PDU is `pdu_size()` bytes, with the inline table at `sg_offset()`.
@@ -543,7 +574,7 @@ impl IoSet {
         }
     }
 
-    /// Gives back the pool buffer [`IoSet::take_buf`] took last.
+    /// Gives back the pool buffer [`DataPath::take_buf`] took last.
     fn put_last_buf(&self, pdu: &mut IoPdu) {
         let Some(i) = usize::from(pdu.nr_bufs).checked_sub(1) else {
             return;
@@ -600,7 +631,9 @@ impl IoSet {
             Err(_) => BlkStatus::IOERR,
         }
     }
+}
 
+impl IoSet {
     /// Builds the command of a passthrough request from the one [`execute_passthru`] left in
     /// its PDU, with its data mapped.
     #[cold]
@@ -612,9 +645,9 @@ impl IoSet {
         // has ended, which it waits for.
         let mut c = unsafe { *cmd.as_ptr() };
         if rq.nr_phys_segments() > 0 {
-            let st = self.map_data(rq, pdu, &mut c, true);
+            let st = self.data.map_data(rq, pdu, &mut c, true);
             if !st.is_ok() {
-                self.release(rq, pdu);
+                self.data.release(rq, pdu);
                 return Err(st);
             }
         }
@@ -628,7 +661,7 @@ impl IoSet {
         rq: &Request,
         pdu: &mut IoPdu,
     ) -> Result<Command, BlkStatus> {
-        let Some(buf) = self.take_buf(pdu) else {
+        let Some(buf) = self.data.take_buf(pdu) else {
             return Err(BlkStatus::RESOURCE);
         };
         let max = (1usize << CTRL_PAGE_SHIFT) / size_of::<DsmRange>();
@@ -669,26 +702,7 @@ impl ffi::Operations for NvmeMq {
     }
 
     fn init_request(_set: &IoSet, rq: &Request) {
-        let pdu = rq.pdu::<IoPdu>();
-        // SAFETY: the PDU is ours and not yet in use; it is sized for `IoPdu` plus the table.
-        unsafe {
-            pdu.as_ptr().write(IoPdu {
-                status: 0,
-                mapped: false,
-                write: false,
-                nents: 0,
-                nr_mapped: 0,
-                sg_heap: None,
-                single: None,
-                nr_bufs: 0,
-                retries: 0,
-                aborted: false,
-                bufs: [None; MAX_LIST_PAGES],
-                pt_cmd: None,
-                result: 0,
-            });
-            SgMap::init_table(IoSet::inline_sgl(rq), u32::from(INLINE_SEGMENTS));
-        }
+        init_pdu(rq);
     }
 
     fn queue_rq(set: &IoSet, hwq: &Queue, ns: &Namespace, rq: &Request, last: bool) -> BlkStatus {
@@ -715,9 +729,9 @@ impl ffi::Operations for NvmeMq {
                     rq.is_fua(),
                 );
                 if rq.nr_phys_segments() > 0 {
-                    let st = set.map_data(rq, pdu, &mut c, false);
+                    let st = set.data.map_data(rq, pdu, &mut c, false);
                     if !st.is_ok() {
-                        set.release(rq, pdu);
+                        set.data.release(rq, pdu);
                         return st;
                     }
                 }
@@ -733,7 +747,7 @@ impl ffi::Operations for NvmeMq {
             ReqOp::Discard => match set.setup_discard(ns, rq, pdu) {
                 Ok(c) => c,
                 Err(st) => {
-                    set.release(rq, pdu);
+                    set.data.release(rq, pdu);
                     return st;
                 }
             },
@@ -757,7 +771,7 @@ impl ffi::Operations for NvmeMq {
     fn complete(set: &IoSet, rq: &Request) {
         // SAFETY: the request completed; the driver owns it until `end`.
         let pdu = unsafe { &mut *rq.pdu::<IoPdu>().as_ptr() };
-        set.release(rq, pdu);
+        set.data.release(rq, pdu);
         let status = Status::new(pdu.status);
         // As the C driver does: a failure the controller does not mark Do Not Retry (and a
         // request recovery cancelled) is issued again, a few times, unless the submitter asked
@@ -785,7 +799,7 @@ impl ffi::Operations for NvmeMq {
         let blk = blk_status(status);
         if !blk.is_ok() {
             dev_err!(
-                set.dev,
+                set.data.dev,
                 "I/O error: {:?} sector {} ({} bytes): {} (sct {:#x} sc {:#x}{})\n",
                 rq.op(),
                 rq.sector(),
@@ -802,7 +816,7 @@ impl ffi::Operations for NvmeMq {
     fn complete_batched(set: &IoSet, rq: &Request) {
         // SAFETY: the request completed and its batch owns it; nothing else touches its PDU.
         let pdu = unsafe { &mut *rq.pdu::<IoPdu>().as_ptr() };
-        set.release(rq, pdu);
+        set.data.release(rq, pdu);
         pdu.retries = 0;
     }
 
@@ -881,7 +895,7 @@ impl ffi::Operations for NvmeMq {
         }
         let mut map = maps.map(MapKind::Default);
         if set.irq_affinity {
-            map.map_by_irq_affinity(&set.dev, 1);
+            map.map_by_irq_affinity(&set.data.dev, 1);
         } else {
             map.map_evenly();
         }
@@ -935,4 +949,414 @@ pub(crate) fn nvme_cancel_request(rq: &Request) {
     // can arrive and nothing else writes its status.
     unsafe { ptr::addr_of_mut!((*pdu.as_ptr()).status).write(HOST_ABORTED.0) };
     rq.complete();
+}
+
+/// KUnit tests of the data path on real kernel objects: blk-mq requests with kernel buffers
+/// mapped into them, DMA mapping, and PRP and SGL lists in DMA pool pages. A software
+/// "controller" reads each command's data pointer the way the device does and checks that it
+/// describes exactly the buffer's physical memory, in order. Built with `--cfg rnvme_kunit`.
+#[cfg(all(rnvme_kunit, CONFIG_KUNIT = "y"))]
+#[kunit_tests(rust_nvme_data_path)]
+mod kunit_tests {
+    use super::*;
+    use crate::ffi::{
+        testing::{
+            phys_addr,
+            BareQueue,
+            TestDevice, //
+        },
+        Limits,
+        Operations,
+        PassthruRq,
+        TagSet, //
+    };
+    use kernel::alloc::{
+        KVec,
+        VVec, //
+    };
+
+    /// Controller page size.
+    const PAGE: usize = 1 << CTRL_PAGE_SHIFT;
+
+    /// blk-mq operations of a queue whose requests are built and mapped but never issued.
+    struct MapOnly;
+
+    impl Operations for MapOnly {
+        type SetData = DataPath;
+        type HwQueue = ();
+        type Disk = ();
+
+        fn hw_queue(_set: &DataPath, _index: u32) -> Option<&()> {
+            Some(&())
+        }
+        fn set_tags(_hwq: &(), _tags: Tags) {}
+        fn init_request(_set: &DataPath, rq: &Request) {
+            init_pdu(rq);
+        }
+        fn queue_rq(_set: &DataPath, _hwq: &(), _d: &(), _rq: &Request, _l: bool) -> BlkStatus {
+            BlkStatus::IOERR
+        }
+        fn commit_rqs(_hwq: &()) {}
+        fn complete(_set: &DataPath, _rq: &Request) {}
+        fn complete_batched(_set: &DataPath, _rq: &Request) {}
+        fn map_queues(_set: &DataPath, maps: &mut QueueMaps<'_>) {
+            let mut map = maps.map(MapKind::Default);
+            map.set_range(1, 0);
+            map.map_evenly();
+        }
+        fn poll(_set: &DataPath, _hwq: &(), _batch: Option<&mut CompBatch>) -> i32 {
+            0
+        }
+        fn timeout(_set: &DataPath, _hwq: &(), _rq: &Request) -> TimeoutAction {
+            TimeoutAction::ResetTimer
+        }
+    }
+
+    /// A device, a data path with its pool, and a queue of requests to map. Fields drop in
+    /// order: the queue, the tag set (and with it the data path and pool), the device.
+    struct Fixture {
+        queue: BareQueue<MapOnly>,
+        data: Arc<DataPath>,
+        _set: Arc<Pin<KBox<TagSet<MapOnly>>>>,
+        _dev: TestDevice,
+    }
+
+    /// A fixture with a device named `name` (one per test: a failed assertion ends the test
+    /// without running destructors, so its device stays), whose controller takes SGLs when
+    /// `sgl` (from `sgl_threshold` bytes per segment on average, 0: only when forced or PRPs
+    /// cannot describe the data).
+    fn fixture(name: &'static CStr, sgl: bool, sgl_threshold: u32) -> Result<Fixture> {
+        let dev = TestDevice::new(name)?;
+        let data = Arc::new(
+            DataPath {
+                dev: ARef::from(dev.dev()),
+                pool: DmaPool::new(c"rust_nvme_kunit", dev.dev(), PAGE)?,
+                sgl,
+                sgl_threshold,
+            },
+            GFP_KERNEL,
+        )?;
+        let set = Arc::new(
+            KBox::pin_init(
+                TagSet::<MapOnly>::new(data.clone(), 1, 1, 4, pdu_size(), 30_000),
+                GFP_KERNEL,
+            )?,
+            GFP_KERNEL,
+        )?;
+        let limits = Limits {
+            logical_block_size: 512,
+            physical_block_size: 512,
+            max_hw_sectors: 2048,
+            max_segments: MAX_SEGMENTS,
+            virt_boundary_mask: if sgl { 0 } else { PAGE as u64 - 1 },
+            dma_alignment: 3,
+            write_cache: false,
+            fua: false,
+            max_discard_sectors: 0,
+            max_discard_segments: 1,
+            discard_granularity: 0,
+            max_write_zeroes_sectors: 0,
+            atomic_write_max: 0,
+            atomic_write_boundary: 0,
+        };
+        let queue = BareQueue::new(&set, Arc::new((), GFP_KERNEL)?, &limits)?;
+        Ok(Fixture {
+            queue,
+            data,
+            _set: set,
+            _dev: dev,
+        })
+    }
+
+    /// Appends `(addr, len)` to `v`, merged into the last range when contiguous with it.
+    fn push_range(v: &mut KVec<(u64, u32)>, addr: u64, len: u32) -> Result {
+        if let Some(last) = v.last_mut() {
+            if last.0 + u64::from(last.1) == addr {
+                last.1 += len;
+                return Ok(());
+            }
+        }
+        v.push((addr, len), GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// The physical ranges of `buf[off..off + len]`, page by page, merged where contiguous.
+    fn expected(buf: &[u8], off: usize, len: usize) -> Result<KVec<(u64, u32)>> {
+        let mut v = KVec::new();
+        let mut pos = off;
+        while pos < off + len {
+            let n = (PAGE - pos % PAGE).min(off + len - pos);
+            // CAST: at most one page.
+            push_range(&mut v, phys_addr(buf, pos), n as u32)?;
+            pos += n;
+        }
+        Ok(v)
+    }
+
+    /// The CPU address of bus address `dma`, which must lie in one of the request's pool pages.
+    fn list_cpu(pdu: &IoPdu, dma: u64) -> Result<*const u8> {
+        for b in pdu.bufs.iter().take(usize::from(pdu.nr_bufs)).flatten() {
+            if dma >= b.dma && dma < b.dma + PAGE as u64 {
+                // CAST: the offset is below one page.
+                return Ok(b
+                    .cpu
+                    .as_ptr()
+                    .wrapping_add((dma - b.dma) as usize)
+                    .cast_const());
+            }
+        }
+        Err(EINVAL)
+    }
+
+    /// Reads `c`'s data pointer for `len` bytes as the controller does (PRP1, PRP2, PRP lists
+    /// chained through the last entry of a full page; or SGL Data Block and Last Segment
+    /// descriptors) and returns the ranges it describes, merged where contiguous.
+    fn decode(c: &Command, len: usize, pdu: &IoPdu) -> Result<KVec<(u64, u32)>> {
+        let mut v = KVec::new();
+        if u32::from_le(c.cdw0) & sgl::PSDT_SGL != 0 {
+            let d = SglDesc::from_dptr(c.prp1, c.prp2);
+            let descs: KVec<SglDesc> = match d.id {
+                sgl::DATA_BLOCK => {
+                    let mut one = KVec::new();
+                    one.push(d, GFP_KERNEL)?;
+                    one
+                }
+                sgl::LAST_SEGMENT => {
+                    let n = u32::from_le(d.len) as usize / sgl::DESC_SIZE;
+                    let p = list_cpu(pdu, u64::from_le(d.addr))?.cast::<SglDesc>();
+                    let mut all = KVec::new();
+                    for i in 0..n {
+                        // SAFETY: the list lies in a pool page of the request, written by
+                        // `map_data`; `list_cpu` checked the start, the page holds
+                        // `SGL_PER_PAGE` descriptors.
+                        all.push(unsafe { p.add(i).read() }, GFP_KERNEL)?;
+                    }
+                    all
+                }
+                _ => return Err(EINVAL),
+            };
+            for d in descs.iter() {
+                if d.id != sgl::DATA_BLOCK {
+                    return Err(EINVAL);
+                }
+                push_range(&mut v, u64::from_le(d.addr), u32::from_le(d.len))?;
+            }
+        } else {
+            let prp1 = u64::from_le(c.prp1);
+            let first = (PAGE - (prp1 as usize % PAGE)).min(len);
+            // CAST: at most one page.
+            push_range(&mut v, prp1, first as u32)?;
+            let mut left = len - first;
+            if left > 0 && left <= PAGE {
+                push_range(&mut v, u64::from_le(c.prp2), left as u32)?;
+                left = 0;
+            }
+            let mut list = u64::from_le(c.prp2);
+            while left > 0 {
+                let page = list_cpu(pdu, list)?.cast::<u64>();
+                let slots = (PAGE - list as usize % PAGE) / 8;
+                let mut i = 0;
+                while left > 0 && i < slots {
+                    // SAFETY: slot `i` lies in the pool page `list_cpu` found.
+                    let e = u64::from_le(unsafe { page.add(i).read() });
+                    if i == slots - 1 && left > PAGE {
+                        list = e;
+                        break;
+                    }
+                    if e % PAGE as u64 != 0 {
+                        return Err(EINVAL);
+                    }
+                    let n = left.min(PAGE);
+                    push_range(&mut v, e, n as u32)?;
+                    left -= n;
+                    i += 1;
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    /// What one mapped request showed: the ranges its command describes, the pool pages it
+    /// took, whether it went by SGL and as one segment.
+    struct Mapped {
+        ranges: KVec<(u64, u32)>,
+        want: KVec<(u64, u32)>,
+        pool_pages: u8,
+        sgl: bool,
+        single: bool,
+    }
+
+    /// Maps `buf[off..off + len]` into a request on `fx`, describes it with `map_data`,
+    /// decodes the command, and releases the request's DMA resources again.
+    fn map_one(
+        fx: &Fixture,
+        buf: &mut [u8],
+        off: usize,
+        len: usize,
+        force_sgl: bool,
+    ) -> Result<Mapped> {
+        let want = expected(buf, off, len)?;
+        let mut rq: PassthruRq<'_> = fx.queue.queue().alloc_passthru(true)?;
+        rq.map_kernel(&mut buf[off..off + len])?;
+        let r = rq.request();
+        // SAFETY: the request is allocated and never issued, so only this function uses its
+        // PDU, which `init_request` set up.
+        let pdu = unsafe { &mut *r.pdu::<IoPdu>().as_ptr() };
+        let mut c = Command::zeroed();
+        let st = fx.data.map_data(r, pdu, &mut c, force_sgl);
+        let ranges = if st.is_ok() {
+            decode(&c, len, pdu)
+        } else {
+            Err(EIO)
+        };
+        let pool_pages = pdu.nr_bufs;
+        let single = pdu.single.is_some();
+        fx.data.release(r, pdu);
+        if pdu.nr_bufs != 0 || pdu.mapped || pdu.single.is_some() {
+            return Err(EBUSY);
+        }
+        Ok(Mapped {
+            ranges: ranges?,
+            want,
+            pool_pages,
+            sgl: u32::from_le(c.cdw0) & sgl::PSDT_SGL != 0,
+            single,
+        })
+    }
+
+    /// A physically contiguous buffer of `len` bytes.
+    fn kbuf(len: usize) -> Result<KVec<u8>> {
+        let mut v = KVec::with_capacity(len, GFP_KERNEL)?;
+        for i in 0..len {
+            // CAST: a byte pattern.
+            v.push(i as u8, GFP_KERNEL)?;
+        }
+        Ok(v)
+    }
+
+    /// A virtually contiguous buffer of `len` bytes, page by page from anywhere in memory.
+    fn vbuf(len: usize) -> Result<VVec<u8>> {
+        let mut v = VVec::with_capacity(len, GFP_KERNEL)?;
+        for i in 0..len {
+            // CAST: a byte pattern.
+            v.push(i as u8, GFP_KERNEL)?;
+        }
+        Ok(v)
+    }
+
+    #[test]
+    fn pdu_layout() -> Result {
+        let fx = fixture(c"rust_nvme_kunit_pdu", false, 0)?;
+        let rq = fx.queue.queue().alloc_passthru(false)?;
+        let pdu = rq.request().pdu::<IoPdu>();
+        assert!(pdu.as_ptr().is_aligned());
+        assert_eq!(sg_offset() % 8, 0);
+        assert!(
+            pdu_size() as usize >= sg_offset() + usize::from(INLINE_SEGMENTS) * ffi::SG_ENTRY_SIZE
+        );
+        // SAFETY: the request is allocated and not issued; `init_request` wrote the PDU.
+        let p = unsafe { &*pdu.as_ptr() };
+        assert!(p.nr_bufs == 0 && !p.mapped && p.single.is_none() && p.sg_heap.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn one_segment_goes_by_prp1_prp2() -> Result {
+        let fx = fixture(c"rust_nvme_kunit_prp1", false, 0)?;
+        let mut buf = kbuf(3 * PAGE)?;
+        for (off, len) in [
+            (0, PAGE),
+            (512, PAGE),
+            (0, 2 * PAGE),
+            (4, 512),
+            (PAGE - 8, 16),
+        ] {
+            let m = map_one(&fx, &mut buf, off, len, false)?;
+            assert!(m.single);
+            assert_eq!(m.pool_pages, 0);
+            assert!(!m.sgl);
+            assert!(m.ranges[..] == m.want[..]);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn scattered_data_gets_a_prp_list_page() -> Result {
+        let fx = fixture(c"rust_nvme_kunit_prpl", false, 0)?;
+        let mut buf = vbuf(260 * PAGE)?;
+        for (off, len) in [
+            (0, 16 * PAGE),
+            (PAGE, 3 * PAGE),
+            (0, 256 * PAGE),
+            (1024, 64 * PAGE - 1024),
+        ] {
+            let m = map_one(&fx, &mut buf, off, len, false)?;
+            assert!(!m.sgl);
+            assert!(m.ranges[..] == m.want[..]);
+            if m.want.len() > 2 {
+                assert_eq!(m.pool_pages, 1);
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn sgl_when_forced_or_above_the_threshold() -> Result {
+        let fx = fixture(c"rust_nvme_kunit_sgl", true, 2 * PAGE as u32)?;
+        let mut buf = vbuf(66 * PAGE)?;
+        for (off, len, force) in [
+            (0, PAGE, true),
+            (0, 32 * PAGE, true),
+            (512, 8 * PAGE, true),
+            (0, 64 * PAGE, false),
+        ] {
+            let m = map_one(&fx, &mut buf, off, len, force)?;
+            assert!(m.ranges[..] == m.want[..]);
+            // Unforced, the choice follows the average segment: physically contiguous runs
+            // of vmalloc pages merge into one segment each (no virtual boundary with SGLs).
+            // CAST: at most 256 ranges.
+            let by_size = sgl::prefer_sgl(len as u64, m.want.len() as u32, 2 * PAGE as u32);
+            assert_eq!(m.sgl, force || by_size);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn sgl_from_the_threshold() -> Result {
+        let fx = fixture(c"rust_nvme_kunit_sglt", true, PAGE as u32)?;
+        let mut buf = vbuf(10 * PAGE)?;
+        let m = map_one(&fx, &mut buf, 0, 8 * PAGE, false)?;
+        assert!(m.sgl);
+        assert!(m.ranges[..] == m.want[..]);
+        assert_eq!(m.pool_pages, u8::from(m.want.len() > 1));
+        Ok(())
+    }
+
+    #[test]
+    fn pool_pages_are_page_aligned_and_direct() -> Result {
+        let fx = fixture(c"rust_nvme_kunit_pool", false, 0)?;
+        let mut bufs = KVec::new();
+        for _ in 0..64 {
+            let Some(b) = fx.data.pool.alloc_atomic() else {
+                break;
+            };
+            bufs.push(b, GFP_KERNEL)?;
+        }
+        let n = bufs.len();
+        let mut ok = n == 64;
+        for (i, b) in bufs.iter().enumerate() {
+            // SAFETY: a live pool page of `PAGE` bytes.
+            let page = unsafe { core::slice::from_raw_parts(b.cpu.as_ptr(), PAGE) };
+            ok &= b.dma % PAGE as u64 == 0 && b.cpu.as_ptr() as usize % PAGE == 0;
+            // No IOMMU: the bus address is the physical address.
+            ok &= phys_addr(page, 0) == b.dma;
+            ok &= bufs.iter().skip(i + 1).all(|o| o.dma != b.dma);
+        }
+        for b in bufs.drain_all() {
+            // SAFETY: taken from this pool above and not used after.
+            unsafe { fx.data.pool.free(b) };
+        }
+        assert!(ok);
+        Ok(())
+    }
 }

@@ -69,6 +69,7 @@ use ffi::{
     TagSet, //
 };
 use io::{
+    DataPath,
     IoSet,
     NvmeMq, //
 };
@@ -469,13 +470,15 @@ impl<'bound> Controller<'bound> {
         let set = Arc::new(
             IoSet {
                 queues: io_queues,
-                dev: ARef::from(&**dev),
-                pool: DmaPool::new(c"rust_nvme_prp", dev, 1 << io::CTRL_PAGE_SHIFT)?,
+                data: DataPath {
+                    dev: ARef::from(&**dev),
+                    pool: DmaPool::new(c"rust_nvme_prp", dev, 1 << io::CTRL_PAGE_SHIFT)?,
+                    sgl: idc.sgl_supported(),
+                    sgl_threshold: module_params::sgl_threshold.value(),
+                },
                 irq_affinity,
                 nr_default: u32::from(nr_default),
                 core: core.clone(),
-                sgl: idc.sgl_supported(),
-                sgl_threshold: module_params::sgl_threshold.value(),
             },
             GFP_KERNEL,
         )?;
