@@ -29,6 +29,9 @@ usage: scripts/vm.sh --name NAME [options] TEST_SCRIPT|-
   --icount            -icount shift=0,sleep=off (deterministic guest time, 1 CPU thread)
   --monitor           print the HMP monitor socket (path from RNVME_MONITOR if set)
   --expect-fail       pass only if the guest script exits non-zero (console still clean)
+  --allow-alloc-warnings
+                      the kernel's reports of failed allocations (warn_alloc call traces) do
+                      not fail the run: for tests that inject allocation failures
 
 TEST_SCRIPT (or - for stdin) runs in the guest under busybox sh with 'set -e'
 and tests/vm/guest-lib.sh sourced. Environment: KDIR, RNVME_KVM=1 (use KVM),
@@ -37,7 +40,7 @@ RNVME_LOGDIR, RNVME_VERBOSE=1 (show the kernel's lines live too), RNVME_KEEP=1
 EOF
 }
 
-name='' script='' smp=2 mem=1G timeout=300 icount=0 monitor=0 expect_fail=0
+name='' script='' smp=2 mem=1G timeout=300 icount=0 monitor=0 expect_fail=0 allow_alloc_warn=0
 append='' nvmes=() disks=() nulls=() files=() order=()
 
 need() {
@@ -59,6 +62,7 @@ while [ $# -gt 0 ]; do
 	--icount) icount=1; shift ;;
 	--monitor) monitor=1; shift ;;
 	--expect-fail) expect_fail=1; shift ;;
+	--allow-alloc-warnings) allow_alloc_warn=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	-) script=-; shift ;;
 	-*) die "unknown option $1; see scripts/vm.sh --help" ;;
@@ -353,7 +357,7 @@ else
 		reasons+=("the guest script exited with $code${fails:+: $fails}")
 	fi
 fi
-scan_out=$("$RNVME_ROOT/scripts/scan-console.sh" "$log") || reasons+=("kernel reports on the console")
+scan_out=$(RNVME_ALLOW_ALLOC_WARN=$allow_alloc_warn "$RNVME_ROOT/scripts/scan-console.sh" "$log") || reasons+=("kernel reports on the console")
 
 times=$(awk -v a="$t0" -v b="$t1" -v g="$(cat "$run/t-guest" 2>/dev/null || echo 0)" 'BEGIN {
 	if (g > 0) printf "%.1f s: boot %.1f s, test %.1f s", b - a, g - a, b - g
