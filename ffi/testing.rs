@@ -26,31 +26,46 @@ use kernel::{
     sync::Arc, //
 };
 
-/// A root device (`/sys/devices/NAME`) set up for 64-bit DMA. It sits on no bus and behind no
-/// IOMMU, so the kernel maps DMA for it directly: a bus address is the physical address.
+/// A root device (`/sys/devices/NAME`) set up for 64-bit DMA with segments of any size, as the
+/// driver sets up its PCI function. It sits on no bus and behind no IOMMU, so the kernel maps
+/// DMA for it directly: a bus address is the physical address.
 ///
 /// # Invariants
 ///
-/// `dev` was registered by `__root_device_register` and is unregistered in `Drop` only.
+/// `dev` was registered by `__root_device_register` and is unregistered in `Drop` only; its
+/// `dma_parms` points to `_parms` until then.
 pub(crate) struct TestDevice {
     dev: NonNull<bindings::device>,
+    _parms: KBox<bindings::device_dma_parameters>,
 }
 
 impl TestDevice {
     /// Registers the device `name`.
     pub(crate) fn new(name: &'static CStr) -> Result<Self> {
+        let mut parms = KBox::new(
+            bindings::device_dma_parameters {
+                max_segment_size: u32::MAX,
+                min_align_mask: 0,
+                segment_boundary_mask: usize::MAX,
+            },
+            GFP_KERNEL,
+        )?;
         // SAFETY: `name` is a static NUL-terminated string; the owner is this module.
         let dev = from_err_ptr(unsafe {
             bindings::__root_device_register(name.as_char_ptr(), kver::this_module())
         })?;
         // INVARIANT: registered above; from here on `Drop` unregisters it, also on error.
+        let parms_ptr: *mut bindings::device_dma_parameters = &mut *parms;
         let this = Self {
             dev: NonNull::new(dev).ok_or(ENOMEM)?,
+            _parms: parms,
         };
         // SAFETY: the device is registered and only this value uses it. A device without a bus
         // DMA mask points `dma_mask` at its own `coherent_dma_mask`, as platform devices do;
-        // the field lives as long as the device.
+        // the field lives as long as the device. `parms` is heap memory owned by `this`, which
+        // detaches it in `Drop` before unregistering the device.
         unsafe {
+            (*dev).dma_parms = parms_ptr;
             (*dev).dma_mask = &raw mut (*dev).coherent_dma_mask;
             to_result(bindings::dma_set_mask(dev, u64::MAX))?;
             to_result(bindings::dma_set_coherent_mask(dev, u64::MAX))?;
@@ -68,8 +83,12 @@ impl TestDevice {
 
 impl Drop for TestDevice {
     fn drop(&mut self) {
-        // SAFETY: registered by `new` and not unregistered since (type invariant).
-        unsafe { bindings::root_device_unregister(self.dev.as_ptr()) };
+        // SAFETY: registered by `new` and not unregistered since (type invariant); nothing maps
+        // DMA for it any more, so its DMA parameters can go before it does.
+        unsafe {
+            (*self.dev.as_ptr()).dma_parms = core::ptr::null_mut();
+            bindings::root_device_unregister(self.dev.as_ptr());
+        }
     }
 }
 
