@@ -12,7 +12,8 @@
 # the host's cc, and the copy goes into the guest as a tarball. bash, gawk,
 # GNU coreutils and the other programs blktests calls come from the host
 # (RNVME_EXTRA_TOOLS of scripts/initramfs.sh); the test kernel's .config is
-# the guest's /boot/config-<release>, where blktests looks for kernel options.
+# the guest's /boot/config-<release> (gzipped), where blktests looks for kernel
+# options.
 #
 # Every NVMe function starts with driver_override "none" (tests/vm/init.sh)
 # and only the driver under test is loaded in its VM, so the other one can
@@ -121,7 +122,7 @@ tar -C "$src" -czf "$out/blktests.tar.gz" .
 want=(bash gawk awk grep sed diff find xargs readlink realpath stat sort uniq tr cut head
 	tail wc date cat tee mkdir rm mv cp ln ls touch chmod basename dirname mktemp sleep
 	timeout nproc getconf env id uname seq truncate sync numfmt md5sum gzip zgrep dmesg
-	blockdev blkdiscard blkzone findmnt lsblk blkid wipefs xfs_io mkfs.xfs setpci)
+	column blockdev blkdiscard blkzone findmnt lsblk blkid wipefs xfs_io mkfs.xfs setpci)
 extra=() missing=()
 for t in "${want[@]}"; do
 	if PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v "$t" >/dev/null; then
@@ -136,7 +137,10 @@ export RNVME_EXTRA_TOOLS="${extra[*]}"
 
 # The src/ helpers' shared libraries (libstdc++ for discontiguous-io), at the
 # same paths in the guest.
-files=(--file "$out/blktests.tar.gz=/blktests.tar.gz" --file "$KDIR/.config=/boot/config-$release")
+# The kernel's .config gzipped: blktests reads it with zgrep, which runs gzip -d, and
+# busybox's gzip (the applet wins in zgrep's sh) reads gzip data only.
+gzip -c "$KDIR/.config" >"$out/config.gz"
+files=(--file "$out/blktests.tar.gz=/blktests.tar.gz" --file "$out/config.gz=/boot/config-$release")
 while read -r lib; do
 	files+=(--file "$lib=$lib")
 done < <(find "$src/src" -type f -perm -u+x -exec ldd {} + 2>/dev/null |
@@ -155,6 +159,8 @@ fio_time=$fio_time
 GUEST
 	cat <<'GUEST'
 ln -sf /usr/bin/bash /bin/bash
+# bash's process substitution needs /dev/fd, which devtmpfs does not make.
+ln -sf /proc/self/fd /dev/fd
 mkdir -p /root/blktests
 tar -xzf /blktests.tar.gz -C /root/blktests
 rm /blktests.tar.gz
