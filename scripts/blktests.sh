@@ -25,7 +25,7 @@
 # table: build/blktests/<date>/.
 #
 # Usage: scripts/blktests.sh [--args 'CHECK ARGS'] [--time S] [--timeout S]
-#                            [--drivers 'rust_nvme nvme']
+#                            [--drivers 'rust_nvme nvme'] | --report DIR
 # Environment: BLKTESTS (the blktests checkout, required), BLKTESTS_ARGS,
 #   BLKTESTS_TIME, BLKTESTS_VM_TIMEOUT, BLKTESTS_DRIVERS (same meaning as the
 #   options), KDIR, RNVME_MODULE (a rust_nvme.ko to test instead of building
@@ -44,10 +44,110 @@ usage: make blktests BLKTESTS=/path/to/blktests
   --time S        blktests' TIMEOUT: the run time of each timed fio test (default 30)
   --timeout S     hard limit for each VM (default 2400)
   --drivers LIST  drivers to run, in order (default 'rust_nvme nvme')
+  --report DIR    print the table of an earlier run's results directory again
 
 Environment: BLKTESTS (required), BLKTESTS_ARGS, BLKTESTS_TIME, BLKTESTS_VM_TIMEOUT,
 BLKTESTS_DRIVERS, KDIR, RNVME_MODULE, RNVME_LOGDIR.
 EOF
+}
+
+# report DIR: the table of both drivers' results of the run in DIR (from its run.env and
+# each driver's results/check.out), printed and written to DIR/results.md.
+report() {
+	local dir=$1
+	[ -f "$dir/run.env" ] || die "$dir is not a 'make blktests' results directory (no run.env)"
+	python3 - "$dir" <<'PY'
+import os, re, sys
+
+out = sys.argv[1]
+env = dict(l.rstrip('\n').split('=', 1) for l in open(os.path.join(out, 'run.env')) if '=' in l)
+version, release, args, fio_time = env['version'], env['release'], env['args'], env['time']
+drivers = env['drivers'].split()
+# "block/003 => nvme0n1 (description)  [passed]"; a test run under a condition has
+# "(tr=loop) " before its description; a whole group skipped is "nvme/*** => DEV".
+head = re.compile(r'^([a-z]+/(?:\d+|\*\*\*))(?: => (\S+))?\s*(.*?)\s*\[(passed|failed|not run)\]$')
+cond_desc = re.compile(r'^\((\w+=[^)]*)\)\s*(.*)$')
+
+def parse(path):
+    """test -> (status, description, detail lines) from ./check's output."""
+    res = {}
+    if not os.path.exists(path):
+        return res
+    cur = None
+    for line in open(path, errors='replace'):
+        line = line.rstrip('\n')
+        m = head.match(line)
+        if m:
+            test, dev, rest, status = m.groups()
+            cond = None
+            c = cond_desc.match(rest)
+            if c:
+                cond, rest = c.groups()
+            desc = rest[1:-1] if rest.startswith('(') and rest.endswith(')') else rest
+            name = test + (f' ({cond})' if cond else '')
+            cur = [status, desc or '', []]
+            res[name] = cur
+        elif cur is not None and line.startswith('    '):
+            cur[2].append(line.strip())
+        else:
+            cur = None
+    return res
+
+results = {d: parse(os.path.join(out, d, 'results', 'check.out')) for d in drivers}
+# A group whose requirements the disk fails ("nvme/*** => DEV [not run]") names none of its
+# tests; each test another driver's run shows gets a row of its own, marked n/a with the
+# group's reason.
+for d in drivers:
+    for g in [t for t in results[d] if t.endswith('/***')]:
+        for other in drivers:
+            for t in results[other]:
+                if t.startswith(g[:-3]) and not t.endswith('/***') and t not in results[d]:
+                    results[d][t] = ['n/a', '', ['group ' + g[:-4] + ': ' + '; '.join(results[d][g][2])]]
+tests = sorted({t for r in results.values() for t in r})
+
+def detail(status, lines):
+    if status in ('not run', 'n/a'):
+        return '; '.join(lines)
+    if status == 'failed':
+        keep = [l for l in lines if not l.startswith('runtime')]
+        return ' '.join(keep[:4])[:200]
+    return ''
+
+rows = []
+for t in tests:
+    desc = next((results[d][t][1] for d in drivers if t in results[d] and results[d][t][1]), '')
+    cells, notes = [], {}
+    for d in drivers:
+        r = results[d].get(t)
+        if r is None:
+            cells.append('-')
+            continue
+        cells.append(r[0])
+        n = detail(r[0], r[2])
+        if n:
+            notes[d] = n
+    # One note when every driver gives the same one.
+    if len(notes) == len(drivers) and len(set(notes.values())) == 1:
+        note = next(iter(notes.values()))
+    else:
+        note = ' / '.join(f'{d}: {n}' for d, n in notes.items())
+    rows.append((t, desc, cells, note.replace('|', '\\|')))
+
+lines = [f'blktests {version} on Linux {release}: ./check {args}, TIMEOUT={fio_time}', '',
+         '| test | description | ' + ' | '.join(drivers) + ' | notes |',
+         '|---|---|' + '---|' * len(drivers) + '---|']
+for t, desc, cells, note in rows:
+    lines.append(f'| {t} | {desc} | ' + ' | '.join(cells) + f' | {note} |')
+lines.append('')
+for d in drivers:
+    c = {s: sum(1 for t, r in results[d].items() if r[0] == s and not t.endswith('/***'))
+         for s in ('passed', 'failed', 'not run', 'n/a')}
+    lines.append(f'{d}: {c["passed"]} passed, {c["failed"]} failed, {c["not run"]} not run'
+                 + (f', {c["n/a"]} not applicable (their group does not apply to the disk)' if c['n/a'] else ''))
+text = '\n'.join(lines) + '\n'
+open(os.path.join(out, 'results.md'), 'w').write(text)
+print(text, end='')
+PY
 }
 
 check_args=${BLKTESTS_ARGS:--d block nvme}
@@ -60,6 +160,7 @@ while [ $# -gt 0 ]; do
 	--time) fio_time=${2:?--time needs seconds}; shift 2 ;;
 	--timeout) vm_timeout=${2:?--timeout needs seconds}; shift 2 ;;
 	--drivers) drivers=${2:?--drivers needs a list}; shift 2 ;;
+	--report) report "${2:?--report needs a results directory}"; exit 0 ;;
 	-h | --help) usage; exit 0 ;;
 	*) die "unknown argument '$1'; see scripts/blktests.sh --help" ;;
 	esac
@@ -112,6 +213,8 @@ else
 fi
 version=$(git -C "$BLKTESTS" describe --always --dirty 2>/dev/null || echo unknown)
 tar -C "$src" -czf "$out/blktests.tar.gz" .
+printf 'version=%s\nrelease=%s\nargs=%s\ntime=%s\ndrivers=%s\n' \
+	"$version" "$release" "$check_args" "$fio_time" "$drivers" >"$out/run.env"
 
 # --- the guest's programs -------------------------------------------------------
 
@@ -220,80 +323,7 @@ done
 # --- the table ------------------------------------------------------------------
 
 say "results (build/blktests/$stamp/)"
-python3 - "$out" "$version" "$release" "$check_args" "$fio_time" $drivers <<'PY'
-import os, re, sys
-
-out, version, release, args, fio_time = sys.argv[1:6]
-drivers = sys.argv[6:]
-# "block/003 => nvme0n1 (description)  [passed]"; a test run under a condition has
-# "(tr=loop) " before its description; a whole group skipped is "nvme/*** => DEV".
-head = re.compile(r'^([a-z]+/(?:\d+|\*\*\*))(?: => (\S+))?\s*(.*?)\s*\[(passed|failed|not run)\]$')
-cond_desc = re.compile(r'^\((\w+=[^)]*)\)\s*(.*)$')
-
-def parse(path):
-    """test -> (status, description, detail lines) from ./check's output."""
-    res = {}
-    if not os.path.exists(path):
-        return res
-    cur = None
-    for line in open(path, errors='replace'):
-        line = line.rstrip('\n')
-        m = head.match(line)
-        if m:
-            test, dev, rest, status = m.groups()
-            cond = None
-            c = cond_desc.match(rest)
-            if c:
-                cond, rest = c.groups()
-            desc = rest[1:-1] if rest.startswith('(') and rest.endswith(')') else rest
-            name = test + (f' ({cond})' if cond else '')
-            cur = [status, desc or '', []]
-            res[name] = cur
-        elif cur is not None and line.startswith('    '):
-            cur[2].append(line.strip())
-        else:
-            cur = None
-    return res
-
-results = {d: parse(os.path.join(out, d, 'results', 'check.out')) for d in drivers}
-tests = sorted({t for r in results.values() for t in r})
-
-def detail(status, lines):
-    if status == 'not run':
-        return '; '.join(lines)
-    if status == 'failed':
-        keep = [l for l in lines if not l.startswith('runtime')]
-        return ' '.join(keep[:4])[:200]
-    return ''
-
-rows = []
-for t in tests:
-    desc = next((results[d][t][1] for d in drivers if t in results[d] and results[d][t][1]), '')
-    cells, notes = [], []
-    for d in drivers:
-        r = results[d].get(t)
-        if r is None:
-            cells.append('-')
-            continue
-        cells.append(r[0])
-        n = detail(r[0], r[2])
-        if n:
-            notes.append(f'{d}: {n}')
-    rows.append((t, desc, cells, ' / '.join(notes).replace('|', '\\|')))
-
-lines = [f'blktests {version} on Linux {release}: ./check {args}, TIMEOUT={fio_time}', '',
-         '| test | description | ' + ' | '.join(drivers) + ' | notes |',
-         '|---|---|' + '---|' * len(drivers) + '---|']
-for t, desc, cells, note in rows:
-    lines.append(f'| {t} | {desc} | ' + ' | '.join(cells) + f' | {note} |')
-lines.append('')
-for d in drivers:
-    c = {s: sum(1 for r in results[d].values() if r[0] == s) for s in ('passed', 'failed', 'not run')}
-    lines.append(f'{d}: {c["passed"]} passed, {c["failed"]} failed, {c["not run"]} not run')
-text = '\n'.join(lines) + '\n'
-open(os.path.join(out, 'results.md'), 'w').write(text)
-print(text, end='')
-PY
+report "$out"
 
 if [ ${#vm_failed[@]} != 0 ]; then
 	die "the VM run failed for: ${vm_failed[*]} (kernel reports on the console, a time-out, or the guest did not finish; see above and $out/console-*.log)"
