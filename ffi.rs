@@ -264,6 +264,26 @@ impl Request {
         state == bindings::mq_rq_state_MQ_RQ_COMPLETE
     }
 
+    /// True when fault injection wants this request's completion dropped so that it times out
+    /// instead (`blk_should_fake_timeout()`): the disk's `io-timeout-fail` attribute is set and
+    /// the `fail_io_timeout` fault attribute fires. Always false in a kernel without
+    /// `CONFIG_FAIL_IO_TIMEOUT`, as in C.
+    pub(crate) fn should_fake_timeout(&self) -> bool {
+        #[cfg(CONFIG_FAIL_IO_TIMEOUT)]
+        {
+            // SAFETY: `self` is a valid request (type invariant), and its queue outlives it.
+            let q = unsafe { (*self.as_raw()).q };
+            // SAFETY: `q` is the request's live queue. Its flags change under sysfs writes: read
+            // them without a lock, as the C `test_bit()` does.
+            let flags = unsafe { ptr::read_volatile(ptr::addr_of!((*q).queue_flags)) };
+            if flags & (1 << bindings::QUEUE_FLAG_FAIL_IO) != 0 {
+                // SAFETY: `q` is a valid queue; the call only consults the fault attribute.
+                return unsafe { bindings::__blk_should_fake_timeout(q) };
+            }
+        }
+        false
+    }
+
     /// Puts the request back on its queue's requeue list to be issued again
     /// (`blk_mq_requeue_request()`); used instead of ending it.
     pub(crate) fn requeue(&self) {
@@ -1083,6 +1103,11 @@ pub(crate) fn complete_request<T: Operations>(
     ok: bool,
     batch: Option<&mut CompBatch>,
 ) {
+    // Fault injection (blktests nvme/050): the completion is lost on purpose, and the request
+    // is left to the timeout handler, like the C driver's `nvme_try_complete_req()`.
+    if rq.should_fake_timeout() {
+        return;
+    }
     // SAFETY: `rq` is a started request of a tag set of `T` that the driver owns; blk-mq now
     // owns it when this returns true.
     if unsafe { bindings::blk_mq_complete_request_remote(rq.as_raw()) } {
