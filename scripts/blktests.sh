@@ -341,3 +341,6 @@ report "$out"
 if [ ${#vm_failed[@]} != 0 ]; then
 	die "the VM run failed for: ${vm_failed[*]} (kernel reports on the console, a time-out, or the guest did not finish; see above and $out/console-*.log)"
 fi
+failed=$(sed -n 's/^rust_nvme: [0-9]* passed, \([0-9]*\) failed.*/\1/p' "$out/results.md")
+[ "${failed:-0}" = 0 ] ||
+	die "$failed blktests test(s) failed on rust_nvme; see the table above and blktests' output in $out/rust_nvme/results/"
