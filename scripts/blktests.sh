@@ -7,8 +7,8 @@
 # VM with an identical QEMU device, with the C nvme driver, and prints one
 # table of both drivers' results per test.
 #
-# The user's checkout is never written to: it is copied (without results/
-# and .git) to build/blktests/src, whose src/ helpers are built there with
+# The user's checkout is never written to: it is copied (without results/,
+# .git and config) to build/blktests/src, whose src/ helpers are built there with
 # the host's cc, and the copy goes into the guest as a tarball. bash, gawk,
 # GNU coreutils and the other programs blktests calls come from the host
 # (RNVME_EXTRA_TOOLS of scripts/initramfs.sh); the test kernel's .config is
@@ -238,12 +238,12 @@ done
 	echo "    not on the host, so not in the guest: ${missing[*]} (Debian: gawk, pciutils, xfsprogs)"
 export RNVME_EXTRA_TOOLS="${extra[*]}"
 
-# The src/ helpers' shared libraries (libstdc++ for discontiguous-io), at the
-# same paths in the guest.
 # The kernel's .config gzipped: blktests reads it with zgrep, which runs gzip -d, and
 # busybox's gzip (the applet wins in zgrep's sh) reads gzip data only.
 gzip -c "$KDIR/.config" >"$out/config.gz"
 files=(--file "$out/blktests.tar.gz=/blktests.tar.gz" --file "$out/config.gz=/boot/config-$release")
+# The src/ helpers' shared libraries (libstdc++ for discontiguous-io, liburing), at
+# the same paths in the guest.
 while read -r lib; do
 	files+=(--file "$lib=$lib")
 done < <(find "$src/src" -type f -perm -u+x -exec ldd {} + 2>/dev/null |
