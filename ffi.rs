@@ -56,6 +56,23 @@ fn raw_pdev<Ctx: device::DeviceContext>(pdev: &pci::Device<Ctx>) -> *mut binding
     ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut()
 }
 
+/// Turns bus mastering back on for the PCI function whose device is `dev`
+/// (`pci_set_master()`), as a controller reset must: whatever stopped the controller may have
+/// cleared it (a write to the command register, a function reset), and without it the
+/// controller cannot reach memory, so not even the admin queue works.
+///
+/// # Safety
+///
+/// `dev` must be the `struct device` of a PCI function the driver is bound to, for the whole
+/// call.
+pub(crate) unsafe fn pci_set_master_of(dev: &device::Device) {
+    // SAFETY: by the caller's guarantee `dev` is the `dev` field of a `struct pci_dev`.
+    let pdev = unsafe { kernel::container_of!(raw_dev(dev), bindings::pci_dev, dev) };
+    // SAFETY: `pdev` is a bound, hence enabled, PCI function; the call only sets the bus master
+    // bit of its command register.
+    unsafe { bindings::pci_set_master(pdev) };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Block status codes.
 
