@@ -13,6 +13,8 @@
 #   make profile    guest kernel instructions per I/O, nvme vs rust_nvme (bench/profile/README.md)
 #   make print-kdir print the kernel build directory in use
 #   make matrix     make test on every supported kernel (7.2, 7.3), one summary line each
+#   make blktests BLKTESTS=/path/to/blktests
+#                   blktests' block and nvme device tests on our disk and on the C driver's
 #
 # KVER=7.2 selects the Linux 7.2 test kernel for make, setup, demo, test, clippy, fmt and
 # print-kdir (default 7.3; scripts read it as RNVME_KVER).
@@ -23,7 +25,7 @@ export RNVME_KVER := $(KVER)
 KDIR ?= $(shell RNVME_KVER=$(KVER) $(CURDIR)/scripts/kdir.sh)
 SRCS := $(wildcard *.rs ffi/*.rs nvme/*.rs)
 
-.PHONY: all module kunit-module setup demo test test-debug matrix clippy fmt print-kdir clean check-kdir bench soak profile
+.PHONY: all module kunit-module setup demo test test-debug matrix clippy fmt print-kdir clean check-kdir bench soak profile blktests
 
 all: module
 
@@ -71,6 +73,10 @@ soak: module
 
 profile:
 	@$(CURDIR)/scripts/profile.sh
+
+# Not part of 'make test': it needs a blktests checkout (BLKTESTS=) and takes minutes.
+blktests:
+	@BLKTESTS="$(BLKTESTS)" KDIR="$(KDIR)" $(CURDIR)/scripts/blktests.sh
 
 print-kdir:
 	@echo "$(KDIR)"

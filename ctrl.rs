@@ -95,7 +95,8 @@ pub(crate) struct IoRefs {
 /// teardown clears `io` before freeing the tag set.
 #[pin_data]
 pub(crate) struct CtrlCore {
-    /// The PCI device, for messages.
+    /// The PCI function's device (the `dev` of its `struct pci_dev`), for messages and for
+    /// bus mastering on reset.
     pub(crate) dev: ARef<device::Device>,
     regs: Regs<{ regs::BAR0_MIN }>,
     /// The admin queue.
@@ -395,6 +396,12 @@ impl CtrlCore {
 
     /// Enables the controller again and re-creates its I/O queues.
     fn reinit(&self, io: Option<&IoRefs>) -> Result {
+        // Bus mastering first, as the C driver's reset does (`nvme_pci_enable()`): a controller
+        // that failed because it was cleared (blktests block/011 toggles it under I/O) could
+        // otherwise not even fetch the admin commands below.
+        // SAFETY: `dev` is the PCI function's device, and a reset runs only while the driver is
+        // bound to it: teardown cancels the reset work before the driver lets go.
+        unsafe { ffi::pci_set_master_of(&self.dev) };
         self.admin.q.reset_rings();
         if let Some(b) = io.and_then(|io| io.dbbuf.as_ref()) {
             b.set_enabled(false);

@@ -58,6 +58,23 @@ fn raw_pdev<Ctx: device::DeviceContext>(pdev: &pci::Device<Ctx>) -> *mut binding
     ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut()
 }
 
+/// Turns bus mastering back on for the PCI function whose device is `dev`
+/// (`pci_set_master()`), as a controller reset must: whatever stopped the controller may have
+/// cleared it (a write to the command register, a function reset), and without it the
+/// controller cannot reach memory, so not even the admin queue works.
+///
+/// # Safety
+///
+/// `dev` must be the `struct device` of a PCI function the driver is bound to, for the whole
+/// call.
+pub(crate) unsafe fn pci_set_master_of(dev: &device::Device) {
+    // SAFETY: by the caller's guarantee `dev` is the `dev` field of a `struct pci_dev`.
+    let pdev = unsafe { kernel::container_of!(raw_dev(dev), bindings::pci_dev, dev) };
+    // SAFETY: `pdev` is a bound, hence enabled, PCI function; the call only sets the bus master
+    // bit of its command register.
+    unsafe { bindings::pci_set_master(pdev) };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Block status codes.
 
@@ -264,6 +281,29 @@ impl Request {
         // as the C helper does.
         let state = unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).state)) };
         state == bindings::mq_rq_state_MQ_RQ_COMPLETE
+    }
+
+    /// True when fault injection wants this request's completion dropped so that it times out
+    /// instead (`blk_should_fake_timeout()`): the disk's `io-timeout-fail` attribute is set and
+    /// the `fail_io_timeout` fault attribute fires. Always false in a kernel without
+    /// `CONFIG_FAIL_IO_TIMEOUT`, as in C.
+    pub(crate) fn should_fake_timeout(&self) -> bool {
+        #[cfg(CONFIG_FAIL_IO_TIMEOUT)]
+        {
+            // SAFETY: `self` is a valid request (type invariant), and its queue outlives it.
+            let q = unsafe { (*self.as_raw()).q };
+            // SAFETY: `q` is the request's live queue. Its flags change under sysfs writes, by
+            // atomic bit operations: an atomic load reads them, as the C `test_bit()` does.
+            let flags = unsafe {
+                core::sync::atomic::AtomicUsize::from_ptr(ptr::addr_of_mut!((*q).queue_flags))
+            }
+            .load(Ordering::Relaxed);
+            if flags & (1 << bindings::QUEUE_FLAG_FAIL_IO) != 0 {
+                // SAFETY: `q` is a valid queue; the call only consults the fault attribute.
+                return unsafe { bindings::__blk_should_fake_timeout(q) };
+            }
+        }
+        false
     }
 
     /// Puts the request back on its queue's requeue list to be issued again
@@ -1077,31 +1117,6 @@ impl CompBatch {
     }
 }
 
-/// Whether fault injection wants this completion dropped, so that the request times out
-/// instead (`blk_should_fake_timeout()`, switched on by `/sys/block/*/io-timeout-fail` and
-/// steered by `/sys/kernel/debug/fail_io_timeout`; blktests' nvme/050 uses it).
-#[inline(always)]
-fn should_fake_timeout(rq: &Request) -> bool {
-    #[cfg(CONFIG_FAIL_IO_TIMEOUT)]
-    {
-        // SAFETY: `rq` is a started request, so its queue is live.
-        let q = unsafe { (*rq.as_raw()).q };
-        // SAFETY: `queue_flags` is a word of the live queue, changed only by atomic bit
-        // operations, so an atomic load may read it.
-        let flags = unsafe {
-            core::sync::atomic::AtomicUsize::from_ptr(ptr::addr_of_mut!((*q).queue_flags))
-        }
-        .load(Ordering::Relaxed);
-        if flags & (1 << bindings::QUEUE_FLAG_FAIL_IO) != 0 {
-            // SAFETY: the queue is live.
-            return unsafe { bindings::__blk_should_fake_timeout(q) };
-        }
-    }
-    #[cfg(not(CONFIG_FAIL_IO_TIMEOUT))]
-    let _ = rq;
-    false
-}
-
 /// Completes a request whose command finished: on the submitting CPU when blk-mq wants that
 /// (`blk_mq_complete_request_remote()`), otherwise here, in `batch` when it succeeded and a
 /// batch is at hand, or on its own through [`Operations::complete`].
@@ -1110,7 +1125,9 @@ pub(crate) fn complete_request<T: Operations>(
     ok: bool,
     batch: Option<&mut CompBatch>,
 ) {
-    if should_fake_timeout(rq) {
+    // Fault injection (blktests nvme/050): the completion is lost on purpose, and the request
+    // is left to the timeout handler, like the C driver's `nvme_try_complete_req()`.
+    if rq.should_fake_timeout() {
         return;
     }
     // SAFETY: `rq` is a started request of a tag set of `T` that the driver owns; blk-mq now

@@ -14,7 +14,11 @@
 #   HOSTFILE without =GUESTPATH lands at the same absolute path in the guest.
 # Environment: KDIR (kernel build directory; default: the cached test kernel),
 #   RNVME_MODULE (the rust_nvme.ko to add; default $RNVME_ROOT/rust_nvme.ko
-#   when it exists; "none" adds no module).
+#   when it exists; "none" adds no module), RNVME_EXTRA_TOOLS (more host
+#   programs for the common part, by name or absolute path, separated by
+#   spaces: copied with their libraries like the tools above and part of the
+#   cache key; scripts/blktests.sh adds bash, gawk, coreutils and the rest
+#   blktests calls).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -23,6 +27,7 @@ OUT=$1
 shift
 KDIR=${KDIR:-$(rnvme_kdir)}
 TOOLS=(fio lsblk nvme blkdiscard mkfs.ext2 e2fsck dd sha256sum cmp)
+read -r -a extra_tools <<<"${RNVME_EXTRA_TOOLS:-}" || true
 MODULES=(drivers/nvme/host/nvme-core.ko drivers/nvme/host/nvme.ko
 	drivers/block/null_blk/null_blk.ko)
 GUEST_DIR=$RNVME_ROOT/tests/vm
@@ -41,6 +46,11 @@ for t in "${TOOLS[@]}"; do
 		die "$t not found on the host; run 'make setup' (it installs fio, nvme-cli, util-linux, e2fsprogs)"
 	tool_paths+=("$p")
 done
+for t in "${extra_tools[@]}"; do
+	p=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v "$t") ||
+		die "RNVME_EXTRA_TOOLS: $t not found on the host; install it or leave it out"
+	tool_paths+=("$p")
+done
 mapfile -t libs < <(ldd "${tool_paths[@]}" 2>/dev/null | grep -o '/[^ ]*\.so[^ ]*' | sort -u)
 
 # The cache key: our guest scripts and this script by content, host binaries
@@ -50,6 +60,7 @@ key=$(
 	{
 		cat "$0" "$GUEST_DIR/init.sh" "$GUEST_DIR/guest-lib.sh"
 		echo "$KDIR"
+		echo "extra tools: ${extra_tools[*]}"
 		stat -L -c '%n %s %Y' "$(command -v busybox)" "${tool_paths[@]}" "${libs[@]}"
 		for m in "${MODULES[@]}"; do stat -c '%n %s %Y' "$KDIR/$m"; done
 		stat -c '%n %s %Y' /etc/mke2fs.conf 2>/dev/null || true
