@@ -545,7 +545,6 @@ impl<'bound> Controller<'bound> {
             if dbbuf_on { "on" } else { "off" }
         );
 
-        enabled.dismiss();
         let shutdown_ms = if idc.rtd3e == 0 {
             SHUTDOWN_TIMEOUT_MS
         } else {
@@ -566,6 +565,10 @@ impl<'bound> Controller<'bound> {
             })),
             GFP_KERNEL,
         )?;
+        // Nothing fatal can happen any more: from here on unbind disables the controller. Up
+        // to here a failure removed the disks (dropped before this guard), then disabled the
+        // controller, and only then freed the rings it was using.
+        enabled.dismiss();
         // Last, once nothing can fail: from here on unbind stops the events.
         if let Err(e) = admin.start_events(dev, &idc, ns) {
             dev_warn!(pdev, "no asynchronous events: {:?}\n", e);
