@@ -25,12 +25,28 @@ fi
 log "rmmod refused while /dev/$1 is open: $(head -n1 /tmp/rmmod.err)"
 exec 3<&-
 
+# I/O the disks completed so far (reads + writes, /sys/block/X/stat fields 1 and 5).
+ios() {
+	set -- $(cat /sys/block/$1/stat)
+	echo $(($1 + $5))
+}
+for d in "$@"; do
+	ios $d >/tmp/base-$d
+done
+# Every fio has I/O completing on its disk (a slow kernel takes seconds to start fio; an
+# unbind before it opened the disk would test nothing, and fio would create a plain file).
+flowing() {
+	for d in "$@"; do
+		[ "$(ios $d)" -gt "$(cat /tmp/base-$d)" ] || return 1
+	done
+}
 for d in "$@"; do
 	/usr/bin/fio --name=load --filename=/dev/$d --direct=1 --ioengine=libaio --rw=randrw \
 		--bs=4k --iodepth=32 --size=32M --time_based --runtime=60 --eta=never \
 		--output=/tmp/fio-$d.out 2>/dev/null &
 done
-sleep 3
+wait_for "flowing $*" 120
+sleep 1
 log "unbinding $a under load"
 echo "$a" > /sys/bus/pci/drivers/rust_nvme/unbind
 for j in $(jobs -p); do
@@ -38,7 +54,7 @@ for j in $(jobs -p); do
 done
 log "every fio exited"
 for d in "$@"; do
-	[ ! -e /dev/$d ] || fail "/dev/$d still exists after unbind"
+	[ ! -e /dev/$d ] || fail "/dev/$d still exists after unbind ($(ls -l /dev/$d))"
 done
 if grep -l ' D ' /proc/[0-9]*/stat 2>/dev/null | head -n1 | grep -q .; then
 	fail "a task is stuck in D state: $(grep -h ' D ' /proc/[0-9]*/stat | head -n3)"
