@@ -662,7 +662,10 @@ impl pci::Driver for NvmeDriver {
         pdev: &'bound pci::Device<Core<'_>>,
         _info: kver::PciIdInfo<'bound, Self::IdInfo>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
-        Controller::probe(pdev)
+        // The probe runs inside the initializer, once the PCI core has the driver data's box:
+        // a probe evaluated first would leave a live controller (disks, events, an enabled
+        // device) to a plain drop, never unbound, if that allocation then failed.
+        pin_init::pin_init_scope(move || Ok::<_, Error>(Controller::probe(pdev)))
     }
 
     fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {

@@ -17,7 +17,10 @@
 # by /init). The one report allowed is the kernel's own for an injected failure of an
 # allocation made without __GFP_NOWARN (warn_alloc: "vmalloc error" or "page allocation
 # failure" and its call trace), e.g. the block layer's vmalloc in the partition scan that
-# add_disk runs: the report is the kernel's, printed whichever driver adds the disk.
+# add_disk runs: the report is the kernel's, printed whichever driver adds the disk. Also
+# allowed: a Linux 7.3 bug that the same failures reach, SRCU's warning when
+# blk_mq_alloc_tag_set() cleans up after failing to allocate its request maps (see
+# scripts/scan-console.sh for the exact pattern).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
