@@ -9,6 +9,10 @@
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 cd "$RNVME_ROOT"
+# /usr/src and DKMS's tree are machine-wide: two test runs at once (two clones, or 7.2 and
+# 7.3 side by side) take turns here instead of removing each other's files.
+exec 9>/tmp/rust-nvme-dkms.lock
+flock 9
 command -v dkms >/dev/null || die "dkms is not installed; run 'make setup'"
 kdir=$(rnvme_kdir)
 msg=$(rnvme_check_kdir "$kdir") || die "$msg"
