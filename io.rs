@@ -971,8 +971,13 @@ mod kunit_tests {
         TagSet, //
     };
     use kernel::alloc::{
+        allocator::{
+            Kmalloc,
+            Vmalloc, //
+        },
+        Allocator,
         KVec,
-        VVec, //
+        Vec, //
     };
 
     /// Controller page size.
@@ -1224,19 +1229,10 @@ mod kunit_tests {
         })
     }
 
-    /// A physically contiguous buffer of `len` bytes.
-    fn kbuf(len: usize) -> Result<KVec<u8>> {
-        let mut v = KVec::with_capacity(len, GFP_KERNEL)?;
-        for i in 0..len {
-            // CAST: a byte pattern.
-            v.push(i as u8, GFP_KERNEL)?;
-        }
-        Ok(v)
-    }
-
-    /// A virtually contiguous buffer of `len` bytes, page by page from anywhere in memory.
-    fn vbuf(len: usize) -> Result<VVec<u8>> {
-        let mut v = VVec::with_capacity(len, GFP_KERNEL)?;
+    /// `len` bytes of a byte pattern from allocator `A`: `Kmalloc` for a physically
+    /// contiguous buffer, `Vmalloc` for one whose pages come from anywhere in memory.
+    fn pattern<A: Allocator>(len: usize) -> Result<Vec<u8, A>> {
+        let mut v = Vec::with_capacity(len, GFP_KERNEL)?;
         for i in 0..len {
             // CAST: a byte pattern.
             v.push(i as u8, GFP_KERNEL)?;
@@ -1263,7 +1259,7 @@ mod kunit_tests {
     #[test]
     fn one_segment_goes_by_prp1_prp2() -> Result {
         let fx = fixture(c"rust_nvme_kunit_prp1", false, 0)?;
-        let mut buf = kbuf(3 * PAGE)?;
+        let mut buf = pattern::<Kmalloc>(3 * PAGE)?;
         for (off, len) in [
             (0, PAGE),
             (512, PAGE),
@@ -1283,7 +1279,7 @@ mod kunit_tests {
     #[test]
     fn scattered_data_gets_a_prp_list_page() -> Result {
         let fx = fixture(c"rust_nvme_kunit_prpl", false, 0)?;
-        let mut buf = vbuf(260 * PAGE)?;
+        let mut buf = pattern::<Vmalloc>(260 * PAGE)?;
         for (off, len) in [
             (0, 16 * PAGE),
             (PAGE, 3 * PAGE),
@@ -1303,7 +1299,7 @@ mod kunit_tests {
     #[test]
     fn sgl_when_forced_or_above_the_threshold() -> Result {
         let fx = fixture(c"rust_nvme_kunit_sgl", true, 2 * PAGE as u32)?;
-        let mut buf = vbuf(66 * PAGE)?;
+        let mut buf = pattern::<Vmalloc>(66 * PAGE)?;
         for (off, len, force) in [
             (0, PAGE, true),
             (0, 32 * PAGE, true),
@@ -1324,7 +1320,7 @@ mod kunit_tests {
     #[test]
     fn sgl_from_the_threshold() -> Result {
         let fx = fixture(c"rust_nvme_kunit_sglt", true, PAGE as u32)?;
-        let mut buf = vbuf(10 * PAGE)?;
+        let mut buf = pattern::<Vmalloc>(10 * PAGE)?;
         let m = map_one(&fx, &mut buf, 0, 8 * PAGE, false)?;
         assert!(m.sgl);
         assert!(m.ranges[..] == m.want[..]);

@@ -25,6 +25,19 @@ case " $RNVME_KVERS " in
 *) die "unknown kernel version KVER=$RNVME_KVER (supported: $RNVME_KVERS)" ;;
 esac
 
+# rnvme_need_kconfig KDIR OPTION...: a VM test's gate on the kernel it boots. Unless KDIR's
+# .config has every CONFIG_OPTION=y, says which it needs and exits 77 (a skip for tests/run.sh).
+rnvme_need_kconfig() {
+	local kdir=$1 o
+	shift
+	for o in "$@"; do
+		if ! grep -q "^CONFIG_$o=y" "$kdir/.config" 2>/dev/null; then
+			echo "skipped: the kernel in $kdir lacks $(printf 'CONFIG_%s=y ' "$@")(the test kernel of 'make setup' has them)"
+			exit 77
+		fi
+	done
+}
+
 # The set-up command for the selected kernel, for messages.
 rnvme_setup_cmd() {
 	if [ "$RNVME_KVER" = 7.3 ]; then echo "make setup"; else echo "make setup KVER=$RNVME_KVER"; fi

@@ -165,6 +165,21 @@ uptime_ms() {
 	echo $((${up%.*} * 1000 + ${frac#0} * 10))
 }
 
+# read_fails_eio DISK LIMIT_S WHAT: a direct 4 KiB read of block 100 of /dev/DISK must fail
+# with EIO within LIMIT_S seconds (WHAT names the situation in the failure message); logs how
+# long it took and the error.
+read_fails_eio() {
+	local start took
+	start=$(cut -d. -f1 /proc/uptime)
+	if /usr/bin/dd if=/dev/$1 of=/dev/null bs=4k count=1 skip=100 iflag=direct 2>/tmp/dd.err; then
+		fail "a read succeeded $3"
+	fi
+	took=$(($(cut -d. -f1 /proc/uptime) - start))
+	log "read failed after $took s: $(head -n1 /tmp/dd.err)"
+	grep -q 'Input/output error' /tmp/dd.err || fail "expected EIO, got: $(cat /tmp/dd.err)"
+	[ "$took" -lt "$2" ] || fail "the failing read took $took s"
+}
+
 # wait_for COND_CMD [TIMEOUT_S]: evaluates COND_CMD every 0.1 s until it
 # succeeds; fails the test after TIMEOUT_S (default 10) seconds.
 wait_for() {

@@ -24,12 +24,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+. scripts/lib.sh
 kdir=${KDIR:-$(scripts/kdir.sh)}
-if ! grep -q '^CONFIG_FAILSLAB=y' "$kdir/.config" 2>/dev/null ||
-	! grep -q '^CONFIG_FAULT_INJECTION_DEBUG_FS=y' "$kdir/.config" 2>/dev/null; then
-	echo "skipped: the kernel in $kdir has no CONFIG_FAILSLAB/CONFIG_FAULT_INJECTION_DEBUG_FS (make setup builds a test kernel with them)"
-	exit 77
-fi
+rnvme_need_kconfig "$kdir" FAILSLAB FAULT_INJECTION_DEBUG_FS
 
 rc=0
 [ -f "$kdir/fs/configfs/configfs.ko" ] || { echo "no $kdir/fs/configfs/configfs.ko (null_blk needs it)"; exit 1; }

@@ -10,11 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+. scripts/lib.sh
 kdir=${KDIR:-$(scripts/kdir.sh)}
-if ! grep -q '^CONFIG_KUNIT=y' "$kdir/.config" 2>/dev/null; then
-	echo "skipped: the kernel in $kdir has no CONFIG_KUNIT=y (the test kernel of 'make setup' has it)"
-	exit 77
-fi
+rnvme_need_kconfig "$kdir" KUNIT
 make -s kunit-module KDIR="$kdir" >/dev/null
 # The cases in the sources: every #[test] inside a #[kunit_tests] module.
 cases=$(awk 'FNR == 1 { on = 0 } /#\[kunit_tests\(/ { on = 1 } on && /#\[test\]/ { n++ } END { print n + 0 }' ./*.rs)
