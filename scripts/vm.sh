@@ -32,6 +32,9 @@ usage: scripts/vm.sh --name NAME [options] TEST_SCRIPT|-
   --allow-alloc-warnings
                       the kernel's reports of failed allocations (warn_alloc call traces) do
                       not fail the run: for tests that inject allocation failures
+  --allow-pciehp-lockdep
+                      the PCIe hot-plug driver's own lockdep report on a surprise removal
+                      (see scripts/scan-console.sh) does not fail the run
 
 TEST_SCRIPT (or - for stdin) runs in the guest under busybox sh with 'set -e'
 and tests/vm/guest-lib.sh sourced. Environment: KDIR, RNVME_KVM=1 (use KVM),
@@ -40,7 +43,7 @@ RNVME_LOGDIR, RNVME_VERBOSE=1 (show the kernel's lines live too), RNVME_KEEP=1
 EOF
 }
 
-name='' script='' smp=2 mem=1G timeout=300 icount=0 monitor=0 expect_fail=0 allow_alloc_warn=0
+name='' script='' smp=2 mem=1G timeout=300 icount=0 monitor=0 expect_fail=0 allow_alloc_warn=0 allow_pciehp=0
 append='' nvmes=() disks=() nulls=() files=() order=()
 
 need() {
@@ -63,6 +66,7 @@ while [ $# -gt 0 ]; do
 	--monitor) monitor=1; shift ;;
 	--expect-fail) expect_fail=1; shift ;;
 	--allow-alloc-warnings) allow_alloc_warn=1; shift ;;
+	--allow-pciehp-lockdep) allow_pciehp=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	-) script=-; shift ;;
 	-*) die "unknown option $1; see scripts/vm.sh --help" ;;
@@ -357,7 +361,7 @@ else
 		reasons+=("the guest script exited with $code${fails:+: $fails}")
 	fi
 fi
-scan_out=$(RNVME_ALLOW_ALLOC_WARN=$allow_alloc_warn "$RNVME_ROOT/scripts/scan-console.sh" "$log") || reasons+=("kernel reports on the console")
+scan_out=$(RNVME_ALLOW_ALLOC_WARN=$allow_alloc_warn RNVME_ALLOW_PCIEHP_LOCKDEP=$allow_pciehp "$RNVME_ROOT/scripts/scan-console.sh" "$log") || reasons+=("kernel reports on the console")
 
 times=$(awk -v a="$t0" -v b="$t1" -v g="$(cat "$run/t-guest" 2>/dev/null || echo 0)" 'BEGIN {
 	if (g > 0) printf "%.1f s: boot %.1f s, test %.1f s", b - a, g - a, b - g

@@ -119,6 +119,7 @@ run_test fmt body fmt
 for c in $(tests/host-bad-input.sh --list); do
 	run_test "bad-input/$c" tests/host-bad-input.sh "$c"
 done
+run_test scan-console tests/host-scan-console.sh
 run_test dkms tests/host-dkms.sh
 for t in tests/vm/t-*.sh; do
 	[ -e "$t" ] || continue

@@ -5,9 +5,10 @@
 # the guest, a monitor error is a non-zero status, a qemu-io write from the
 # host is what the guest then reads, and device_del hot-unplugs a
 # controller behind a PCIe root port (pciehp), with the C driver bound.
+# --allow-pciehp-lockdep: pciehp's own lockdep report on that removal (lockdep kernel).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec scripts/vm.sh --name host-action --timeout 120 \
+exec scripts/vm.sh --name host-action --timeout 120 --allow-pciehp-lockdep \
 	--disk d0=16M --disk d1=16M \
 	--nvme id=nv0,serial=rnh0,drive=d0 \
 	--qemu '-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x8 -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off' \
