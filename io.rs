@@ -14,12 +14,8 @@ use core::{
 };
 
 use kernel::{
-    device,
     prelude::*,
-    sync::{
-        aref::ARef,
-        Arc, //
-    },
+    sync::Arc, //
 };
 
 use crate::{
@@ -165,7 +161,7 @@ pub(crate) struct IoSet {
 /// pages from the pool) that describe it in a command.
 pub(crate) struct DataPath {
     /// The PCI device, for DMA mapping and messages.
-    pub(crate) dev: ARef<device::Device>,
+    pub(crate) dev: ffi::DevRef,
     /// PRP list pages and DSM range lists, one controller page each.
     pub(crate) pool: DmaPool,
     /// The controller takes SGLs for data (Identify Controller SGLS).
@@ -1034,7 +1030,7 @@ mod kunit_tests {
         let dev = TestDevice::new(name)?;
         let data = Arc::new(
             DataPath {
-                dev: ARef::from(dev.dev()),
+                dev: ffi::DevRef::new(dev.dev()),
                 pool: DmaPool::new(c"rust_nvme_kunit", dev.dev(), PAGE)?,
                 sgl,
                 sgl_threshold,

@@ -20,12 +20,8 @@ use core::{
 use kernel::{
     device,
     dma::Coherent,
-    new_spinlock,
     prelude::*,
-    sync::{
-        Arc,
-        SpinLock, //
-    },
+    sync::Arc,
     transmute::{
         AsBytes,
         FromBytes, //
@@ -43,11 +39,11 @@ use crate::{
                 Read,
                 Write, //
             },
-            new_spinlock_irq,
-            LocalInterruptDisabled,
-            SpinLockIrq, //
+            LocalInterruptDisabled, //
         },
+        new_queue_lock,
         Doorbell,
+        QueueLock,
         Tags,
         TagsCell, //
     },
@@ -272,10 +268,10 @@ pub(crate) struct Queue {
     /// CQ head doorbell.
     cq_db: Doorbell,
     #[pin]
-    sq_lock: SpinLock<SqRing>,
+    sq_lock: QueueLock<SqRing>,
     /// Taken by the interrupt handler and, with interrupts off, by recovery polling.
     #[pin]
-    cq_lock: SpinLockIrq<CqRing>,
+    cq_lock: QueueLock<CqRing>,
     /// `cq_head | cq_phase << 16` as of the last drain, read without the lock by
     /// [`Queue::cqe_maybe_pending`].
     cq_hint: AtomicU32,
@@ -326,8 +322,8 @@ impl Queue {
             q_db: unsafe { Doorbell::new(db.base, db.len, sq_db)? },
             // SAFETY: as above.
             cq_db: unsafe { Doorbell::new(db.base, db.len, cq_db)? },
-            sq_lock <- new_spinlock!(sq_ring, "nvme_sq_lock"),
-            cq_lock <- new_spinlock_irq!(cq_ring, "nvme_cq_lock"),
+            sq_lock <- new_queue_lock!(sq_ring, "nvme_sq_lock"),
+            cq_lock <- new_queue_lock!(cq_ring, "nvme_cq_lock"),
             cq_hint: AtomicU32::new(cq_hint(&cq_ring)),
             tags: TagsCell::new(),
             polled,
@@ -420,7 +416,7 @@ impl Queue {
     /// disabled, before the queue is handed to it again.
     pub(crate) fn reset_rings(&self) {
         let mut sq = self.sq_lock.lock();
-        let mut cq = self.cq_lock.lock();
+        let mut cq = self.cq_lock.lock_irqsave();
         *sq = SqRing::new(self.depth);
         *cq = CqRing::new(self.depth);
         self.cq_hint.store(cq_hint(&cq), Ordering::Relaxed);
@@ -482,7 +478,7 @@ impl Queue {
 
     /// As [`Queue::process_cq`], returning the number of entries consumed.
     pub(crate) fn nvme_poll_cq(&self, f: impl FnMut(&Completion)) -> usize {
-        let mut cq = self.cq_lock.lock();
+        let mut cq = self.cq_lock.lock_irqsave();
         self.drain_cq(&mut cq, f)
     }
 

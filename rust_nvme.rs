@@ -471,7 +471,7 @@ impl<'bound> Controller<'bound> {
             IoSet {
                 queues: io_queues,
                 data: DataPath {
-                    dev: ARef::from(&**dev),
+                    dev: ffi::DevRef::new(dev),
                     pool: DmaPool::new(c"rust_nvme_prp", dev, 1 << io::CTRL_PAGE_SHIFT)?,
                     sgl: idc.sgl_supported(),
                     sgl_threshold: module_params::sgl_threshold.value(),
