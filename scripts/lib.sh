@@ -114,6 +114,10 @@ rnvme_check_kdir() {
 		echo "KDIR=$k is a kernel built without CONFIG_RUST=y; enable Rust support (make LLVM=1 rustavailable, then CONFIG_RUST=y) and rebuild, or use '$(rnvme_setup_cmd)'"
 		return 1
 	fi
+	if grep -q '^CONFIG_PREEMPT_RT=y' "$k/.config"; then
+		echo "KDIR=$k is a PREEMPT_RT kernel (CONFIG_PREEMPT_RT=y), which rust_nvme does not support: its queue locks take spinlock_t as a raw spinlock; use a kernel without PREEMPT_RT, or '$(rnvme_setup_cmd)'"
+		return 1
+	fi
 	if [ ! -f "$k/rust/libkernel.rmeta" ] || [ ! -f "$k/Module.symvers" ]; then
 		echo "KDIR=$k has CONFIG_RUST=y but no Rust metadata (rust/libkernel.rmeta): headers packages ship none; build the kernel yourself, or use '$(rnvme_setup_cmd)'"
 		return 1

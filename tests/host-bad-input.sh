@@ -11,7 +11,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
-CASES=(kdir-missing kdir-no-rust kdir-no-rmeta no-bindgen no-libclang disk-full)
+CASES=(kdir-missing kdir-no-rust kdir-preempt-rt kdir-no-rmeta no-bindgen no-libclang disk-full)
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/rnvme-bad-input.XXXXXX")
 mnt=''
@@ -104,6 +104,18 @@ case_kdir-no-rust() {
 	echo 'all:' >"$k/Makefile"
 	base_config | grep -v '^CONFIG_RUST=' >"$k/.config"
 	make_in_copy "$k" "without CONFIG_RUST=y"
+}
+
+case_kdir-preempt-rt() {
+	local k=$scratch/kdir-preempt-rt
+	mkdir -p "$k/rust"
+	echo 'all:' >"$k/Makefile"
+	base_config >"$k/.config"
+	grep -q '^CONFIG_RUST=y' "$k/.config" || echo CONFIG_RUST=y >>"$k/.config"
+	echo CONFIG_PREEMPT_RT=y >>"$k/.config"
+	: >"$k/rust/libkernel.rmeta"
+	: >"$k/Module.symvers"
+	make_in_copy "$k" "PREEMPT_RT"
 }
 
 case_kdir-no-rmeta() {
