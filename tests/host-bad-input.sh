@@ -106,25 +106,30 @@ case_kdir-no-rust() {
 	make_in_copy "$k" "without CONFIG_RUST=y"
 }
 
-case_kdir-preempt-rt() {
-	local k=$scratch/kdir-preempt-rt
-	mkdir -p "$k/rust"
-	echo 'all:' >"$k/Makefile"
-	base_config >"$k/.config"
-	grep -q '^CONFIG_RUST=y' "$k/.config" || echo CONFIG_RUST=y >>"$k/.config"
-	echo CONFIG_PREEMPT_RT=y >>"$k/.config"
-	: >"$k/rust/libkernel.rmeta"
-	: >"$k/Module.symvers"
-	make_in_copy "$k" "PREEMPT_RT"
-}
-
-case_kdir-no-rmeta() {
-	local k=$scratch/kdir-no-rmeta
+# rust_kdir NAME: a fake configured build directory $scratch/NAME whose .config has
+# CONFIG_RUST=y and a Module.symvers, but no Rust metadata; prints its path.
+rust_kdir() {
+	local k=$scratch/$1
 	mkdir -p "$k"
 	echo 'all:' >"$k/Makefile"
 	base_config >"$k/.config"
 	grep -q '^CONFIG_RUST=y' "$k/.config" || echo CONFIG_RUST=y >>"$k/.config"
 	: >"$k/Module.symvers"
+	echo "$k"
+}
+
+case_kdir-preempt-rt() {
+	local k
+	k=$(rust_kdir kdir-preempt-rt)
+	echo CONFIG_PREEMPT_RT=y >>"$k/.config"
+	mkdir -p "$k/rust"
+	: >"$k/rust/libkernel.rmeta"
+	make_in_copy "$k" "PREEMPT_RT"
+}
+
+case_kdir-no-rmeta() {
+	local k
+	k=$(rust_kdir kdir-no-rmeta)
 	make_in_copy "$k" "no Rust metadata"
 }
 
