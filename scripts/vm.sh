@@ -27,6 +27,8 @@ usage: scripts/vm.sh --name NAME [options] TEST_SCRIPT|-
   --smp N --mem SIZE  guest CPUs (default 2) and memory (default 1G)
   --timeout SECONDS   hard limit for the whole run (default 300); QEMU is killed
   --icount            -icount shift=0,sleep=off (deterministic guest time, 1 CPU thread)
+  --tcg-one-thread    -accel tcg,thread=single: one host thread runs every vCPU in turn,
+                      for tests that hot-unplug a PCI device (see below, at 'accel=')
   --monitor           print the HMP monitor socket (path from RNVME_MONITOR if set)
   --expect-fail       pass only if the guest script exits non-zero (console still clean)
   --allow-alloc-warnings
@@ -43,7 +45,7 @@ RNVME_LOGDIR, RNVME_VERBOSE=1 (show the kernel's lines live too), RNVME_KEEP=1
 EOF
 }
 
-name='' script='' smp=2 mem=1G timeout=300 icount=0 monitor=0 expect_fail=0 allow_alloc_warn=0 allow_pciehp=0
+name='' script='' smp=2 mem=1G timeout=300 icount=0 one_thread=0 monitor=0 expect_fail=0 allow_alloc_warn=0 allow_pciehp=0
 append='' nvmes=() disks=() nulls=() files=() order=()
 
 need() {
@@ -63,6 +65,7 @@ while [ $# -gt 0 ]; do
 	--mem) need "$@"; mem=$2; shift 2 ;;
 	--timeout) need "$@"; timeout=$2; shift 2 ;;
 	--icount) icount=1; shift ;;
+	--tcg-one-thread) one_thread=1; shift ;;
 	--monitor) monitor=1; shift ;;
 	--expect-fail) expect_fail=1; shift ;;
 	--allow-alloc-warnings) allow_alloc_warn=1; shift ;;
@@ -194,7 +197,15 @@ cmdline="console=ttyS0 printk.time=1 panic=-1 oops=panic"
 [ ${#slots[@]} = 0 ] || cmdline+=" rnvme.slots=$(join "${slots[@]}") rnvme.serials=$(join "${serials[@]}")"
 cmdline+=$append
 
+# --tcg-one-thread works around a QEMU 10.0.2 (Debian) TCG race that a PCI hot-unplug
+# exposes. Debian's fix for QEMU issue 3040 makes iotlb_to_section() look a TLB entry's
+# section number up in the address space's *current* memory map, while each vCPU flushes
+# its TLB only later, from its own thread. A device_del shrinks the map; a vCPU that
+# makes an MMIO access (LAPIC, ECAM) with an entry from the old map before its flush
+# aborts QEMU: "iotlb_to_section: Assertion 'section_index < d->map.sections_nb'".
+# With one TCG thread no other vCPU runs between the map change and its own flush.
 accel=(-accel tcg)
+[ $one_thread = 0 ] || accel=(-accel tcg,thread=single)
 [ "${RNVME_KVM:-0}" = 1 ] && accel=(-accel kvm -cpu host)
 [ $icount = 0 ] || accel+=(-icount "shift=0,sleep=off")
 
@@ -298,7 +309,7 @@ boot_watch() {
 	kill "$qpid" 2>/dev/null || true
 }
 
-echo "vm $name: booting (${#nvmes[@]} nvme, $([ "${RNVME_KVM:-0}" = 1 ] && echo kvm || echo tcg)$([ $icount = 1 ] && echo ', icount'), smp $smp, $mem); log: $log"
+echo "vm $name: booting (${#nvmes[@]} nvme, $([ "${RNVME_KVM:-0}" = 1 ] && echo kvm || echo tcg)$([ $icount = 1 ] && echo ', icount')$([ $one_thread = 1 ] && echo ', one TCG thread'), smp $smp, $mem); log: $log"
 [ $monitor = 0 ] || echo "vm $name: monitor: $mon (HMP: echo 'info pci' | socat - UNIX-CONNECT:$mon)"
 boot_deadline=${RNVME_BOOT_DEADLINE:-60}
 [ "$RNVME_VARIANT" != debug ] || boot_deadline=$((boot_deadline * ${RNVME_DEBUG_SLOWDOWN:-6}))
