@@ -65,6 +65,7 @@ use ffi::{
     },
     DmaPool,
     IrqHandler,
+    IrqKind,
     IrqVectors,
     TagSet, //
 };
@@ -401,7 +402,14 @@ impl<'bound> Controller<'bound> {
             cap.max_queue_entries(),
             module_params::io_queue_depth.value(),
         );
-        let dbbuf = if idc.oacs_dbbuf() && module_params::use_dbbuf.value() {
+        // Not on INTx: the pin is level-triggered, and a controller may lower it only when an
+        // MMIO CQ head doorbell write shows the queue drained (QEMU's does). Shadow doorbells
+        // skip most of those writes, which leaves the pin asserted after the handler has
+        // drained the queue: interrupts that find nothing, until the kernel disables the line.
+        let dbbuf = if idc.oacs_dbbuf()
+            && module_params::use_dbbuf.value()
+            && vectors.kind() != IrqKind::Intx
+        {
             Some(Arc::new(DbBuf::new(dev, cap.dstrd())?, GFP_KERNEL)?)
         } else {
             None
@@ -706,7 +714,7 @@ kver::module_pci_driver! {
         },
         use_dbbuf: bool {
             default: true,
-            description: "Use shadow doorbells when the controller offers them",
+            description: "Use shadow doorbells when the controller offers them (never with INTx)",
         },
         debug_stats: bool {
             default: false,
