@@ -316,6 +316,11 @@ impl AdminQueue {
         drop(ctx);
     }
 
+    /// The controller's namespaces, once scanning runs and until teardown.
+    pub(crate) fn scan(&self) -> Option<Arc<NsScan>> {
+        self.aen.ctx.lock().as_ref().map(|c| c.scan.clone())
+    }
+
     /// `NVME_IOCTL_RESCAN`: scans the namespaces now.
     pub(crate) fn rescan(&self) -> Result {
         let scan = self.aen.ctx.lock().as_ref().map(|c| c.scan.clone());

@@ -5,9 +5,16 @@
 //! nvme-cli's `id-ctrl`, `id-ns`, `smart-log`, `get-feature`, `error-log`, `admin-passthru`
 //! and `ns-rescan` work on our nodes.
 //!
-//! Admin commands go through a DMA bounce buffer allocated at probe, one command at a time.
-//! An open file may outlive the controller: once unbind has closed the admin queue, every
-//! ioctl fails with `ENODEV`.
+//! Who may send what follows Linux's rules, stricter where they leak (see `tests/README.md`):
+//! the nsid must be the node's, partitions need `CAP_SYS_ADMIN`, unprivileged I/O commands
+//! must be supported without intrusive effects by the Commands Supported and Effects log, and
+//! every buffer must hold what its command moves. I/O commands map the caller's memory into a
+//! blk-mq request; admin commands go through a DMA bounce buffer allocated at probe, one
+//! command at a time, described so that the controller cannot leave it. Commands that change
+//! namespaces (Format NVM, Sanitize, namespace management) freeze I/O and revalidate the disks.
+//!
+//! An open file (char device, disk or partition) may outlive the controller: once unbind has
+//! closed the admin queue, every passthrough ioctl fails with `ENODEV`.
 
 use core::mem::offset_of;
 
@@ -52,14 +59,14 @@ use crate::{
     },
     nvme::{
         cmd::Command,
-        prp::{
+        effects::{
             self,
-            ListPage,
-            Seg, //
+            Effects, //
         },
         uapi::{
             self,
             Access,
+            Origin,
             PassthruCmd,
             PassthruCmd64, //
         },
@@ -76,16 +83,16 @@ unsafe impl FromBytes for PassthruCmd64 {}
 // SAFETY: as above.
 unsafe impl AsBytes for PassthruCmd64 {}
 
-/// Largest data buffer of one admin passthrough command.
+/// Largest data buffer of one admin passthrough command (the bounce buffer).
 const PASSTHRU_MAX: usize = 64 * 1024;
 /// Largest data buffer of one I/O passthrough command (the queue's largest transfer applies
 /// too: a longer one fails with `EINVAL`).
 const IO_PASSTHRU_MAX: usize = 2 * 1024 * 1024;
 
-/// The DMA buffers of passthrough commands.
+/// The DMA buffers of admin passthrough commands.
 struct Bounce {
     data: Coherent<[u8]>,
-    /// One PRP list page for the data buffer.
+    /// One PRP list page, describing the whole data buffer (see [`Passthru::fill_list`]).
     list: Coherent<[u64]>,
 }
 
@@ -105,14 +112,30 @@ pub(crate) struct CtrlInfo {
     pub(crate) sqsize: u32,
 }
 
-/// Passthrough state of one controller, shared by its char device and its disks.
+/// What passthrough uses of a bound controller: dropped at unbind ([`Passthru::detach`]), so
+/// that a descriptor held open afterwards keeps no controller memory (DMA buffers, queues)
+/// alive past the driver.
+struct Live {
+    core: Arc<CtrlCore>,
+    bounce: Bounce,
+}
+
+/// Passthrough state of one controller, shared by its char device and its disks. Open
+/// descriptors may hold it after the controller went (see [`Passthru::detach`]).
 #[pin_data]
 pub(crate) struct Passthru {
-    core: Arc<CtrlCore>,
     /// Identity of the controller, for sysfs.
     pub(crate) info: CtrlInfo,
+    /// What each command may change (the Commands Supported and Effects log and what the
+    /// driver knows), read at probe.
+    effects: KBox<Effects>,
+    /// The controller takes SGLs for I/O data, so it checks every passthrough command's
+    /// transfer against the buffer the driver describes.
+    sgl: bool,
+    /// `None` once the controller is unbound; the lock also serialises admin commands, which
+    /// share the bounce buffer.
     #[pin]
-    bounce: Mutex<Bounce>,
+    live: Mutex<Option<Live>>,
 }
 
 /// The disk node an ioctl came in on.
@@ -120,10 +143,12 @@ pub(crate) struct Passthru {
 pub(crate) struct DiskNode {
     /// Its namespace.
     pub(crate) nsid: u32,
+    /// The namespace's logical block size (log2), for transfer lengths.
+    pub(crate) lba_shift: u32,
     /// Its request queue, for I/O passthrough.
     pub(crate) queue: DiskQueue,
-    /// It was opened for writing.
-    pub(crate) writable: bool,
+    /// A partition or the whole disk, opened for writing or not.
+    pub(crate) origin: Origin,
 }
 
 /// Lets the caller go ahead when `access` allows it (`EACCES` otherwise).
@@ -148,18 +173,40 @@ struct UserCmd {
 }
 
 impl UserCmd {
-    /// The length and user address of the data buffer, checked: no flags or metadata (not
-    /// supported), at most `max` bytes (`EINVAL` otherwise), an address when there is data
-    /// (`EFAULT` otherwise).
-    fn data(&self, max: usize) -> Result<(usize, usize)> {
+    /// Checks what every passthrough command must satisfy before its access is decided: no
+    /// command flags (FUSE, PSDT: the driver describes the data) and no metadata buffer (no
+    /// namespace the driver serves has metadata): `EINVAL` otherwise.
+    fn check_form(&self) -> Result {
+        if self.flags != 0 || self.metadata_len != 0 {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// The length and user address of the data buffer, checked: at most `max` bytes, and at
+    /// least the `need` bytes the command moves when the driver knows it (`EINVAL`
+    /// otherwise); an address when there is data (`EFAULT` otherwise).
+    fn data(&self, max: usize, need: Option<u64>) -> Result<(usize, usize)> {
         let len = usize::try_from(self.data_len).map_err(|_| EINVAL)?;
-        if self.flags != 0 || self.metadata_len != 0 || len > max {
+        if len > max || need.is_some_and(|n| n > u64::from(self.data_len)) {
             return Err(EINVAL);
         }
         if len != 0 && self.addr == 0 {
             return Err(EFAULT);
         }
         Ok((len, usize::try_from(self.addr).map_err(|_| EFAULT)?))
+    }
+
+    /// Command dwords 10 to 15.
+    fn cdw10_15(&self) -> [u32; 6] {
+        [
+            self.cdw[2],
+            self.cdw[3],
+            self.cdw[4],
+            self.cdw[5],
+            self.cdw[6],
+            self.cdw[7],
+        ]
     }
 
     /// The NVMe command, without its data pointer.
@@ -200,19 +247,88 @@ impl Passthru {
         dev: &device::Device<device::Bound>,
         core: Arc<CtrlCore>,
         info: CtrlInfo,
+        effects: KBox<Effects>,
+        sgl: bool,
     ) -> Result<Arc<Self>> {
-        let bounce = Bounce {
+        let mut bounce = Bounce {
             data: Coherent::zeroed_slice(dev, PASSTHRU_MAX, GFP_KERNEL)?,
             list: Coherent::zeroed_slice(dev, 1 << (CTRL_PAGE_SHIFT - 3), GFP_KERNEL)?,
         };
+        Self::fill_list(&mut bounce);
         Arc::pin_init(
             pin_init!(Self {
-                core,
                 info,
-                bounce <- new_mutex!(bounce),
+                effects,
+                sgl,
+                live <- new_mutex!(Some(Live { core, bounce })),
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// Unbind: lets go of the controller (the admin queue must be closed, so that no command
+    /// runs). Passthrough on descriptors still open fails with `ENODEV` from then on.
+    pub(crate) fn detach(&self) {
+        let live = self.live.lock().take();
+        drop(live);
+    }
+
+    /// The controller state's name for sysfs.
+    fn state_name(&self) -> &'static str {
+        self.live
+            .lock()
+            .as_ref()
+            .map_or("deleting", |l| l.core.state().name())
+    }
+
+    /// The controller, while bound (`ENODEV` otherwise).
+    fn core(&self) -> Result<Arc<CtrlCore>> {
+        self.live
+            .lock()
+            .as_ref()
+            .map(|l| l.core.clone())
+            .ok_or(ENODEV)
+    }
+
+    /// Writes the PRP list of every admin command with more than two pages of data: the
+    /// bounce buffer's pages after the first, in order, then its last page again in every
+    /// remaining entry, and in the last entry (where a longer transfer would chain to another
+    /// list) the list itself. However much data the controller moves, it moves it within the
+    /// bounce buffer. The device only reads the list.
+    fn fill_list(bounce: &mut Bounce) {
+        let base = kver::dma_address(&bounce.data);
+        let list_dma = kver::dma_address(&bounce.list);
+        // SAFETY: at probe, before any command: the device does not access the list yet, and
+        // nothing else refers to it.
+        let entries = unsafe { bounce.list.as_mut() };
+        let n = entries.len();
+        for (i, e) in entries.iter_mut().enumerate() {
+            *e = sink_entry(i, n, base, 1, list_dma).to_le();
+        }
+    }
+
+    /// The PRP entries of an admin command with `len` bytes of data (not 0) in the bounce
+    /// buffer `data`. Every page the controller may reach lies in the bounce buffer, even when
+    /// it moves more than `len` bytes (a command the driver cannot size): up to two pages go
+    /// by PRP1 and PRP2, more by the list of [`Passthru::fill_list`]; under one page, the
+    /// second page (unused by the command) is written as a list like it, in case the
+    /// controller takes PRP2 for a list.
+    fn describe(bounce: &Bounce, data: &mut [u8], len: usize) -> (u64, u64) {
+        let page = 1usize << CTRL_PAGE_SHIFT;
+        let base = kver::dma_address(&bounce.data);
+        // CAST: a page size.
+        let second = base + page as u64;
+        if len <= page {
+            let n = page / 8;
+            for (i, e) in data[page..2 * page].chunks_exact_mut(8).enumerate() {
+                e.copy_from_slice(&sink_entry(i, n, base, 2, second).to_le_bytes());
+            }
+            (base, second)
+        } else if len <= 2 * page {
+            (base, second)
+        } else {
+            (base, kver::dma_address(&bounce.list))
+        }
     }
 
     /// Handles an NVMe ioctl; `disk` is the disk node it came in on, `None` on the char device.
@@ -226,27 +342,35 @@ impl Passthru {
             uapi::NVME_IOCTL_IO_CMD | uapi::NVME_IOCTL_IO64_CMD => {
                 let node = disk.ok_or(EINVAL)?;
                 Self::user_cmd(arg, cmd == uapi::NVME_IOCTL_IO64_CMD, |uc| {
-                    Self::io_passthru(node, uc)
+                    self.io_passthru(node, uc)
                 })
             }
             uapi::NVME_IOCTL_ADMIN_CMD | uapi::NVME_IOCTL_ADMIN64_CMD => {
+                let origin = disk.map_or(
+                    Origin {
+                        partition: false,
+                        open_for_write: true,
+                    },
+                    |d| d.origin,
+                );
                 Self::user_cmd(arg, cmd == uapi::NVME_IOCTL_ADMIN64_CMD, |uc| {
-                    self.admin_passthru(uc)
+                    self.admin_passthru(uc, origin)
                 })
             }
             uapi::NVME_IOCTL_RESET => {
                 ffi::require_sys_admin()?;
-                if !self.core.admin.is_open() {
+                let core = self.core()?;
+                if !core.admin.is_open() {
                     return Err(ENODEV);
                 }
-                self.core.schedule_reset();
+                core.schedule_reset();
                 Ok(0)
             }
             // As the C driver, only on the controller's char device; synchronous, so the disks
             // have appeared or gone when the call returns.
             uapi::NVME_IOCTL_RESCAN if disk.is_none() => {
                 ffi::require_sys_admin()?;
-                self.core.admin.rescan()?;
+                self.core()?.admin.rescan()?;
                 Ok(0)
             }
             // The old read/write interface and subsystem reset are not implemented.
@@ -289,60 +413,90 @@ impl Passthru {
         }
     }
 
-    /// Runs one I/O command from user space on a disk's queue, through blk-mq. Returns the
-    /// NVMe status (0 on success, the positive status field otherwise) and completion dwords
-    /// 0 and 1.
-    fn io_passthru(node: DiskNode, uc: &UserCmd) -> Result<(isize, u64)> {
-        check_access(uapi::io_access(uc.opcode, node.writable))?;
-        let (len, addr) = uc.data(IO_PASSTHRU_MAX)?;
-        let to_device = uapi::data_to_device(uc.opcode);
-        let c = uc.command();
-        let mut buf = KVVec::<u8>::new();
-        if len != 0 {
-            buf.resize(len, 0, GFP_KERNEL)?;
-            if to_device {
-                UserSlice::new(UserPtr::from_addr(addr), len)
-                    .reader()
-                    .read_slice(&mut buf)?;
-            }
+    /// Runs one I/O command from user space on a disk's queue, through blk-mq, with the
+    /// caller's buffer mapped into the request. Returns the NVMe status (0 on success, the
+    /// positive status field otherwise) and completion dwords 0 and 1.
+    ///
+    /// Checked first, as the C driver: the command's form (`EINVAL`), that its nsid is the
+    /// node's (`EINVAL`), who may send it (`EACCES`). Then, stricter than C, that the buffer
+    /// holds what the command moves (`EINVAL`): C leaves that to the device, which with PRPs
+    /// may write past the caller's buffer.
+    fn io_passthru(&self, node: DiskNode, uc: &UserCmd) -> Result<(isize, u64)> {
+        uc.check_form()?;
+        if uc.nsid != node.nsid {
+            return Err(EINVAL);
         }
-        let data = if len != 0 { Some(&mut buf[..]) } else { None };
+        let need = uapi::io_data_len(uc.opcode, &uc.cdw10_15(), node.lba_shift);
+        let effects = self.effects.reported().then(|| self.effects.io(uc.opcode));
+        check_access(uapi::io_access(
+            uc.opcode,
+            effects,
+            need.is_some(),
+            node.origin,
+        ))?;
+        let (len, addr) = uc.data(IO_PASSTHRU_MAX, need)?;
+        // A command the driver cannot size (vendor specific, `CAP_SYS_ADMIN` only) gets a
+        // buffer only where the controller checks its length (SGLs).
+        if need.is_none() && len != 0 && !self.sgl {
+            return Err(EINVAL);
+        }
+        let c = uc.command();
+        // CAST: `len <= IO_PASSTHRU_MAX`.
+        let user_buf = (len != 0).then_some((addr, len as u32));
+        let to_device = uapi::data_to_device(uc.opcode);
         let (status, result) =
-            match io::execute_passthru(node.queue, &c, data, to_device, uc.timeout_ms)? {
+            match io::execute_passthru(node.queue, &c, user_buf, to_device, uc.timeout_ms)? {
                 PassthruEnd::Completed(status, result) => (status, result),
                 PassthruEnd::Failed(e) => return Err(e),
             };
-        if len != 0 && uapi::data_from_device(uc.opcode) {
-            UserSlice::new(UserPtr::from_addr(addr), len)
-                .writer()
-                .write_slice(&buf)?;
-        }
         Ok((isize::try_from(status).unwrap_or(isize::MAX), result))
     }
 
     /// Runs one admin command from user space. Returns the NVMe status (0 on success, the
     /// positive status field otherwise, as the C driver does) and completion dwords 0 and 1
     /// (dword 1 in the high half).
-    fn admin_passthru(&self, uc: &UserCmd) -> Result<(isize, u64)> {
-        check_access(uapi::admin_access(uc.opcode, uc.cdw[2]))?;
-        let (len, addr) = uc.data(PASSTHRU_MAX)?;
-        let bounce = self.bounce.lock();
+    ///
+    /// A command whose effects may change namespaces (Format NVM, Sanitize, namespace
+    /// management) runs with I/O frozen where it needs it, and the disks follow the
+    /// namespaces' new formats and inventory afterwards ([`crate::scan::NsScan::run_changing`]).
+    fn admin_passthru(&self, uc: &UserCmd, origin: Origin) -> Result<(isize, u64)> {
+        uc.check_form()?;
+        check_access(uapi::admin_access(uc.opcode, uc.cdw[2], origin))?;
+        let (len, addr) = uc.data(
+            PASSTHRU_MAX,
+            uapi::admin_data_len(uc.opcode, &uc.cdw10_15()),
+        )?;
+        let live = self.live.lock();
+        let Some(Live { core, bounce }) = &*live else {
+            return Err(ENODEV);
+        };
         let mut c = uc.command();
         if len != 0 {
-            // SAFETY: no command uses the bounce buffer (we hold its lock), so the device does
-            // not access it, and no other reference to it exists.
+            // SAFETY: no command uses the bounce buffer (we hold the lock of `live`), so the
+            // device does not access it, and no other reference to it exists.
             let data = unsafe { bounce.data.as_mut() };
-            let data = &mut data[..len];
             if uapi::data_to_device(uc.opcode) {
                 UserSlice::new(UserPtr::from_addr(addr), len)
                     .reader()
-                    .read_slice(data)?;
-            } else {
-                data.fill(0);
+                    .read_slice(&mut data[..len])?;
             }
-            Self::map(&bounce, len, &mut c)?;
+            // Nothing of an earlier command's data may reach this caller.
+            data[len..].fill(0);
+            if !uapi::data_to_device(uc.opcode) {
+                data[..len].fill(0);
+            }
+            let (prp1, prp2) = Self::describe(bounce, data, len);
+            c.set_prp(prp1, prp2);
         }
-        let (status, result) = match self.core.admin.submit_sync(c) {
+        let effects = self.effects.admin(uc.opcode);
+        let submit = || core.admin.submit_sync(c);
+        let done = match core.admin.scan() {
+            Some(scan) if effects::needs_revalidate(effects) => {
+                scan.run_changing(&core.admin, effects::needs_freeze(effects), submit)?
+            }
+            _ => submit(),
+        };
+        let (status, result) = match done {
             Ok(cqe) => (
                 0,
                 u64::from(cqe.result_dw0()) | (u64::from(cqe.result_dw1()) << 32),
@@ -360,25 +514,20 @@ impl Passthru {
         }
         Ok((status, result))
     }
+}
 
-    /// Points the command's PRPs at the first `len` bytes of the bounce buffer.
-    fn map(bounce: &Bounce, len: usize, c: &mut Command) -> Result {
-        let seg = Seg::new(kver::dma_address(&bounce.data), u32::try_from(len)?);
-        let plan = prp::plan([seg], CTRL_PAGE_SHIFT).map_err(|_| EINVAL)?;
-        let (prp1, prp2) = if plan.needs_list() {
-            // SAFETY: the list page is used only by this command, under the bounce lock, and
-            // the device reads it only after the doorbell.
-            let entries = unsafe { bounce.list.as_mut() };
-            let mut pages = [ListPage {
-                dma: kver::dma_address(&bounce.list),
-                entries,
-            }];
-            prp::fill([seg], CTRL_PAGE_SHIFT, &mut pages).map_err(|_| EINVAL)?
-        } else {
-            (plan.prp1, plan.prp2.unwrap_or(0))
-        };
-        c.set_prp(prp1, prp2);
-        Ok(())
+/// Entry `i` of an `n`-entry PRP list over the bounce buffer at bus address `base` that
+/// starts with page `first`: the pages from `first` on, then the buffer's last page again, and
+/// in the last entry `list`, the list's own address.
+fn sink_entry(i: usize, n: usize, base: u64, first: u64, list: u64) -> u64 {
+    let page = 1u64 << CTRL_PAGE_SHIFT;
+    // CAST: the bounce buffer is 64 KiB.
+    let last_page = (PASSTHRU_MAX as u64).div_ceil(page) - 1;
+    if i + 1 == n {
+        list
+    } else {
+        // CAST: at most 512 entries.
+        base + (first + i as u64).min(last_page) * page
     }
 }
 
@@ -420,7 +569,7 @@ pub(crate) unsafe fn ctrl_attr_show(
         0 => write_id_str(w, &info.model)?,
         1 => write_id_str(w, &info.serial)?,
         2 => write_id_str(w, &info.firmware)?,
-        3 => w.write_str(p.core.state().name())?,
+        3 => w.write_str(p.state_name())?,
         4 => write!(w, "{}", info.queue_count)?,
         _ => write!(w, "{}", info.sqsize)?,
     }

@@ -1386,6 +1386,24 @@ pub(crate) trait Operations: Sized + 'static {
 
     /// A request ran past its deadline (`timeout`); runs in process context.
     fn timeout(set: &Self::SetData, hwq: &Self::HwQueue, rq: &Request) -> TimeoutAction;
+
+    /// An ioctl the block layer does not handle itself, on the disk or one of its partitions
+    /// (`ioctl` of `block_device_operations`). The disk may have been removed already (a
+    /// descriptor outlives it): `disk` stays valid, but its queue fails new requests.
+    fn disk_ioctl(_disk: &Self::Disk, _node: IoctlNode, _cmd: u32, _arg: usize) -> Result<isize> {
+        Err(ENOTTY)
+    }
+}
+
+/// The block device node an ioctl came in on.
+#[derive(Clone, Copy)]
+pub(crate) struct IoctlNode {
+    /// The disk's request queue, for passthrough requests.
+    pub(crate) queue: DiskQueue,
+    /// The node is a partition, not the whole disk.
+    pub(crate) partition: bool,
+    /// The descriptor was opened for writing (`BLK_OPEN_WRITE`).
+    pub(crate) writable: bool,
 }
 
 /// The tag array of one hardware context, to find a request by its tag.
@@ -1835,7 +1853,7 @@ impl<T: Operations> PinnedDrop for TagSet<T> {
 // Disks.
 
 /// Queue limits of a disk, from the namespace and controller.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Limits {
     /// Logical block size in bytes.
     pub(crate) logical_block_size: u32,
@@ -1870,6 +1888,19 @@ pub(crate) struct Limits {
 /// The block layer's queue limits for `limits`.
 fn queue_limits(limits: &Limits) -> bindings::queue_limits {
     let mut lim: bindings::queue_limits = pin_init::zeroed();
+    set_queue_limits(&mut lim, limits);
+    lim
+}
+
+/// Sets the fields of `lim` that `limits` describes, clearing the optional ones (atomic
+/// writes, write cache, FUA) that `limits` does not offer; the block layer derives the rest
+/// when it validates them.
+fn set_queue_limits(lim: &mut bindings::queue_limits, limits: &Limits) {
+    lim.features &= !(BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA | BLK_FEAT_ATOMIC_WRITES);
+    lim.atomic_write_hw_max = 0;
+    lim.atomic_write_hw_boundary = 0;
+    lim.atomic_write_hw_unit_min = 0;
+    lim.atomic_write_hw_unit_max = 0;
     lim.logical_block_size = limits.logical_block_size;
     lim.physical_block_size = limits.physical_block_size;
     lim.io_min = limits.physical_block_size;
@@ -1897,19 +1928,24 @@ fn queue_limits(limits: &Limits) -> bindings::queue_limits {
             lim.features |= BLK_FEAT_FUA;
         }
     }
-    lim
 }
 
 /// A block device added to the system (`struct gendisk`).
 ///
+/// The gendisk may outlive this value: a descriptor open on the disk or one of its partitions
+/// keeps it (and its request queue) after `del_gendisk`. So the disk's data is reference
+/// counted: `queuedata` and `private_data` point to it, and the gendisk owns one reference of
+/// its own, dropped by `free_disk` when the last gendisk reference goes.
+///
 /// # Invariants
 ///
-/// `gendisk` was allocated on `set` with `queuedata` pointing to `data`, and added with
-/// `device_add_disk`; `Drop` removes and releases it before `data` and `set` go.
+/// `gendisk` was allocated on `set` with `queuedata` and `private_data` pointing to `data`,
+/// `private_data` owning one reference (from [`Arc::into_raw`]), and added with
+/// `device_add_disk`; `Drop` removes it and drops this value's gendisk reference.
 pub(crate) struct Disk<T: Operations> {
     gendisk: NonNull<bindings::gendisk>,
-    /// Owns the disk's `queuedata`.
-    _data: Arc<T::Disk>,
+    /// The disk's data (`queuedata`, `private_data`).
+    data: Arc<T::Disk>,
     _set: Arc<Pin<KBox<TagSet<T>>>>,
 }
 
@@ -1943,6 +1979,7 @@ impl DiskQueue {
         // INVARIANT: allocated above, not yet freed.
         Ok(PassthruRq {
             rq: NonNull::new(rq).ok_or(ENOMEM)?,
+            user_bio: None,
             _buf: PhantomData,
         })
     }
@@ -1956,6 +1993,8 @@ impl DiskQueue {
 /// it lives for `'a`.
 pub(crate) struct PassthruRq<'a> {
     rq: NonNull<bindings::request>,
+    /// The bios of a user buffer mapped with [`PassthruRq::map_user`], until unmapped.
+    user_bio: Option<NonNull<bindings::bio>>,
     _buf: PhantomData<&'a mut [u8]>,
 }
 
@@ -1967,7 +2006,9 @@ impl<'a> PassthruRq<'a> {
     }
 
     /// Attaches `buf` as the request's data (`blk_rq_map_kern()`): it is mapped, or copied
-    /// through a bounce buffer when its alignment does not suit the queue.
+    /// through a bounce buffer when its alignment does not suit the queue. For the KUnit tests
+    /// of the data path (passthrough maps the caller's memory, [`PassthruRq::map_user`]).
+    #[cfg(all(rnvme_kunit, CONFIG_KUNIT = "y"))]
     pub(crate) fn map_kernel(&mut self, buf: &'a mut [u8]) -> Result {
         let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
         // SAFETY: the request is allocated and not started; `buf` is valid for `len` bytes and
@@ -1981,6 +2022,47 @@ impl<'a> PassthruRq<'a> {
                 bindings::GFP_KERNEL,
             )
         })
+    }
+
+    /// Attaches `len` bytes of the calling process's memory at `addr` as the request's data
+    /// (`blk_rq_map_user()`), as the C driver maps passthrough buffers: the pages are pinned
+    /// and mapped where their alignment suits the queue, else copied through pages the block
+    /// layer allocates (and copied back by [`PassthruRq::unmap_user`]). Either way the device
+    /// transfers to or from memory of at least `len` bytes that belongs to the caller or to
+    /// this request, never to anything else in the kernel. Fails with `EFAULT` for a bad
+    /// address.
+    pub(crate) fn map_user(&mut self, addr: usize, len: u32) -> Result {
+        if self.user_bio.is_some() || len == 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: the request is allocated and not started (type invariant), with no data
+        // mapped yet; `addr` is a user address, checked and pinned by the block layer.
+        to_result(unsafe {
+            bindings::blk_rq_map_user(
+                (*self.rq.as_ptr()).q,
+                self.rq.as_ptr(),
+                ptr::null_mut(),
+                addr as *mut c_void,
+                // CAST: `unsigned long` holds a `u32`.
+                len as usize,
+                bindings::GFP_KERNEL,
+            )
+        })?;
+        // SAFETY: mapped above, so `bio` heads the request's bios.
+        self.user_bio = NonNull::new(unsafe { (*self.rq.as_ptr()).bio });
+        Ok(())
+    }
+
+    /// Releases the user buffer of [`PassthruRq::map_user`] once the request ended: unpins
+    /// its pages, or copies a bounce buffer back to the caller (`blk_rq_unmap_user()`).
+    /// Fails with `EFAULT` when that copy fails.
+    pub(crate) fn unmap_user(&mut self) -> Result {
+        match self.user_bio.take() {
+            // SAFETY: the bios `blk_rq_map_user` gave this request, not unmapped since; the
+            // request has ended (or never started), so the device is done with the pages.
+            Some(bio) => to_result(unsafe { bindings::blk_rq_unmap_user(bio.as_ptr()) }),
+            None => Ok(()),
+        }
     }
 
     /// Sets the request's timeout (0: the queue's default).
@@ -2004,39 +2086,63 @@ impl<'a> PassthruRq<'a> {
 
 impl Drop for PassthruRq<'_> {
     fn drop(&mut self) {
+        // A request that failed before it was issued, or whose caller did not unmap it.
+        let _ = self.unmap_user();
         // SAFETY: allocated by `alloc_passthru` and ended or never issued (type invariant).
         unsafe { bindings::blk_mq_free_request(self.rq.as_ptr()) };
     }
 }
 
-/// The block device operations of every disk: blk-mq does the I/O, so only `owner` is set,
-/// which makes an open disk hold a reference on the module (`rmmod` is refused meanwhile).
+/// The block device operations of every disk: blk-mq does the I/O. `owner` makes an open
+/// disk hold a reference on the module (`rmmod` is refused meanwhile), `free_disk` drops the
+/// gendisk's reference on the disk's data when the last gendisk reference goes, and `ioctl`
+/// answers the NVMe passthrough ioctls.
 struct Fops(bindings::block_device_operations);
 
 // SAFETY: the table is immutable; the raw pointers in it refer to this module, which outlives
 // every disk.
 unsafe impl Sync for Fops {}
 
-static FOPS: Fops = Fops(bindings::block_device_operations {
-    submit_bio: None,
-    open: None,
-    release: None,
-    ioctl: Some(disk_ioctl_callback),
-    compat_ioctl: None,
-    check_events: None,
-    unlock_native_capacity: None,
-    getgeo: None,
-    set_read_only: None,
-    swap_slot_free_notify: None,
-    report_zones: None,
-    devnode: None,
-    alternative_gpt_sector: None,
-    get_unique_id: None,
-    owner: kver::this_module(),
-    pr_ops: ptr::null(),
-    free_disk: None,
-    poll_bio: None,
-});
+impl<T: Operations> Disk<T> {
+    /// The operations of `T`'s disks.
+    const FOPS: Fops = Fops(bindings::block_device_operations {
+        submit_bio: None,
+        open: None,
+        release: None,
+        ioctl: Some(disk_ioctl_callback::<T>),
+        compat_ioctl: None,
+        check_events: None,
+        unlock_native_capacity: None,
+        getgeo: None,
+        set_read_only: None,
+        swap_slot_free_notify: None,
+        report_zones: None,
+        devnode: None,
+        alternative_gpt_sector: None,
+        get_unique_id: None,
+        owner: kver::this_module(),
+        pr_ops: ptr::null(),
+        free_disk: Some(free_disk_callback::<T>),
+        poll_bio: None,
+    });
+
+    /// The `'static` table of [`Self::FOPS`].
+    const fn fops() -> &'static bindings::block_device_operations {
+        &Self::FOPS.0
+    }
+}
+
+/// `free_disk` of our disks: the last reference on the gendisk went, so nothing can reach its
+/// data through it any more; drops the reference `private_data` owned.
+///
+/// # Safety
+///
+/// Called by the block layer only, once, for a disk allocated and added by [`Disk::new`].
+unsafe extern "C" fn free_disk_callback<T: Operations>(gd: *mut bindings::gendisk) {
+    // SAFETY: `private_data` came from `Arc::into_raw` in `Disk::new` (type invariant of
+    // `Disk`), and `free_disk` runs once, after every other user of the gendisk is gone.
+    drop(unsafe { Arc::from_raw((*gd).private_data.cast::<T::Disk>()) });
+}
 
 impl<T: Operations> Disk<T> {
     /// Allocates a disk on `set`, named `name`, of `capacity` 512-byte sectors, with `limits`,
@@ -2050,7 +2156,13 @@ impl<T: Operations> Disk<T> {
         parent: &device::Device,
     ) -> Result<Self> {
         let mut lim = queue_limits(limits);
-        let qdata = Arc::as_ptr(&data).cast_mut().cast::<c_void>();
+        // The reference `private_data` owns (see the type invariant).
+        let qdata = Arc::into_raw(data.clone()).cast_mut().cast::<c_void>();
+        let own = kernel::types::ScopeGuard::new(move || {
+            // SAFETY: `qdata` came from `Arc::into_raw` above and no gendisk that could have
+            // freed it was added.
+            drop(unsafe { Arc::from_raw(qdata.cast_const().cast::<T::Disk>()) });
+        });
         // SAFETY: `set` is an allocated tag set; `lim` is a valid limits structure; `qdata`
         // lives as long as the disk (it is held in `Self`); the key is static.
         let gd = from_err_ptr(unsafe {
@@ -2063,6 +2175,9 @@ impl<T: Operations> Disk<T> {
         })?;
         // SAFETY: `__blk_mq_alloc_disk` returned a valid gendisk.
         let gendisk = unsafe { NonNull::new_unchecked(gd) };
+        // SAFETY: the disk is not added yet, so we own it exclusively. `free_disk` runs only for
+        // an added disk: until then `own` is responsible for the reference.
+        unsafe { (*gd).private_data = qdata };
         let guard = kernel::types::ScopeGuard::new(move || {
             // SAFETY: the disk was allocated above and never added.
             unsafe { bindings::put_disk(gd) };
@@ -2074,7 +2189,7 @@ impl<T: Operations> Disk<T> {
         fmt::Write::write_fmt(&mut w, name).map_err(|_| EINVAL)?;
         // SAFETY: as above; `set_capacity` takes the disk's own lock.
         unsafe {
-            (*gd).fops = &FOPS.0;
+            (*gd).fops = Self::fops();
             bindings::set_capacity(gd, capacity);
         }
         // The groups table is static and only read by the block layer.
@@ -2083,19 +2198,125 @@ impl<T: Operations> Disk<T> {
         // attribute groups are static.
         to_result(unsafe { bindings::device_add_disk(raw_dev(parent), gd, groups.cast_mut()) })?;
         guard.dismiss();
-        // INVARIANT: allocated on `set` with `queuedata = data` and added above.
+        // From here `free_disk` drops the reference.
+        own.dismiss();
+        // INVARIANT: allocated on `set` with `queuedata` and `private_data` set to `data` (the
+        // latter owning a reference) and added above.
         Ok(Self {
             gendisk,
-            _data: data,
+            data,
             _set: set.clone(),
         })
+    }
+}
+
+impl<T: Operations> Disk<T> {
+    /// The disk's data.
+    pub(crate) fn data(&self) -> &T::Disk {
+        &self.data
+    }
+
+    /// The request queue of the disk.
+    fn queue(&self) -> *mut bindings::request_queue {
+        // SAFETY: the gendisk is live while `self` is (type invariant); its queue is set at
+        // allocation and never changes.
+        unsafe { (*self.gendisk.as_ptr()).queue }
+    }
+
+    /// Changes the disk's format while no I/O runs: waits for every request on the disk to end
+    /// and holds new ones back (`blk_mq_freeze_queue`), applies `limits` (the block sizes and
+    /// transfer limits blk-mq splits and checks requests by) and `capacity` in 512-byte
+    /// sectors (`set_capacity_and_notify`, which tells user space when it changed), and runs
+    /// `during` before I/O resumes (the driver's own view of the format).
+    ///
+    /// As the C driver does, the limits lock is taken before the queue is frozen. Nesting in
+    /// a [`FrozenDisks`] of the same disk is allowed.
+    pub(crate) fn update(&self, capacity: u64, limits: &Limits, during: impl FnOnce()) -> Result {
+        let q = self.queue();
+        // SAFETY: `q` is the live queue of an added disk (type invariant); `limits_lock` guards
+        // `q->limits`, which we copy and commit back; `queue_limits_commit_update` unlocks it.
+        // The queue is frozen around the commit, so no request is being built or issued while
+        // the limits and the driver's format change.
+        unsafe {
+            bindings::mutex_lock(&raw mut (*q).limits_lock);
+            let mut lim = (*q).limits;
+            bindings::blk_mq_freeze_queue_nomemsave(q);
+            set_queue_limits(&mut lim, limits);
+            let ret = to_result(bindings::queue_limits_commit_update(q, &mut lim));
+            if ret.is_ok() {
+                during();
+                bindings::set_capacity_and_notify(self.gendisk.as_ptr(), capacity);
+            }
+            bindings::blk_mq_unfreeze_queue_nomemrestore(q);
+            ret
+        }
+    }
+
+    /// Takes every request off the disk without removing it: sets its capacity to 0 (new I/O
+    /// fails) after draining what is in flight. For a namespace whose format the driver cannot
+    /// serve any more, before its disk is removed.
+    pub(crate) fn fence(&self) {
+        let q = self.queue();
+        // SAFETY: as in `update`; freezing drains the queue, capacity 0 fails later I/O.
+        unsafe {
+            bindings::blk_mq_freeze_queue_nomemsave(q);
+            bindings::set_capacity_and_notify(self.gendisk.as_ptr(), 0);
+            bindings::blk_mq_unfreeze_queue_nomemrestore(q);
+        }
+    }
+}
+
+/// Disks whose I/O is frozen: every request on them has ended and new ones wait, until this
+/// value is dropped. For commands that change namespaces under the disks (Format NVM,
+/// Sanitize), as the C driver's `nvme_start_freeze`/`nvme_wait_freeze`.
+///
+/// # Invariants
+///
+/// Each queue in `queues` belongs to a disk that stays added while this value lives, and was
+/// frozen once by [`FrozenDisks::new`] (the non-owner variant: lockdep would take one task
+/// freezing several queues of one class for recursive locking).
+pub(crate) struct FrozenDisks {
+    queues: KVec<*mut bindings::request_queue>,
+}
+
+impl FrozenDisks {
+    /// Freezes every disk of `disks`: starts all freezes first, then waits for each.
+    ///
+    /// The caller keeps the disks added until the result is dropped.
+    pub(crate) fn new<'a, T: Operations + 'a>(
+        disks: impl Iterator<Item = &'a Disk<T>> + Clone,
+    ) -> Result<Self> {
+        let mut queues = KVec::new();
+        for d in disks.clone() {
+            queues.push(d.queue(), GFP_KERNEL)?;
+        }
+        for &q in queues.iter() {
+            // SAFETY: the queue of a live disk (caller's guarantee); undone in `drop`.
+            unsafe { bindings::blk_freeze_queue_start_non_owner(q) };
+        }
+        for &q in queues.iter() {
+            // SAFETY: as above; the queue's freeze was started.
+            unsafe { bindings::blk_mq_freeze_queue_wait(q) };
+        }
+        // INVARIANT: each queue frozen once above.
+        Ok(Self { queues })
+    }
+}
+
+impl Drop for FrozenDisks {
+    fn drop(&mut self) {
+        for &q in self.queues.iter() {
+            // SAFETY: frozen once by `new`, on a disk still added (type invariant).
+            unsafe { bindings::blk_mq_unfreeze_queue_non_owner(q) };
+        }
     }
 }
 
 impl<T: Operations> Drop for Disk<T> {
     fn drop(&mut self) {
         // SAFETY: the disk was added (type invariant); `del_gendisk` drains and removes it,
-        // then `put_disk` drops our reference. `queuedata` (`self.data`) outlives both calls.
+        // then `put_disk` drops our reference. The data outlives both calls: the gendisk owns a
+        // reference, dropped in `free_disk`.
         unsafe {
             bindings::del_gendisk(self.gendisk.as_ptr());
             bindings::put_disk(self.gendisk.as_ptr());
@@ -2212,29 +2433,35 @@ pub(crate) fn require_sys_admin() -> Result {
     }
 }
 
-/// `ioctl` of our disks: the NVMe passthrough ioctls, answered by the namespace.
+/// `ioctl` of our disks, answered by [`Operations::disk_ioctl`].
 ///
 /// # Safety
 ///
-/// Called by the block layer only, for a disk allocated by [`Disk::new`].
-unsafe extern "C" fn disk_ioctl_callback(
+/// Called by the block layer only, for an open node of a disk allocated by [`Disk::new`].
+unsafe extern "C" fn disk_ioctl_callback<T: Operations>(
     bdev: *mut bindings::block_device,
     mode: bindings::blk_mode_t,
     cmd: u32,
     arg: usize,
 ) -> i32 {
-    // SAFETY: `bdev` is an open block device of one of our disks, whose `queuedata` is the
-    // namespace data, alive as long as the disk.
-    let ns = unsafe {
-        &*(*(*(*bdev).bd_disk).queue)
-            .queuedata
-            .cast::<<crate::io::NvmeMq as Operations>::Disk>()
+    // SAFETY: `bdev` is an open node of one of our disks; the gendisk lives while it is open,
+    // and its `private_data` owns a reference on the disk's data until `free_disk`, which
+    // cannot run while the node is open (type invariant of `Disk`), even after the disk was
+    // removed.
+    let (gd, data) = unsafe {
+        let gd = (*bdev).bd_disk;
+        (gd, &*(*gd).private_data.cast::<T::Disk>())
     };
-    // SAFETY: as above; the disk is open, so its queue is live for the ioctl.
-    let queue = unsafe { DiskQueue(NonNull::new_unchecked((*(*bdev).bd_disk).queue)) };
-    // `BLK_OPEN_WRITE` (a macro with a cast, which bindgen does not translate).
-    let writable = mode & (1 << 1) != 0;
-    match crate::io::disk_ioctl(ns, queue, writable, cmd, arg) {
+    let node = IoctlNode {
+        // SAFETY: as above, the disk is open, so its queue is live for the ioctl.
+        queue: DiskQueue(unsafe { NonNull::new_unchecked((*gd).queue) }),
+        // A partition's `block_device` is not the whole disk's (`bdev_is_partition()`).
+        // SAFETY: `part0` is set at allocation and never changes.
+        partition: !ptr::eq(bdev, unsafe { (*gd).part0 }),
+        // `BLK_OPEN_WRITE` (a macro with a cast, which bindgen does not translate).
+        writable: mode & (1 << 1) != 0,
+    };
+    match T::disk_ioctl(data, node, cmd, arg) {
         // CAST: ioctl results (an NVMe status or a namespace id) fit in an int.
         Ok(v) => v as i32,
         Err(e) => e.to_errno(),

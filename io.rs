@@ -11,6 +11,10 @@ use core::{
         self,
         NonNull, //
     },
+    sync::atomic::{
+        AtomicU32,
+        Ordering, //
+    },
 };
 
 use kernel::{
@@ -35,6 +39,7 @@ use crate::{
         DiskQueue,
         DmaPool,
         DmaSeg,
+        IoctlNode,
         MapKind,
         PoolBuf,
         QueueMaps,
@@ -76,6 +81,7 @@ use crate::{
             Status,
             SCT_PATH, //
         },
+        uapi::Origin,
     },
     queue::Queue,
 };
@@ -178,8 +184,9 @@ const HOST_ABORTED: Status = Status::from_parts(SCT_PATH, path::HOST_ABORTED_CMD
 pub(crate) struct Namespace {
     /// Namespace identifier.
     pub(crate) nsid: u32,
-    /// log2 of the logical block size.
-    pub(crate) lba_shift: u32,
+    /// log2 of the logical block size. Changed only while the disk's queue is frozen (see
+    /// [`Namespace::set_lba_shift`]), so requests never see it change under them.
+    lba_shift: AtomicU32,
     /// The controller's passthrough, for the disk's ioctls and identity.
     pub(crate) passthru: Arc<Passthru>,
     /// EUI64, NGUID and UUID, for sysfs.
@@ -231,22 +238,6 @@ pub(crate) fn disk_attr_visible(ns: &Namespace, index: usize) -> bool {
     }
 }
 
-/// NVMe ioctls on a disk node.
-pub(crate) fn disk_ioctl(
-    ns: &Namespace,
-    queue: DiskQueue,
-    writable: bool,
-    cmd: u32,
-    arg: usize,
-) -> Result<isize> {
-    let node = DiskNode {
-        nsid: ns.nsid,
-        queue,
-        writable,
-    };
-    ns.passthru.ioctl(cmd, arg, Some(node))
-}
-
 /// What an I/O passthrough command ended with.
 pub(crate) enum PassthruEnd {
     /// The controller completed it: status field (0 on success) and dwords 0 and 1.
@@ -255,18 +246,19 @@ pub(crate) enum PassthruEnd {
     Failed(Error),
 }
 
-/// Runs I/O command `c` through blk-mq on `queue` as a passthrough request, with `data` (to the
-/// controller when `to_device`) as its buffer, and waits for it.
+/// Runs I/O command `c` through blk-mq on `queue` as a passthrough request, with `len` bytes of
+/// the calling process's memory at `addr` (to the controller when `to_device`) as its buffer,
+/// and waits for it.
 pub(crate) fn execute_passthru(
     queue: DiskQueue,
     c: &Command,
-    data: Option<&mut [u8]>,
+    user_buf: Option<(usize, u32)>,
     to_device: bool,
     timeout_ms: u32,
 ) -> Result<PassthruEnd> {
     let mut rq = queue.alloc_passthru(to_device)?;
-    if let Some(buf) = data {
-        rq.map_kernel(buf)?;
+    if let Some((addr, len)) = user_buf {
+        rq.map_user(addr, len)?;
     }
     rq.set_timeout_ms(timeout_ms);
     let pdu = rq.request().pdu::<IoPdu>();
@@ -283,6 +275,7 @@ pub(crate) fn execute_passthru(
         (*pdu.as_ptr()).pt_cmd = None;
         ((*pdu.as_ptr()).status, (*pdu.as_ptr()).result)
     };
+    rq.unmap_user()?;
     let status = Status::new(status);
     Ok(
         if status.0 == HOST_ABORTED.0 || (blk.is_ok() != status.is_success()) {
@@ -295,16 +288,40 @@ pub(crate) fn execute_passthru(
 }
 
 impl Namespace {
+    /// A namespace of `1 << lba_shift`-byte blocks.
+    pub(crate) fn new(nsid: u32, lba_shift: u32, passthru: Arc<Passthru>, ids: NsIds) -> Self {
+        Self {
+            nsid,
+            lba_shift: AtomicU32::new(lba_shift),
+            passthru,
+            ids,
+        }
+    }
+
+    /// log2 of the logical block size.
+    #[inline]
+    pub(crate) fn lba_shift(&self) -> u32 {
+        // Relaxed: the value changes only while the disk's queue is frozen, and freezing and
+        // unfreezing order it with every request (see `set_lba_shift`).
+        self.lba_shift.load(Ordering::Relaxed)
+    }
+
+    /// Changes the logical block size, for a namespace that was reformatted. Call only from
+    /// [`ffi::Disk::update`]'s `during`, while no request is on the disk.
+    pub(crate) fn set_lba_shift(&self, lba_shift: u32) {
+        self.lba_shift.store(lba_shift, Ordering::Relaxed);
+    }
+
     /// Converts a 512-byte sector number to this namespace's LBA.
     #[inline]
     fn lba(&self, sector: u64) -> u64 {
-        sector >> (self.lba_shift - 9)
+        sector >> (self.lba_shift() - 9)
     }
 
     /// Converts a byte count to a block count.
     #[inline]
     fn blocks(&self, bytes: u32) -> u32 {
-        bytes >> self.lba_shift
+        bytes >> self.lba_shift()
     }
 }
 
@@ -669,7 +686,7 @@ impl IoSet {
                 overflow = true;
                 return;
             }
-            let r = DsmRange::new(ns.lba(sector), nr_sectors >> (ns.lba_shift - 9));
+            let r = DsmRange::new(ns.lba(sector), nr_sectors >> (ns.lba_shift() - 9));
             // SAFETY: `n < max`, inside the page-sized buffer owned by this request.
             unsafe { ranges.add(n).write(r) };
             n += 1;
@@ -688,6 +705,19 @@ impl ffi::Operations for NvmeMq {
     type SetData = IoSet;
     type HwQueue = Queue;
     type Disk = Namespace;
+
+    fn disk_ioctl(ns: &Namespace, node: IoctlNode, cmd: u32, arg: usize) -> Result<isize> {
+        let node = DiskNode {
+            nsid: ns.nsid,
+            lba_shift: ns.lba_shift(),
+            queue: node.queue,
+            origin: Origin {
+                partition: node.partition,
+                open_for_write: node.writable,
+            },
+        };
+        ns.passthru.ioctl(cmd, arg, Some(node))
+    }
 
     fn hw_queue(set: &IoSet, index: u32) -> Option<&Queue> {
         set.queues.get(usize::try_from(index).ok()?).map(|q| &**q)

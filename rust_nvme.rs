@@ -76,6 +76,10 @@ use io::{
 };
 use nvme::{
     cmd,
+    effects::{
+        self,
+        Effects, //
+    },
     ident::{
         self,
         IdCtrl,
@@ -233,6 +237,9 @@ struct Controller<'bound> {
     io: Pin<KBox<Mutex<Option<IoState>>>>,
     admin_irq: IrqHandler<VectorIrq>,
     core: Arc<CtrlCore>,
+    /// Passthrough, shared with the char device and the disks, which open descriptors may keep
+    /// after unbind; teardown detaches it from the controller.
+    passthru: Arc<Passthru>,
     _id: CtrlId,
     /// Time allowed for shutdown, in milliseconds.
     shutdown_ms: u32,
@@ -523,7 +530,8 @@ impl<'bound> Controller<'bound> {
             queue_count: u32::from(nr_io) + 1,
             sqsize: u32::from(depth) - 1,
         };
-        let passthru = Passthru::new(dev, core.clone(), info)?;
+        let effects = Self::read_effects(&admin, dev, &idc)?;
+        let passthru = Passthru::new(dev, core.clone(), info, effects, idc.sgl_supported())?;
         let params = DiskParams {
             ctrl: id.0,
             max_transfer,
@@ -558,7 +566,7 @@ impl<'bound> Controller<'bound> {
         } else {
             (idc.rtd3e / 1000).clamp(SHUTDOWN_TIMEOUT_MS, 60_000)
         };
-        let chardev = match CtrlChar::new(id.0, passthru) {
+        let chardev = match CtrlChar::new(id.0, passthru.clone()) {
             Some(init) => KBox::pin_init(init, GFP_KERNEL)
                 .inspect_err(|e| dev_warn!(pdev, "no char device: {:?}\n", e))
                 .ok(),
@@ -586,6 +594,7 @@ impl<'bound> Controller<'bound> {
             io,
             admin_irq,
             core,
+            passthru,
             _id: id,
             shutdown_ms,
             _bar: bar,
@@ -604,6 +613,33 @@ impl<'bound> Controller<'bound> {
             .and_then(|buf| identify_copy(&buf).ok())
             .map(|b| IdCtrlNvm::parse(&b))
             .unwrap_or_default()
+    }
+
+    /// The Commands Supported and Effects log when the controller has one (LPA bit 1), with
+    /// what the driver knows added; only the driver's knowledge otherwise (then no I/O
+    /// passthrough is open to unprivileged users, as in the C driver).
+    fn read_effects(
+        admin: &AdminQueue,
+        dev: &device::Device<Bound>,
+        idc: &IdCtrl,
+    ) -> Result<KBox<Effects>> {
+        if idc.lpa & effects::LPA_CMD_EFFECTS != 0 {
+            let buf =
+                kernel::dma::Coherent::<u8>::zeroed_slice(dev, effects::LOG_SIZE, GFP_KERNEL)?;
+            // CAST: 4 KiB.
+            match admin.get_log_page(&buf, effects::LOG_CMD_EFFECTS, effects::LOG_SIZE as u32) {
+                Ok(()) => {
+                    let log = identify_copy(&buf)?;
+                    return Ok(KBox::new(Effects::parse(&log), GFP_KERNEL)?);
+                }
+                Err(e) => dev_warn!(
+                    dev,
+                    "Commands Supported and Effects log unreadable ({:?}): unprivileged I/O passthrough off\n",
+                    e
+                ),
+            }
+        }
+        Ok(KBox::new(Effects::known(), GFP_KERNEL)?)
     }
 
     /// Removes the disks, deletes the I/O queues and shuts the controller down.
@@ -653,8 +689,10 @@ impl<'bound> Controller<'bound> {
             drop(io.set);
         }
         self.core.shutdown(self.shutdown_ms);
-        // Open char devices and disk nodes may outlive us: nothing more reaches the device.
+        // Open char devices and disk nodes may outlive us: nothing more reaches the device,
+        // and what they hold keeps no controller memory.
         self.core.admin.close();
+        self.passthru.detach();
         // Recovery polling during teardown may have queued the event work once more.
         self.core.admin.flush_events();
     }

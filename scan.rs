@@ -28,6 +28,7 @@ use crate::{
     chardev::Passthru,
     ffi::{
         Disk,
+        FrozenDisks,
         Limits,
         TagSet, //
     },
@@ -66,10 +67,34 @@ pub(crate) struct DiskParams {
     pub(crate) nvm: IdCtrlNvm,
 }
 
+/// A namespace's disk and the format it was last set up with.
+struct NsDisk {
+    nsid: u32,
+    disk: Disk<NvmeMq>,
+    fmt: DiskFormat,
+}
+
+/// What a namespace's format gives its disk.
+#[derive(Clone, Copy, PartialEq)]
+struct DiskFormat {
+    lba_shift: u32,
+    sectors: u64,
+    limits: Limits,
+}
+
+/// What revalidating a namespace found.
+enum Revalidated {
+    /// The disk serves the namespace as it is now (updated if it changed).
+    Kept,
+    /// The namespace is inactive, or its new format is not supported: its disk was fenced
+    /// (capacity 0, no I/O in flight) and must go.
+    Remove,
+}
+
 /// What exists until teardown removes the disks.
 struct ScanState {
     /// The disks, by ascending nsid.
-    disks: KVec<(u32, Disk<NvmeMq>)>,
+    disks: KVec<NsDisk>,
     /// Active namespaces skipped for their format, warned about once.
     unsupported: KVec<u32>,
     tagset: Arc<Pin<KBox<TagSet<NvmeMq>>>>,
@@ -196,31 +221,85 @@ impl NsScan {
         Ok(nsids)
     }
 
-    /// Scans the namespaces: removes the disks of namespaces no longer active, adds disks for
-    /// new ones. `announce` logs each change (not at probe). Returns the number of disks.
+    /// Scans the namespaces: revalidates the disks of active namespaces (format, capacity,
+    /// limits), removes the disks of namespaces no longer active or no longer supported, adds
+    /// disks for new ones. `announce` logs each change (not at probe). Returns the number of
+    /// disks.
     pub(crate) fn rescan(&self, admin: &AdminQueue, announce: bool) -> Result<usize> {
         let mut guard = self.state.lock();
         let Some(state) = &mut *guard else {
             return Err(ENODEV);
         };
-        let active = self.active_nsids(admin, &state.buf)?;
-        let mut have = KVec::with_capacity(state.disks.len(), GFP_KERNEL)?;
-        for (nsid, _) in state.disks.iter() {
-            have.push(*nsid, GFP_KERNEL)?;
-        }
+        self.rescan_locked(admin, state, announce)
+    }
 
+    /// Runs `cmd`, an admin command whose effects (Commands Supported and Effects log) say it
+    /// may change namespaces, and brings the disks up to date after it, as the C driver's
+    /// `nvme_passthru_start`/`nvme_passthru_end`. With `freeze` (Format NVM, Sanitize: the
+    /// command needs the namespaces idle) every disk's I/O is drained and held back while the
+    /// command runs, and each disk takes the namespace's new format before I/O resumes, so no
+    /// request is ever built with the old block size for the new format (the C driver
+    /// unfreezes before it rescans). Scans wait meanwhile.
+    pub(crate) fn run_changing<R>(
+        &self,
+        admin: &AdminQueue,
+        freeze: bool,
+        cmd: impl FnOnce() -> R,
+    ) -> Result<R> {
+        let mut guard = self.state.lock();
+        let Some(state) = &mut *guard else {
+            // Teardown: no disks to protect; the command fails on the closed admin queue.
+            return Ok(cmd());
+        };
+        let frozen = if freeze {
+            Some(FrozenDisks::new(state.disks.iter().map(|d| &d.disk))?)
+        } else {
+            None
+        };
+        let r = cmd();
+        if frozen.is_some() {
+            for d in state.disks.iter_mut() {
+                let _ = self.revalidate(admin, &state.buf, d, true);
+            }
+        }
+        drop(frozen);
+        if let Err(e) = self.rescan_locked(admin, state, true) {
+            dev_warn!(self.dev, "namespace rescan failed: {:?}\n", e);
+        }
+        Ok(r)
+    }
+
+    /// [`NsScan::rescan`] with the state locked.
+    fn rescan_locked(
+        &self,
+        admin: &AdminQueue,
+        state: &mut ScanState,
+        announce: bool,
+    ) -> Result<usize> {
+        let active = self.active_nsids(admin, &state.buf)?;
         let mut gone = KVec::new();
-        for nsid in ns_missing(&have, &active) {
-            gone.push(nsid, GFP_KERNEL)?;
+        for d in state.disks.iter_mut() {
+            let keep = active.binary_search(&d.nsid).is_ok()
+                && matches!(
+                    self.revalidate(admin, &state.buf, d, announce),
+                    Revalidated::Kept
+                );
+            if !keep {
+                gone.push(d.nsid, GFP_KERNEL)?;
+                // Still active: its format is not supported (and was warned about).
+                if active.binary_search(&d.nsid).is_ok() && !state.unsupported.contains(&d.nsid) {
+                    state.unsupported.push(d.nsid, GFP_KERNEL)?;
+                }
+            }
         }
         if !gone.is_empty() {
             // Deleting a disk drains its I/O.
-            state.disks.retain(|(nsid, _)| !gone.contains(nsid));
+            state.disks.retain(|d| !gone.contains(&d.nsid));
             if announce {
                 for nsid in gone.iter() {
                     dev_info!(
                         self.dev,
-                        "namespace {} is gone: disk rnvme{}n{} removed\n",
+                        "namespace {}: disk rnvme{}n{} removed\n",
                         nsid,
                         self.params.ctrl,
                         nsid
@@ -228,13 +307,17 @@ impl NsScan {
                 }
             }
         }
+        let mut have = KVec::with_capacity(state.disks.len(), GFP_KERNEL)?;
+        for d in state.disks.iter() {
+            have.push(d.nsid, GFP_KERNEL)?;
+        }
 
         state.unsupported.retain(|nsid| active.contains(nsid));
         for nsid in ns_missing(&active, &have) {
             state.disks.reserve(1, GFP_KERNEL)?;
             state.unsupported.reserve(1, GFP_KERNEL)?;
-            let (disk, sectors) = match self.add_disk(admin, state, nsid)? {
-                Added::Disk(disk, sectors) => (disk, sectors),
+            let d = match self.add_disk(admin, state, nsid)? {
+                Added::Disk(d) => d,
                 Added::Unsupported => {
                     if !state.unsupported.contains(&nsid) {
                         let _ = state.unsupported.push_within_capacity(nsid);
@@ -243,15 +326,13 @@ impl NsScan {
                 }
                 Added::None => continue,
             };
-            let at = state.disks.partition_point(|(n, _)| *n < nsid);
-            if state
-                .disks
-                .insert_within_capacity(at, (nsid, disk))
-                .is_err()
-            {
+            let sectors = d.fmt.sectors;
+            let at = state.disks.partition_point(|e| e.nsid < nsid);
+            if state.disks.insert_within_capacity(at, d).is_err() {
                 // Cannot happen: room was reserved above. The disk goes away again.
                 continue;
             }
+            state.unsupported.retain(|n| *n != nsid);
             if announce {
                 dev_info!(
                     self.dev,
@@ -266,52 +347,80 @@ impl NsScan {
         Ok(state.disks.len())
     }
 
-    /// Identifies namespace `nsid` and adds its disk, unless it is inactive or its format is
-    /// not supported (with a warning the first time).
-    fn add_disk(&self, admin: &AdminQueue, state: &ScanState, nsid: u32) -> Result<Added> {
-        let DiskParams {
-            ctrl,
-            max_transfer,
-            max_segs,
-            ref passthru,
-            bogus_nid,
-            ref nvm,
-        } = self.params;
-        let idc = &self.idc;
-        let buf = &state.buf;
-        let Ok(id) = Self::identify(admin, buf, cmd::CNS_NS, nsid) else {
-            dev_warn!(self.dev, "Identify Namespace {} failed, skipped\n", nsid);
-            return Ok(Added::None);
+    /// Identifies `d`'s namespace again and brings its disk up to date: a new block size,
+    /// capacity or limits are applied with the disk's I/O drained ([`Disk::update`]); a
+    /// namespace that became inactive or took a format the driver does not support has its
+    /// disk fenced, to be removed. When the namespace cannot be identified (the controller is
+    /// resetting or failing), the disk stays as it is.
+    fn revalidate(
+        &self,
+        admin: &AdminQueue,
+        buf: &Coherent<[u8]>,
+        d: &mut NsDisk,
+        announce: bool,
+    ) -> Revalidated {
+        let Ok(id) = Self::identify(admin, buf, cmd::CNS_NS, d.nsid) else {
+            return Revalidated::Kept;
         };
         let ns = IdNs::parse(&id);
-        let ids = if bogus_nid {
-            NsIds::default()
-        } else {
-            let mut ids = NsIds::from_id_ns(&ns);
-            // Controllers from NVMe 1.3 on list the namespace's identifiers, UUID included.
-            if let Ok(desc) = Self::identify(admin, buf, cmd::CNS_NS_DESC_LIST, nsid) {
-                ids.add_descriptors(&desc);
-            }
-            ids
-        };
         if !ns.is_active() {
-            return Ok(Added::None);
+            d.disk.fence();
+            return Revalidated::Remove;
         }
-        if let Err(why) = ns.is_supported() {
-            if state.unsupported.contains(&nsid) {
-                return Ok(Added::Unsupported);
+        let fmt = match ns.is_supported() {
+            Ok(()) => self.format(&ns),
+            Err(why) => {
+                dev_warn!(
+                    self.dev,
+                    "namespace {}: new format unsupported ({:?}: {} byte blocks, {} bytes metadata, PI type {}), disk removed\n",
+                    d.nsid,
+                    why,
+                    ns.logical_block_size(),
+                    ns.metadata_size(),
+                    ns.pi_type()
+                );
+                d.disk.fence();
+                return Revalidated::Remove;
             }
+        };
+        if fmt == d.fmt {
+            return Revalidated::Kept;
+        }
+        let data = d.disk.data();
+        if let Err(e) = d.disk.update(fmt.sectors, &fmt.limits, || {
+            data.set_lba_shift(fmt.lba_shift)
+        }) {
             dev_warn!(
                 self.dev,
-                "namespace {}: unsupported format ({:?}: {} byte blocks, {} bytes metadata, PI type {}), skipped\n",
-                nsid,
-                why,
-                ns.logical_block_size(),
-                ns.metadata_size(),
-                ns.pi_type()
+                "namespace {}: the disk cannot take the new format ({:?}), removed\n",
+                d.nsid,
+                e
             );
-            return Ok(Added::Unsupported);
+            d.disk.fence();
+            return Revalidated::Remove;
         }
+        if announce {
+            dev_info!(
+                self.dev,
+                "namespace {}: {} byte blocks, {} sectors\n",
+                d.nsid,
+                fmt.limits.logical_block_size,
+                fmt.sectors
+            );
+        }
+        d.fmt = fmt;
+        Revalidated::Kept
+    }
+
+    /// The disk format of namespace `ns`, whose format is supported.
+    fn format(&self, ns: &IdNs) -> DiskFormat {
+        let DiskParams {
+            max_transfer,
+            max_segs,
+            ref nvm,
+            ..
+        } = self.params;
+        let idc = &self.idc;
         let lba_shift = u32::from(ns.lba_shift());
         let lbs = 1u32 << lba_shift;
         let atomic = ns.atomic_write();
@@ -346,25 +455,70 @@ impl NsScan {
             atomic_write_boundary: atomic.map_or(0, |a| a.boundary_blocks.saturating_mul(lbs)),
             max_write_zeroes_sectors: max_write_zeroes_sectors(idc, nvm, max_transfer, lba_shift),
         };
-        let data = Arc::new(
-            Namespace {
+        DiskFormat {
+            lba_shift,
+            sectors: ns.capacity_sectors(),
+            limits,
+        }
+    }
+
+    /// Identifies namespace `nsid` and adds its disk, unless it is inactive or its format is
+    /// not supported (with a warning the first time).
+    fn add_disk(&self, admin: &AdminQueue, state: &ScanState, nsid: u32) -> Result<Added> {
+        let DiskParams {
+            ctrl,
+            ref passthru,
+            bogus_nid,
+            ..
+        } = self.params;
+        let buf = &state.buf;
+        let Ok(id) = Self::identify(admin, buf, cmd::CNS_NS, nsid) else {
+            dev_warn!(self.dev, "Identify Namespace {} failed, skipped\n", nsid);
+            return Ok(Added::None);
+        };
+        let ns = IdNs::parse(&id);
+        let ids = if bogus_nid {
+            NsIds::default()
+        } else {
+            let mut ids = NsIds::from_id_ns(&ns);
+            // Controllers from NVMe 1.3 on list the namespace's identifiers, UUID included.
+            if let Ok(desc) = Self::identify(admin, buf, cmd::CNS_NS_DESC_LIST, nsid) {
+                ids.add_descriptors(&desc);
+            }
+            ids
+        };
+        if !ns.is_active() {
+            return Ok(Added::None);
+        }
+        if let Err(why) = ns.is_supported() {
+            if state.unsupported.contains(&nsid) {
+                return Ok(Added::Unsupported);
+            }
+            dev_warn!(
+                self.dev,
+                "namespace {}: unsupported format ({:?}: {} byte blocks, {} bytes metadata, PI type {}), skipped\n",
                 nsid,
-                lba_shift,
-                passthru: passthru.clone(),
-                ids,
-            },
+                why,
+                ns.logical_block_size(),
+                ns.metadata_size(),
+                ns.pi_type()
+            );
+            return Ok(Added::Unsupported);
+        }
+        let fmt = self.format(&ns);
+        let data = Arc::new(
+            Namespace::new(nsid, fmt.lba_shift, passthru.clone(), ids),
             GFP_KERNEL,
         )?;
-        let sectors = ns.capacity_sectors();
         match Disk::new(
             &state.tagset,
             data,
             format_args!("rnvme{}n{}", ctrl, nsid),
-            sectors,
-            &limits,
+            fmt.sectors,
+            &fmt.limits,
             &self.dev,
         ) {
-            Ok(d) => Ok(Added::Disk(d, sectors)),
+            Ok(disk) => Ok(Added::Disk(NsDisk { nsid, disk, fmt })),
             Err(e) => {
                 dev_err!(
                     self.dev,
@@ -380,8 +534,8 @@ impl NsScan {
 
 /// What [`NsScan::add_disk`] did.
 enum Added {
-    /// A disk of that many sectors.
-    Disk(Disk<NvmeMq>, u64),
+    /// A disk.
+    Disk(NsDisk),
     /// No disk: the format is not supported.
     Unsupported,
     /// No disk: the namespace is inactive, or identifying it or adding the disk failed.

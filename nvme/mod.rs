@@ -16,6 +16,7 @@
 
 pub(crate) mod aen;
 pub(crate) mod cmd;
+pub(crate) mod effects;
 pub(crate) mod ident;
 pub(crate) mod prp;
 pub(crate) mod regs;

@@ -177,7 +177,8 @@ pub(crate) const fn data_from_device(opcode: u8) -> bool {
     opcode & 2 != 0
 }
 
-/// Who may send a passthrough command (the rules of Linux's NVMe ioctls).
+/// Who may send a passthrough command (the rules of Linux's NVMe ioctls, stricter where
+/// noted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Access {
     /// Anyone who could open the node.
@@ -188,6 +189,20 @@ pub(crate) enum Access {
     Never,
 }
 
+/// Where a passthrough command came in, as far as access is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Origin {
+    /// A partition node: passthrough would escape its bounds, so only `CAP_SYS_ADMIN` may.
+    pub(crate) partition: bool,
+    /// The descriptor was opened for writing.
+    pub(crate) open_for_write: bool,
+}
+
+/// First vendor specific opcode, admin and I/O alike (as Linux counts them).
+const VENDOR_START: u8 = 0x80;
+/// The Fabrics command opcode.
+const FABRICS: u8 = 0x7f;
+
 /// Identify CNS values that tell user space how to build I/O commands and expose nothing
 /// sensitive: namespace, controller, I/O command set specific namespace and controller,
 /// command set independent namespace.
@@ -195,27 +210,138 @@ const OPEN_IDENTIFY_CNS: [u8; 5] = [0x00, 0x01, 0x05, 0x06, 0x08];
 /// Features whose state the driver manages (Number of Queues, Autonomous Power State
 /// Transition, Host Memory Buffer, Keep Alive Timer, Host Behavior Support).
 const DRIVER_FEATURES: [u8; 5] = [0x07, 0x0c, 0x0d, 0x0f, 0x16];
+/// Admin commands that manage what the driver owns: I/O queue creation and deletion,
+/// Asynchronous Event Requests and the shadow doorbell buffers (a user's Doorbell Buffer
+/// Config would point the controller's DMA at memory of the user's choosing). The C driver
+/// lets `CAP_SYS_ADMIN` send them; we let nobody.
+const DRIVER_OPCODES: [u8; 6] = [0x00, 0x01, 0x04, 0x05, 0x0c, 0x7c];
 
-/// Who may send admin command `opcode` with command dword 10 `cdw10`.
-pub(crate) fn admin_access(opcode: u8, cdw10: u32) -> Access {
+/// Who may send admin command `opcode` with command dword 10 `cdw10`, from `origin`.
+pub(crate) fn admin_access(opcode: u8, cdw10: u32, origin: Origin) -> Access {
     // CAST: CNS and FID are the low byte of command dword 10.
     let low = cdw10 as u8;
+    if DRIVER_OPCODES.contains(&opcode) || (opcode == 0x09 && DRIVER_FEATURES.contains(&low)) {
+        return Access::Never;
+    }
+    if origin.partition || opcode >= VENDOR_START || opcode == FABRICS {
+        return Access::SysAdmin;
+    }
     match opcode {
         0x06 if OPEN_IDENTIFY_CNS.contains(&low) => Access::Anyone,
-        0x09 if DRIVER_FEATURES.contains(&low) => Access::Never,
         _ => Access::SysAdmin,
     }
 }
 
-/// Who may send NVM command set I/O command `opcode` on a namespace node opened for writing
-/// when `open_for_write`: commands that only read (Read, Compare, Verify) are open to anyone
-/// who can open the node, commands that change block contents (Flush, Write, Write Zeroes,
-/// Dataset Management, Copy) to anyone who opened it for writing; everything else (other and
-/// vendor specific opcodes, whose effects are unknown) needs `CAP_SYS_ADMIN`.
-pub(crate) fn io_access(opcode: u8, open_for_write: bool) -> Access {
-    match opcode {
-        0x02 | 0x05 | 0x0c => Access::Anyone,
-        0x00 | 0x01 | 0x08 | 0x09 | 0x19 if open_for_write => Access::Anyone,
-        _ => Access::SysAdmin,
+/// Who may send I/O command `opcode` on a namespace node from `origin`: `effects` is the
+/// opcode's entry of the Commands Supported and Effects log (`None` when the controller has no
+/// such log) and `sized` says whether the driver knows how much data the command moves.
+///
+/// As Linux: vendor specific and fabrics opcodes, commands the log does not mark supported
+/// and commands with effects beyond changing block contents need `CAP_SYS_ADMIN`; commands
+/// that send data or change block contents need a descriptor open for writing. Stricter than
+/// Linux: every command on a partition needs `CAP_SYS_ADMIN` (Linux lets `NVME_IOCTL_IO_CMD`
+/// through), and so does a command whose data length the driver cannot check.
+pub(crate) fn io_access(opcode: u8, effects: Option<u32>, sized: bool, origin: Origin) -> Access {
+    use super::effects::{
+        CSUPP,
+        HARMLESS,
+        LBCC, //
+    };
+    if origin.partition || opcode >= VENDOR_START || opcode == FABRICS || !sized {
+        return Access::SysAdmin;
     }
+    let Some(e) = effects else {
+        return Access::SysAdmin;
+    };
+    if e & CSUPP == 0 || e & !HARMLESS != 0 {
+        return Access::SysAdmin;
+    }
+    if (data_to_device(opcode) || e & LBCC != 0) && !origin.open_for_write {
+        return Access::SysAdmin;
+    }
+    Access::Anyone
+}
+
+/// Bytes of data NVM command set I/O command `opcode` moves, from its command dwords `cdw`
+/// (10 to 15) on a namespace of `1 << lba_shift`-byte blocks without metadata: `None` when the
+/// driver does not know the command.
+pub(crate) fn io_data_len(opcode: u8, cdw: &[u32; 6], lba_shift: u32) -> Option<u64> {
+    let (cdw10, cdw12) = (cdw[0], cdw[2]);
+    let dwords = |n: u32| (u64::from(n) + 1) * 4;
+    Some(match opcode {
+        // Flush, Write Uncorrectable, Write Zeroes, Verify: no data.
+        0x00 | 0x04 | 0x08 | 0x0c => 0,
+        // Write, Read, Compare, Zone Append: NLB + 1 blocks.
+        0x01 | 0x02 | 0x05 | 0x7d => (u64::from(cdw12 & 0xffff) + 1) << lba_shift,
+        // Dataset Management: NR + 1 ranges of 16 bytes.
+        0x09 => (u64::from(cdw10 & 0xff) + 1) * 16,
+        // Reservation Register, Acquire, Release: fixed structures.
+        0x0d | 0x11 => 16,
+        0x15 => 8,
+        // Reservation Report, Zone Management Receive: NUMD + 1 dwords.
+        0x0e => dwords(cdw10),
+        0x7a => dwords(cdw12),
+        // Copy with source range descriptor format 0 (32 bytes) or 1 (40 bytes).
+        0x19 => match (cdw12 >> 8) & 0xf {
+            0 => (u64::from(cdw12 & 0xff) + 1) * 32,
+            1 => (u64::from(cdw12 & 0xff) + 1) * 40,
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+/// Bytes of data Get or Set Features moves for feature `fid`: `None` for features the driver
+/// does not know.
+fn feature_data_len(fid: u8, cdw11: u32) -> Option<u64> {
+    Some(match fid {
+        // LBA Range Type; Host Memory Buffer attributes (Get Features).
+        0x03 | 0x0d => 4096,
+        // Autonomous Power State Transition: 32 entries of 8 bytes.
+        0x0c => 256,
+        // Timestamp.
+        0x0e => 8,
+        // Host Behavior Support.
+        0x16 => 512,
+        // Host Identifier: 8 bytes, 16 when extended (EXHID).
+        0x81 => 8 << (cdw11 & 1),
+        // Features held in command dword 11 or the completion: no data.
+        0x01 | 0x02 | 0x04..=0x0b | 0x0f..=0x12 | 0x80 | 0x82..=0x84 => 0,
+        _ => return None,
+    })
+}
+
+/// Bytes of data admin command `opcode` moves, from its command dwords `cdw` (10 to 15):
+/// `None` when the driver does not know the command.
+pub(crate) fn admin_data_len(opcode: u8, cdw: &[u32; 6]) -> Option<u64> {
+    let (cdw10, cdw11) = (cdw[0], cdw[1]);
+    let dwords = |n: u32| (u64::from(n) + 1) * 4;
+    Some(match opcode {
+        // Get Log Page: NUMDL in dword 10, NUMDU in dword 11.
+        0x02 => dwords((cdw10 >> 16) | ((cdw11 & 0xffff) << 16)),
+        // Identify.
+        0x06 => 4096,
+        // Abort, Keep Alive, Device Self-test, Format NVM, Sanitize, Virtualization and
+        // Capacity Management, Lockdown: no data.
+        0x08 | 0x14 | 0x18 | 0x1c | 0x20 | 0x24 | 0x80 | 0x84 => 0,
+        // CAST: the FID is the low byte.
+        0x09 | 0x0a => feature_data_len(cdw10 as u8, cdw11)?,
+        // Namespace Management: a data structure to create, none to delete.
+        0x0d => {
+            if cdw10 & 0xf == 0 {
+                4096
+            } else {
+                0
+            }
+        }
+        // Firmware Commit: none; Firmware Image Download, Directive Send and Receive: NUMD + 1
+        // dwords.
+        0x10 => 0,
+        0x11 | 0x19 | 0x1a => dwords(cdw10),
+        // Namespace Attachment: a controller list.
+        0x15 => 4096,
+        // Security Send and Receive: the allocation length.
+        0x81 | 0x82 => u64::from(cdw11),
+        _ => return None,
+    })
 }
