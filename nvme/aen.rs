@@ -52,7 +52,7 @@ pub(crate) const fn aer_slot(cid: u16) -> Option<usize> {
 /// The command identifier after `cid` for synchronous admin commands: wraps before the AER
 /// range, so the two never collide.
 pub(crate) const fn next_sync_cid(cid: u16) -> u16 {
-    if cid.wrapping_add(1) >= AER_CID_BASE {
+    if cid >= AER_CID_BASE - 1 {
         0
     } else {
         cid + 1

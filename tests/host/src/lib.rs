@@ -11,6 +11,8 @@
 mod nvme;
 
 #[cfg(test)]
+mod prop;
+#[cfg(test)]
 mod rng;
 #[cfg(test)]
 mod test_aen;
@@ -20,6 +22,12 @@ mod test_cmd;
 mod test_ident;
 #[cfg(test)]
 mod test_nsids;
+#[cfg(test)]
+mod test_prop_cqe;
+#[cfg(test)]
+mod test_prop_ident;
+#[cfg(test)]
+mod test_prop_log;
 #[cfg(test)]
 mod test_prp;
 #[cfg(test)]
