@@ -259,7 +259,13 @@ impl NsScan {
         let r = cmd();
         if frozen.is_some() {
             for d in state.disks.iter_mut() {
-                let _ = self.revalidate(admin, &state.buf, d, true);
+                let warned = state.unsupported.contains(&d.nsid);
+                if let Revalidated::Remove = self.revalidate(admin, &state.buf, d, true, warned) {
+                    // Removed by the rescan below, without a second warning.
+                    if !warned {
+                        state.unsupported.push(d.nsid, GFP_KERNEL)?;
+                    }
+                }
             }
         }
         drop(frozen);
@@ -279,15 +285,16 @@ impl NsScan {
         let active = self.active_nsids(admin, &state.buf)?;
         let mut gone = KVec::new();
         for d in state.disks.iter_mut() {
+            let warned = state.unsupported.contains(&d.nsid);
             let keep = active.binary_search(&d.nsid).is_ok()
                 && matches!(
-                    self.revalidate(admin, &state.buf, d, announce),
+                    self.revalidate(admin, &state.buf, d, announce, warned),
                     Revalidated::Kept
                 );
             if !keep {
                 gone.push(d.nsid, GFP_KERNEL)?;
                 // Still active: its format is not supported (and was warned about).
-                if active.binary_search(&d.nsid).is_ok() && !state.unsupported.contains(&d.nsid) {
+                if active.binary_search(&d.nsid).is_ok() && !warned {
                     state.unsupported.push(d.nsid, GFP_KERNEL)?;
                 }
             }
@@ -350,14 +357,15 @@ impl NsScan {
     /// Identifies `d`'s namespace again and brings its disk up to date: a new block size,
     /// capacity or limits are applied with the disk's I/O drained ([`Disk::update`]); a
     /// namespace that became inactive or took a format the driver does not support has its
-    /// disk fenced, to be removed. When the namespace cannot be identified (the controller is
-    /// resetting or failing), the disk stays as it is.
+    /// disk fenced, to be removed, with a warning unless `warned`. When the namespace cannot
+    /// be identified (the controller is resetting or failing), the disk stays as it is.
     fn revalidate(
         &self,
         admin: &AdminQueue,
         buf: &Coherent<[u8]>,
         d: &mut NsDisk,
         announce: bool,
+        warned: bool,
     ) -> Revalidated {
         let Ok(id) = Self::identify(admin, buf, cmd::CNS_NS, d.nsid) else {
             return Revalidated::Kept;
@@ -369,6 +377,10 @@ impl NsScan {
         }
         let fmt = match ns.is_supported() {
             Ok(()) => self.format(&ns),
+            Err(_) if warned => {
+                d.disk.fence();
+                return Revalidated::Remove;
+            }
             Err(why) => {
                 dev_warn!(
                     self.dev,
