@@ -13,6 +13,8 @@
 #   make profile    guest kernel instructions per I/O, nvme vs rust_nvme (bench/profile/README.md)
 #   make print-kdir print the kernel build directory in use
 #   make matrix     make test on every supported kernel (7.2, 7.3), one summary line each
+#   make proptest   host property tests of the device data parsers, 1000000 inputs each (release)
+#   make fuzz-passthru  300000 random passthrough ioctls, ours and C's (FUZZ_COUNT=, FUZZ_SEED=)
 #   make blktests BLKTESTS=/path/to/blktests
 #                   blktests' block and nvme device tests on our disk and on the C driver's
 #
@@ -25,7 +27,7 @@ export RNVME_KVER := $(KVER)
 KDIR ?= $(shell RNVME_KVER=$(KVER) $(CURDIR)/scripts/kdir.sh)
 SRCS := $(wildcard *.rs ffi/*.rs nvme/*.rs)
 
-.PHONY: all module kunit-module setup demo test test-debug matrix clippy fmt print-kdir clean check-kdir bench soak profile blktests
+.PHONY: all module kunit-module setup demo test test-debug matrix clippy fmt print-kdir clean check-kdir bench soak profile blktests fuzz-passthru proptest
 
 all: module
 
@@ -77,6 +79,20 @@ profile:
 # Not part of 'make test': it needs a blktests checkout (BLKTESTS=) and takes minutes.
 blktests:
 	@BLKTESTS="$(BLKTESTS)" KDIR="$(KDIR)" $(CURDIR)/scripts/blktests.sh
+
+# Not part of 'make test' (which runs the same test with 30000 calls and seed 1): a new seed
+# each run unless FUZZ_SEED= is given; the test prints it. RNVME_VARIANT=debug: the debug kernel.
+fuzz-passthru:
+	@$(MAKE) --no-print-directory module
+	@FUZZ_COUNT=$${FUZZ_COUNT:-300000} FUZZ_SEED=$${FUZZ_SEED:-$$(date +%s)} \
+		$(CURDIR)/tests/vm/t-passthru-fuzz.sh
+
+# Not part of 'make test' (whose host tests run 20000 inputs per parser in debug): a million
+# random and adversarial inputs per parser of device data, in release mode with overflow checks;
+# prints per parser the inputs run and the time taken. RNVME_PROP_ITERS= sets the count.
+proptest:
+	@RNVME_PROP_ITERS=$${RNVME_PROP_ITERS:-1000000} cargo test --release \
+		--manifest-path $(CURDIR)/tests/host/Cargo.toml prop_ -- --nocapture
 
 print-kdir:
 	@echo "$(KDIR)"
