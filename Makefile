@@ -25,7 +25,7 @@ LLVM ?= -19
 KVER ?= $(or $(RNVME_KVER),7.3)
 export RNVME_KVER := $(KVER)
 KDIR ?= $(shell RNVME_KVER=$(KVER) $(CURDIR)/scripts/kdir.sh)
-SRCS := $(wildcard *.rs ffi/*.rs nvme/*.rs)
+SRCS := $(wildcard *.rs glue/*.rs glue/*/*.rs glue/*/*/*.rs nvme/*.rs)
 
 .PHONY: all module kunit-module setup demo test test-debug matrix clippy fmt print-kdir clean check-kdir bench soak profile blktests fuzz-passthru proptest
 
@@ -40,8 +40,8 @@ module: check-kdir
 # A copy of the sources (modification times kept, so only changes rebuild), built in place:
 # Kbuild's separate output directory (MO=) wants a source tree without build products.
 kunit-module: check-kdir
-	@mkdir -p build/kunit/ffi build/kunit/nvme
-	@cp -p Kbuild *.rs build/kunit/ && cp -p ffi/*.rs build/kunit/ffi/ && cp -p nvme/*.rs build/kunit/nvme/
+	@mkdir -p build/kunit
+	@cp -p Kbuild *.rs build/kunit/ && cp -rp glue nvme build/kunit/
 	$(MAKE) -C "$(KDIR)" M="$(CURDIR)/build/kunit" LLVM=$(LLVM) RNVME_KUNIT=1 modules
 
 clippy: check-kdir

@@ -28,7 +28,7 @@ use kernel::{
 
 use crate::{
     aen::Aen,
-    ffi::{
+    glue::{
         kver::{
             self,
             new_spinlock_irq,

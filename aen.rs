@@ -38,7 +38,7 @@ use kernel::{
 
 use crate::{
     admin::AdminQueue,
-    ffi,
+    glue,
     nvme::{
         aen::{
             aec_dw11,
@@ -208,7 +208,7 @@ impl AdminQueue {
             .is_ok()
             && !self.aen.stopped.load(Ordering::Acquire)
         {
-            let _ = ffi::system_dfl_wq().enqueue(self.clone());
+            let _ = glue::system_dfl_wq().enqueue(self.clone());
         }
     }
 
@@ -298,7 +298,7 @@ impl AdminQueue {
         }
         self.submit_aers();
         self.aen.rescan_asked.store(true, Ordering::Release);
-        let _ = ffi::system_dfl_wq().enqueue(self.clone());
+        let _ = glue::system_dfl_wq().enqueue(self.clone());
     }
 
     /// Teardown, first step: no more submissions, no more work queued, the work does nothing.
@@ -311,7 +311,7 @@ impl AdminQueue {
 
     /// Teardown, second step: waits for the work and drops what it used (the namespaces).
     pub(crate) fn flush_events(&self) {
-        ffi::cancel_work_sync(&self.aen_work);
+        glue::cancel_work_sync(&self.aen_work);
         let ctx = self.aen.ctx.lock().take();
         drop(ctx);
     }

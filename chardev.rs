@@ -47,7 +47,7 @@ use kernel::{
 use crate::{
     admin::AdminError,
     ctrl::CtrlCore,
-    ffi::{
+    glue::{
         self,
         kver,
         DiskQueue, //
@@ -155,7 +155,7 @@ pub(crate) struct DiskNode {
 fn check_access(access: Access) -> Result {
     match access {
         Access::Anyone => Ok(()),
-        Access::SysAdmin => ffi::require_sys_admin(),
+        Access::SysAdmin => glue::require_sys_admin(),
         Access::Never => Err(EACCES),
     }
 }
@@ -358,7 +358,7 @@ impl Passthru {
                 })
             }
             uapi::NVME_IOCTL_RESET => {
-                ffi::require_sys_admin()?;
+                glue::require_sys_admin()?;
                 let core = self.core()?;
                 if !core.admin.is_open() {
                     return Err(ENODEV);
@@ -369,7 +369,7 @@ impl Passthru {
             // As the C driver, only on the controller's char device; synchronous, so the disks
             // have appeared or gone when the call returns.
             uapi::NVME_IOCTL_RESCAN if disk.is_none() => {
-                ffi::require_sys_admin()?;
+                glue::require_sys_admin()?;
                 self.core()?.admin.rescan()?;
                 Ok(0)
             }
@@ -595,7 +595,7 @@ impl CtrlChar {
             passthru,
             _attrs: {
                 // INVARIANT: removed again in `drop`, before `reg` is deregistered.
-                ffi::add_ctrl_attrs(reg.device())?;
+                glue::add_ctrl_attrs(reg.device())?;
             },
         }))
     }
@@ -604,7 +604,7 @@ impl CtrlChar {
 #[pinned_drop]
 impl PinnedDrop for CtrlChar {
     fn drop(self: Pin<&mut Self>) {
-        ffi::remove_ctrl_attrs(self.reg.device());
+        glue::remove_ctrl_attrs(self.reg.device());
     }
 }
 

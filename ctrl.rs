@@ -34,7 +34,7 @@ use kernel::{
 
 use crate::{
     admin::AdminQueue,
-    ffi::{
+    glue::{
         self,
         kver::{
             self,
@@ -295,7 +295,7 @@ impl CtrlCore {
     /// Queues a controller reset unless one is pending or the controller is past saving.
     pub(crate) fn schedule_reset(self: &Arc<Self>) {
         if self.state() == State::Live {
-            let _ = ffi::system_dfl_wq().enqueue(self.clone());
+            let _ = glue::system_dfl_wq().enqueue(self.clone());
         }
     }
 
@@ -334,7 +334,7 @@ impl CtrlCore {
         if self.state() != State::Dead {
             self.set_state(State::Deleting);
         }
-        ffi::cancel_work_sync(&self.reset_work);
+        glue::cancel_work_sync(&self.reset_work);
     }
 
     /// Resets the controller: quiesce I/O, disable, cancel in-flight requests (to be retried),
@@ -401,7 +401,7 @@ impl CtrlCore {
         // otherwise not even fetch the admin commands below.
         // SAFETY: `dev` is the PCI function's device, and a reset runs only while the driver is
         // bound to it: teardown cancels the reset work before the driver lets go.
-        unsafe { ffi::pci_set_master_of(&self.dev) };
+        unsafe { glue::pci_set_master_of(&self.dev) };
         self.admin.q.reset_rings();
         if let Some(b) = io.and_then(|io| io.dbbuf.as_ref()) {
             b.set_enabled(false);

@@ -32,7 +32,7 @@ use crate::{
         State,
         MAX_RETRIES, //
     },
-    ffi::{
+    glue::{
         self,
         BlkStatus,
         CompBatch,
@@ -139,7 +139,7 @@ struct IoPdu {
 
 /// Bytes of per-request data: the `IoPdu` and the inline scatterlist table.
 pub(crate) fn pdu_size() -> u32 {
-    let bytes = sg_offset() + usize::from(INLINE_SEGMENTS) * ffi::SG_ENTRY_SIZE;
+    let bytes = sg_offset() + usize::from(INLINE_SEGMENTS) * glue::SG_ENTRY_SIZE;
     // CAST: at most a few KiB.
     bytes as u32
 }
@@ -167,7 +167,7 @@ pub(crate) struct IoSet {
 /// pages from the pool) that describe it in a command.
 pub(crate) struct DataPath {
     /// The PCI device, for DMA mapping and messages.
-    pub(crate) dev: ffi::DevRef,
+    pub(crate) dev: glue::DevRef,
     /// PRP list pages and DSM range lists, one controller page each.
     pub(crate) pool: DmaPool,
     /// The controller takes SGLs for data (Identify Controller SGLS).
@@ -307,7 +307,7 @@ impl Namespace {
     }
 
     /// Changes the logical block size, for a namespace that was reformatted. Call only from
-    /// [`ffi::Disk::update`]'s `during`, while no request is on the disk.
+    /// [`glue::Disk::update`]'s `during`, while no request is on the disk.
     pub(crate) fn set_lba_shift(&self, lba_shift: u32) {
         self.lba_shift.store(lba_shift, Ordering::Relaxed);
     }
@@ -503,7 +503,7 @@ impl DataPath {
         pdu.write = write;
         // As the C driver does for scattered data: where the mapping needs no unmapping (no
         // IOMMU, no bounce buffers, no cache maintenance), completion skips it.
-        pdu.mapped = ffi::dma_need_unmap(&self.dev);
+        pdu.mapped = glue::dma_need_unmap(&self.dev);
         status
     }
 
@@ -701,7 +701,7 @@ impl IoSet {
     }
 }
 
-impl ffi::Operations for NvmeMq {
+impl glue::Operations for NvmeMq {
     type SetData = IoSet;
     type HwQueue = Queue;
     type Disk = Namespace;
@@ -940,7 +940,7 @@ impl ffi::Operations for NvmeMq {
 }
 
 /// Handles one I/O completion: records its status and hands the request to blk-mq, which calls
-/// [`ffi::Operations::complete`] on the submitting CPU.
+/// [`glue::Operations::complete`] on the submitting CPU.
 ///
 /// A successful completion goes into `batch` when there is one, to be ended with the rest of
 /// the batch; anything else completes on its own.
@@ -961,11 +961,11 @@ pub(crate) fn nvme_handle_cqe(q: &Queue, cqe: &Completion, batch: Option<&mut Co
         ptr::addr_of_mut!((*pdu.as_ptr()).result)
             .write(u64::from(cqe.result_dw0()) | (u64::from(cqe.result_dw1()) << 32));
     }
-    ffi::complete_request::<NvmeMq>(rq, Status::new(status).is_success(), batch);
+    glue::complete_request::<NvmeMq>(rq, Status::new(status).is_success(), batch);
 }
 
 /// Completes an in-flight request as cancelled by the host (recovery); it is retried or failed
-/// in [`ffi::Operations::complete`].
+/// in [`glue::Operations::complete`].
 pub(crate) fn nvme_cancel_request(rq: &Request) {
     if rq.is_completed() {
         return;
@@ -985,7 +985,8 @@ pub(crate) fn nvme_cancel_request(rq: &Request) {
 #[kunit_tests(rust_nvme_data_path)]
 mod kunit_tests {
     use super::*;
-    use crate::ffi::{
+    use crate::glue::{
+        block::mq::passthru::PassthruRq,
         testing::{
             phys_addr,
             BareQueue,
@@ -993,7 +994,6 @@ mod kunit_tests {
         },
         Limits,
         Operations,
-        PassthruRq,
         TagSet, //
     };
     use kernel::alloc::{
@@ -1060,7 +1060,7 @@ mod kunit_tests {
         let dev = TestDevice::new(name)?;
         let data = Arc::new(
             DataPath {
-                dev: ffi::DevRef::new(dev.dev()),
+                dev: glue::DevRef::new(dev.dev()),
                 pool: DmaPool::new(c"rust_nvme_kunit", dev.dev(), PAGE)?,
                 sgl,
                 sgl_threshold,
@@ -1274,7 +1274,7 @@ mod kunit_tests {
         assert!(pdu.as_ptr().is_aligned());
         assert_eq!(sg_offset() % 8, 0);
         assert!(
-            pdu_size() as usize >= sg_offset() + usize::from(INLINE_SEGMENTS) * ffi::SG_ENTRY_SIZE
+            pdu_size() as usize >= sg_offset() + usize::from(INLINE_SEGMENTS) * glue::SG_ENTRY_SIZE
         );
         // SAFETY: the request is allocated and not issued; `init_request` wrote the PDU.
         let p = unsafe { &*pdu.as_ptr() };

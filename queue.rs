@@ -29,7 +29,7 @@ use kernel::{
 };
 
 use crate::{
-    ffi::{
+    glue::{
         kver::{
             self,
             barrier::{

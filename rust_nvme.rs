@@ -41,7 +41,7 @@ mod admin;
 mod aen;
 mod chardev;
 mod ctrl;
-mod ffi;
+mod glue;
 mod io;
 mod nvme;
 mod queue;
@@ -58,7 +58,7 @@ use ctrl::{
     CtrlCore,
     IoRefs, //
 };
-use ffi::{
+use glue::{
     kver::{
         self,
         LocalInterruptDisabled, //
@@ -184,7 +184,7 @@ impl VectorIrq {
     fn process_io(queues: &[Arc<Queue>], irqs_off: &LocalInterruptDisabled) -> bool {
         let mut handled = false;
         for q in queues {
-            let mut batch = ffi::CompBatch::new();
+            let mut batch = glue::CompBatch::new();
             handled |= q.process_cq_irq(irqs_off, |cqe| {
                 io::nvme_handle_cqe(q, cqe, Some(&mut batch))
             });
@@ -195,7 +195,7 @@ impl VectorIrq {
     }
 }
 
-impl ffi::Handler for VectorIrq {
+impl glue::Handler for VectorIrq {
     fn handle(&self, irqs_off: &LocalInterruptDisabled) -> bool {
         let mut handled = false;
         if let Some(admin) = &self.admin {
@@ -486,7 +486,7 @@ impl<'bound> Controller<'bound> {
             IoSet {
                 queues: io_queues,
                 data: DataPath {
-                    dev: ffi::DevRef::new(dev),
+                    dev: glue::DevRef::new(dev),
                     pool: DmaPool::new(c"rust_nvme_prp", dev, 1 << io::CTRL_PAGE_SHIFT)?,
                     sgl: idc.sgl_supported(),
                     sgl_threshold: module_params::sgl_threshold.value(),

@@ -26,7 +26,7 @@ use crate::{
         AdminQueue, //
     },
     chardev::Passthru,
-    ffi::{
+    glue::{
         Disk,
         FrozenDisks,
         Limits,

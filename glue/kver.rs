@@ -304,7 +304,7 @@ mod v7_2 {
     /// Creates a [`SpinLockIrq`] initialiser with a name and a new lock class.
     macro_rules! new_spinlock_irq {
         ($inner:expr, $name:literal $(,)?) => {
-            $crate::ffi::kver::SpinLockIrq::new(
+            $crate::glue::kver::SpinLockIrq::new(
                 $inner,
                 ::kernel::c_str!($name),
                 ::kernel::static_lock_class!(),
@@ -421,18 +421,18 @@ mod v7_2 {
     }
 
     /// `DMA_TO_DEVICE` as the DMA mapping calls take it.
-    pub(in crate::ffi) const DMA_TO_DEVICE: bindings::dma_data_direction =
+    pub(in crate::glue) const DMA_TO_DEVICE: bindings::dma_data_direction =
         bindings::dma_data_direction_DMA_TO_DEVICE;
     /// `DMA_FROM_DEVICE` as the DMA mapping calls take it.
-    pub(in crate::ffi) const DMA_FROM_DEVICE: bindings::dma_data_direction =
+    pub(in crate::glue) const DMA_FROM_DEVICE: bindings::dma_data_direction =
         bindings::dma_data_direction_DMA_FROM_DEVICE;
     /// `IRQ_HANDLED` as an interrupt handler returns it.
-    pub(in crate::ffi) const IRQ_HANDLED: bindings::irqreturn_t = bindings::irqreturn_IRQ_HANDLED;
+    pub(in crate::glue) const IRQ_HANDLED: bindings::irqreturn_t = bindings::irqreturn_IRQ_HANDLED;
     /// `IRQ_NONE` as an interrupt handler returns it.
-    pub(in crate::ffi) const IRQ_NONE: bindings::irqreturn_t = bindings::irqreturn_IRQ_NONE;
+    pub(in crate::glue) const IRQ_NONE: bindings::irqreturn_t = bindings::irqreturn_IRQ_NONE;
 
     /// Bytes of the current bio vector that `it` has already consumed.
-    pub(in crate::ffi) fn bvec_iter_done(it: &bindings::bvec_iter) -> u32 {
+    pub(in crate::glue) fn bvec_iter_done(it: &bindings::bvec_iter) -> u32 {
         it.bi_bvec_done
     }
 
@@ -441,7 +441,7 @@ mod v7_2 {
     /// # Safety
     ///
     /// `pdev` must be a live PCI device.
-    pub(in crate::ffi) unsafe fn pci_irq_type(pdev: *mut bindings::pci_dev) -> u32 {
+    pub(in crate::glue) unsafe fn pci_irq_type(pdev: *mut bindings::pci_dev) -> u32 {
         // SAFETY: the caller passes a live device.
         let (msix, msi) = unsafe { ((*pdev).msix_enabled(), (*pdev).msi_enabled()) };
         if msix != 0 {
@@ -454,7 +454,7 @@ mod v7_2 {
     }
 
     /// The module's `struct module`, as `THIS_MODULE` in C.
-    pub(in crate::ffi) const fn this_module() -> *mut bindings::module {
+    pub(in crate::glue) const fn this_module() -> *mut bindings::module {
         crate::THIS_MODULE.as_ptr()
     }
 
@@ -547,8 +547,8 @@ mod v7_2 {
             mod module_params {
                 $(
                     #[expect(non_upper_case_globals, reason = "named as the parameter")]
-                    pub(crate) static $param: $crate::ffi::kver::Param<$ptype> =
-                        $crate::ffi::kver::Param::new($default);
+                    pub(crate) static $param: $crate::glue::kver::Param<$ptype> =
+                        $crate::glue::kver::Param::new($default);
 
                     const _: () = {
                         const PARMTYPE: &str =
@@ -558,11 +558,11 @@ mod v7_2 {
                         #[link_section = ".modinfo"]
                         #[used(compiler)]
                         static MODINFO_PARMTYPE: [u8; PARMTYPE.len()] =
-                            $crate::ffi::kver::modinfo(PARMTYPE);
+                            $crate::glue::kver::modinfo(PARMTYPE);
 
                         #[link_section = ".modinfo"]
                         #[used(compiler)]
-                        static MODINFO_PARM: [u8; PARM.len()] = $crate::ffi::kver::modinfo(PARM);
+                        static MODINFO_PARM: [u8; PARM.len()] = $crate::glue::kver::modinfo(PARM);
 
                         #[link_section = "__param"]
                         #[used(compiler)]
@@ -574,7 +574,7 @@ mod v7_2 {
                                 // The module's own `struct module`, alive while it is.
                                 mod_: &raw mut ::kernel::bindings::__this_module,
                                 // C's parameter ops, immutable statics.
-                                ops: &raw const $crate::ffi::kver::param_ops!($ptype),
+                                ops: &raw const $crate::glue::kver::param_ops!($ptype),
                                 // Not in sysfs, so never written after loading (`Param`).
                                 perm: 0,
                                 level: -1,

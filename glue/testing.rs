@@ -112,7 +112,7 @@ impl<T: Operations> BareQueue<T> {
         data: Arc<T::Disk>,
         limits: &super::Limits,
     ) -> Result<Self> {
-        let mut lim = super::queue_limits(limits);
+        let mut lim = super::block::mq::gen_disk::queue_limits(limits);
         let qdata = Arc::as_ptr(&data).cast_mut().cast();
         // SAFETY: `set` is an allocated tag set; `lim` is a valid limits structure; `qdata`
         // lives as long as the queue (held in `Self`).

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The one place where rust_nvme calls raw kernel bindings.
+//!
+//! Linux 7.3's `kernel` crate has no blk-mq abstraction an NVMe driver can use (no per-request
+//! data of a chosen size, no hardware-context data, no tag-to-request lookup, no `map_queues`,
+//! `commit_rqs` or `timeout`), no scatter-gather mapping of a request, no DMA pool, and no PCI
+//! interrupt vectors with managed affinity. This folder supplies them, one kernel object per
+//! file, laid out like the `kernel` crate modules they stand in for (`block/mq/request.rs`
+//! for `kernel::block::mq::Request`, ...), each opening with its C header and what upstream
+//! lacks: each type owns one kernel object, frees it in `Drop`, and every call into C carries
+//! a `// SAFETY:` proof. It is named `glue`, not `ffi`, so that it does not shadow the
+//! kernel's own `ffi` crate.
+//!
+//! What differs between the kernels the driver builds against (7.3, and 7.2) is in [`kver`].
+
+pub(crate) mod block {
+    //! Block devices: status codes and blk-mq.
+    pub(crate) mod mq {
+        //! blk-mq: requests, their data mapping and completion, tag sets, disks.
+        pub(crate) mod comp_batch;
+        pub(crate) mod dma_map;
+        pub(crate) mod gen_disk;
+        pub(crate) mod operations;
+        pub(crate) mod passthru;
+        pub(crate) mod request;
+        pub(crate) mod tag_set;
+    }
+    pub(crate) mod status;
+}
+pub(crate) mod cred;
+pub(crate) mod device;
+pub(crate) mod dma_pool;
+pub(crate) mod doorbell;
+pub(crate) mod irq {
+    //! Interrupt handlers.
+    pub(crate) mod request;
+}
+pub(crate) mod kver;
+pub(crate) mod pci {
+    //! PCI interrupt vectors.
+    pub(crate) mod irq;
+}
+pub(crate) mod sync {
+    //! Locks and completions.
+    pub(crate) mod completion;
+    pub(crate) mod queue_lock;
+}
+pub(crate) mod sysfs;
+#[cfg(all(rnvme_kunit, CONFIG_KUNIT = "y"))]
+pub(crate) mod testing;
+pub(crate) mod workqueue;
+
+pub(crate) use block::{
+    mq::{
+        comp_batch::{
+            complete_request,
+            CompBatch, //
+        },
+        dma_map::{
+            dma_need_unmap,
+            DmaSeg,
+            SgHeap,
+            SgMap,
+            Single,
+            SingleMap,
+            SG_ENTRY_SIZE, //
+        },
+        gen_disk::{
+            Disk,
+            FrozenDisks,
+            Limits, //
+        },
+        operations::{
+            IoctlNode,
+            Operations,
+            TimeoutAction, //
+        },
+        passthru::DiskQueue,
+        request::{
+            ReqOp,
+            Request, //
+        },
+        tag_set::{
+            MapKind,
+            QueueMaps,
+            TagSet,
+            TagSetRef,
+            Tags,
+            TagsCell, //
+        },
+    },
+    status::BlkStatus,
+};
+pub(crate) use cred::require_sys_admin;
+pub(crate) use device::{
+    pci_set_master_of,
+    DevRef, //
+};
+pub(crate) use dma_pool::{
+    DmaPool,
+    PoolBuf, //
+};
+pub(crate) use doorbell::Doorbell;
+pub(crate) use irq::request::{
+    Handler,
+    IrqHandler, //
+};
+pub(crate) use pci::irq::{
+    IrqKind,
+    IrqVectors, //
+};
+pub(crate) use sync::{
+    completion::Waiter,
+    queue_lock::{
+        new_queue_lock,
+        QueueLock, //
+    },
+};
+pub(crate) use sysfs::{
+    add_ctrl_attrs,
+    remove_ctrl_attrs, //
+};
+pub(crate) use workqueue::{
+    cancel_work_sync,
+    system_dfl_wq, //
+};

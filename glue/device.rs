@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! PCI device helpers: the raw `struct device`/`struct pci_dev` behind the
+//! `kernel` crate's devices, a device reference the I/O path dereferences without a call,
+//! and bus mastering for a controller reset.
+//!
+//! C header: [`include/linux/pci.h`](srctree/include/linux/pci.h)
+
+use core::ptr::{
+    self,
+    NonNull, //
+};
+use kernel::{
+    bindings,
+    device,
+    pci, //
+};
+
+/// Returns the raw `struct device` behind a driver-model device.
+pub(in crate::glue) fn raw_dev<Ctx: device::DeviceContext>(
+    dev: &device::Device<Ctx>,
+) -> *mut bindings::device {
+    // CAST: `device::Device` is `#[repr(transparent)]` over `Opaque<bindings::device>`, which is
+    // `#[repr(transparent)]` over the C structure, so the pointers are the same address.
+    ptr::from_ref(dev).cast::<bindings::device>().cast_mut()
+}
+
+/// A counted reference to a device, for the I/O path: dereferences without a call.
+///
+/// `ARef<Device>`'s `Deref` is not `#[inline]`, so in a module every `&*aref` is a call into the
+/// kernel crate (two per I/O in `make profile`). This keeps the reference and a plain pointer
+/// to the same device.
+///
+/// # Invariants
+///
+/// `ptr` points to the device that `_dev` holds a reference on.
+pub(crate) struct DevRef {
+    _dev: kernel::sync::aref::ARef<device::Device>,
+    ptr: NonNull<device::Device>,
+}
+
+// SAFETY: `ARef<Device>` is `Send` and `Sync`; the pointer is the same device, used only for
+// shared references.
+unsafe impl Send for DevRef {}
+// SAFETY: as above.
+unsafe impl Sync for DevRef {}
+
+impl DevRef {
+    /// Takes a reference on `dev`.
+    pub(crate) fn new(dev: &device::Device) -> Self {
+        // INVARIANT: the pointer and the reference are to `dev`.
+        Self {
+            _dev: dev.into(),
+            ptr: NonNull::from(dev),
+        }
+    }
+}
+
+impl core::ops::Deref for DevRef {
+    type Target = device::Device;
+
+    #[inline(always)]
+    fn deref(&self) -> &device::Device {
+        // SAFETY: `ptr` points to a device kept alive by `_dev` for as long as `self` lives
+        // (type invariant).
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+/// Returns the raw `struct pci_dev` behind a PCI device.
+pub(in crate::glue) fn raw_pdev<Ctx: device::DeviceContext>(
+    pdev: &pci::Device<Ctx>,
+) -> *mut bindings::pci_dev {
+    // CAST: `pci::Device` is `#[repr(transparent)]` over `Opaque<bindings::pci_dev>`.
+    ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut()
+}
+
+/// Turns bus mastering back on for the PCI function whose device is `dev`
+/// (`pci_set_master()`), as a controller reset must: whatever stopped the controller may have
+/// cleared it (a write to the command register, a function reset), and without it the
+/// controller cannot reach memory, so not even the admin queue works.
+///
+/// # Safety
+///
+/// `dev` must be the `struct device` of a PCI function the driver is bound to, for the whole
+/// call.
+pub(crate) unsafe fn pci_set_master_of(dev: &device::Device) {
+    // SAFETY: by the caller's guarantee `dev` is the `dev` field of a `struct pci_dev`.
+    let pdev = unsafe { kernel::container_of!(raw_dev(dev), bindings::pci_dev, dev) };
+    // SAFETY: `pdev` is a bound, hence enabled, PCI function; the call only sets the bus master
+    // bit of its command register.
+    unsafe { bindings::pci_set_master(pdev) };
+}
