@@ -50,7 +50,11 @@ use crate::{
     glue::{
         self,
         kver,
-        DiskQueue, //
+        AttrTable,
+        Attributes,
+        DiskQueue,
+        MiscOf,
+        SysfsWriter, //
     },
     io::{
         self,
@@ -550,31 +554,47 @@ pub(crate) fn write_id_str(w: &mut impl core::fmt::Write, s: &[u8]) -> core::fmt
     Ok(())
 }
 
-/// Shows controller attribute `index` (see the table in `ffi`) of the char device `misc`.
-///
-/// # Safety
-///
-/// `misc` must point to the registration of a live [`CtrlChar`].
-pub(crate) unsafe fn ctrl_attr_show(
-    misc: *const core::ffi::c_void,
-    index: usize,
-    w: &mut impl core::fmt::Write,
-) -> core::fmt::Result {
-    let misc = misc.cast::<MiscDeviceRegistration<CtrlFile>>();
-    // SAFETY: `misc` is the `reg` field of a live `CtrlChar` (function safety requirement).
-    let this = unsafe { &*kernel::container_of!(misc, CtrlChar, reg) };
-    let p = &this.passthru;
-    let info = &p.info;
-    match index {
-        0 => write_id_str(w, &info.model)?,
-        1 => write_id_str(w, &info.serial)?,
-        2 => write_id_str(w, &info.firmware)?,
-        3 => w.write_str(p.state_name())?,
-        4 => write!(w, "{}", info.queue_count)?,
-        _ => write!(w, "{}", info.sqsize)?,
+/// The sysfs attributes of the controller char device, as the C driver's controller
+/// attributes: model, serial, firmware_rev, state, queue_count, sqsize.
+struct CtrlAttrs;
+
+impl Attributes for CtrlAttrs {
+    type Object = MiscDeviceRegistration<CtrlFile>;
+    const NAMES: &'static [&'static CStr] = &[
+        c"model",
+        c"serial",
+        c"firmware_rev",
+        c"state",
+        c"queue_count",
+        c"sqsize",
+    ];
+
+    fn show(
+        misc: &MiscDeviceRegistration<CtrlFile>,
+        index: usize,
+        w: &mut SysfsWriter,
+    ) -> core::fmt::Result {
+        use core::fmt::Write;
+        let misc = core::ptr::from_ref(misc);
+        // SAFETY: every `MiscDeviceRegistration<CtrlFile>` is the `reg` field of a `CtrlChar`,
+        // alive while its device has the attributes (removed in `CtrlChar`'s drop).
+        let this = unsafe { &*kernel::container_of!(misc, CtrlChar, reg) };
+        let p = &this.passthru;
+        let info = &p.info;
+        match index {
+            0 => write_id_str(w, &info.model)?,
+            1 => write_id_str(w, &info.serial)?,
+            2 => write_id_str(w, &info.firmware)?,
+            3 => w.write_str(p.state_name())?,
+            4 => write!(w, "{}", info.queue_count)?,
+            _ => write!(w, "{}", info.sqsize)?,
+        }
+        w.write_char('\n')
     }
-    w.write_char('\n')
 }
+
+/// The attribute group of the char device.
+type CtrlAttrTable = AttrTable<CtrlAttrs, MiscOf<CtrlFile>>;
 
 /// The char device of one controller.
 #[pin_data(PinnedDrop)]
@@ -595,7 +615,7 @@ impl CtrlChar {
             passthru,
             _attrs: {
                 // INVARIANT: removed again in `drop`, before `reg` is deregistered.
-                glue::add_ctrl_attrs(reg.device())?;
+                CtrlAttrTable::add(reg.device())?;
             },
         }))
     }
@@ -604,7 +624,7 @@ impl CtrlChar {
 #[pinned_drop]
 impl PinnedDrop for CtrlChar {
     fn drop(self: Pin<&mut Self>) {
-        glue::remove_ctrl_attrs(self.reg.device());
+        CtrlAttrTable::remove(self.reg.device());
     }
 }
 

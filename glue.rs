@@ -117,9 +117,13 @@ pub(crate) use sync::{
         QueueLock, //
     },
 };
+#[cfg(all(rnvme_kunit, CONFIG_KUNIT = "y"))]
+pub(crate) use sysfs::NoAttrs;
 pub(crate) use sysfs::{
-    add_ctrl_attrs,
-    remove_ctrl_attrs, //
+    AttrTable,
+    Attributes,
+    MiscOf,
+    SysfsWriter, //
 };
 pub(crate) use workqueue::{
     cancel_work_sync,

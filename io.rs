@@ -19,6 +19,7 @@ use core::{
 
 use kernel::{
     prelude::*,
+    str::CStr,
     sync::Arc, //
 };
 
@@ -34,6 +35,7 @@ use crate::{
     },
     glue::{
         self,
+        Attributes,
         BlkStatus,
         CompBatch,
         DiskQueue,
@@ -49,6 +51,7 @@ use crate::{
         SgMap,
         Single,
         SingleMap,
+        SysfsWriter,
         Tags,
         TimeoutAction, //
     },
@@ -193,48 +196,55 @@ pub(crate) struct Namespace {
     pub(crate) ids: NsIds,
 }
 
-/// Disk attributes (see the table in `ffi`): nsid, wwid, eui, nguid, uuid. `wwid` follows the
-/// C driver's choice: the UUID, else the NGUID, else the EUI64, else vendor, serial, model and
-/// nsid.
-pub(crate) fn disk_attr_show(ns: &Namespace, index: usize, w: &mut impl fmt::Write) -> fmt::Result {
-    let ids = &ns.ids;
-    match index {
-        0 => write!(w, "{}", ns.nsid)?,
-        1 if ids.has_uuid() => {
-            w.write_str("uuid.")?;
-            write_uuid(w, &ids.uuid)?;
-        }
-        1 if ids.has_nguid() => {
-            w.write_str("eui.")?;
-            write_hex(w, &ids.nguid, None)?;
-        }
-        1 if ids.has_eui64() => {
-            w.write_str("eui.")?;
-            write_hex(w, &ids.eui64, None)?;
-        }
-        1 => {
-            let info = &ns.passthru.info;
-            write!(w, "nvme.{:04x}-", info.vid)?;
-            write_hex(w, ident::trim(&info.serial), None)?;
-            w.write_char('-')?;
-            write_hex(w, ident::trim(&info.model), None)?;
-            write!(w, "-{:08x}", ns.nsid)?;
-        }
-        2 => write_hex(w, &ids.eui64, Some('-'))?,
-        3 => write_uuid(w, &ids.nguid)?,
-        _ => write_uuid(w, &ids.uuid)?,
-    }
-    w.write_char('\n')
-}
+/// The sysfs attributes of a namespace's disk, as the C driver's: nsid, wwid, eui, nguid,
+/// uuid (the last three only when the namespace reports them).
+pub(crate) struct NsAttrs;
 
-/// Whether disk attribute `index` exists for this namespace (`eui`, `nguid` and `uuid` only
-/// when the namespace reports them).
-pub(crate) fn disk_attr_visible(ns: &Namespace, index: usize) -> bool {
-    match index {
-        2 => ns.ids.has_eui64(),
-        3 => ns.ids.has_nguid(),
-        4 => ns.ids.has_uuid(),
-        _ => true,
+impl Attributes for NsAttrs {
+    type Object = Namespace;
+    const NAMES: &'static [&'static CStr] = &[c"nsid", c"wwid", c"eui", c"nguid", c"uuid"];
+
+    /// `wwid` follows the C driver's choice: the UUID, else the NGUID, else the EUI64, else
+    /// vendor, serial, model and nsid.
+    fn show(ns: &Namespace, index: usize, w: &mut SysfsWriter) -> fmt::Result {
+        use fmt::Write;
+        let ids = &ns.ids;
+        match index {
+            0 => write!(w, "{}", ns.nsid)?,
+            1 if ids.has_uuid() => {
+                w.write_str("uuid.")?;
+                write_uuid(w, &ids.uuid)?;
+            }
+            1 if ids.has_nguid() => {
+                w.write_str("eui.")?;
+                write_hex(w, &ids.nguid, None)?;
+            }
+            1 if ids.has_eui64() => {
+                w.write_str("eui.")?;
+                write_hex(w, &ids.eui64, None)?;
+            }
+            1 => {
+                let info = &ns.passthru.info;
+                write!(w, "nvme.{:04x}-", info.vid)?;
+                write_hex(w, ident::trim(&info.serial), None)?;
+                w.write_char('-')?;
+                write_hex(w, ident::trim(&info.model), None)?;
+                write!(w, "-{:08x}", ns.nsid)?;
+            }
+            2 => write_hex(w, &ids.eui64, Some('-'))?,
+            3 => write_uuid(w, &ids.nguid)?,
+            _ => write_uuid(w, &ids.uuid)?,
+        }
+        w.write_char('\n')
+    }
+
+    fn visible(ns: &Namespace, index: usize) -> bool {
+        match index {
+            2 => ns.ids.has_eui64(),
+            3 => ns.ids.has_nguid(),
+            4 => ns.ids.has_uuid(),
+            _ => true,
+        }
     }
 }
 
@@ -705,6 +715,7 @@ impl glue::Operations for NvmeMq {
     type SetData = IoSet;
     type HwQueue = Queue;
     type Disk = Namespace;
+    type DiskAttrs = NsAttrs;
 
     fn disk_ioctl(ns: &Namespace, node: IoctlNode, cmd: u32, arg: usize) -> Result<isize> {
         let node = DiskNode {
@@ -1016,6 +1027,7 @@ mod kunit_tests {
         type SetData = DataPath;
         type HwQueue = ();
         type Disk = ();
+        type DiskAttrs = crate::glue::NoAttrs<()>;
 
         fn hw_queue(_set: &DataPath, _index: u32) -> Option<&()> {
             Some(&())

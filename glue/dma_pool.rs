@@ -6,9 +6,7 @@
 //! C header: [`include/linux/dmapool.h`](srctree/include/linux/dmapool.h)
 
 use crate::glue::device::raw_dev;
-use core::ptr::{
-    NonNull, //
-};
+use core::ptr::NonNull;
 use kernel::{
     bindings,
     device,

@@ -1,24 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Read-only sysfs attributes of the controller char device and of the disks.
+//! Read-only sysfs attribute groups, described by a driver through [`Attributes`] and laid
+//! out as constants by [`AttrTable`].
 //!
 //! C header: [`include/linux/sysfs.h`](srctree/include/linux/sysfs.h)
 
-use crate::glue::{
-    block::mq::operations::Operations,
-    device::raw_dev, //
-};
+use crate::glue::device::raw_dev;
 use core::{
     fmt,
-    ptr::{self},
+    marker::PhantomData,
+    ptr, //
 };
 use kernel::{
-    bindings, device,
-    error::{
-        to_result, //
+    bindings,
+    device,
+    error::to_result,
+    miscdevice::{
+        MiscDevice,
+        MiscDeviceRegistration, //
     },
     prelude::*,
-    str::CStr,
+    str::CStr, //
 };
 
 /// Where a sysfs `show` callback writes its value: the page sysfs hands it.
@@ -59,12 +61,146 @@ const fn dev_attr(
     a
 }
 
-/// Static attribute tables: immutable, pointing to each other and to this module's code.
-#[repr(transparent)]
-pub(in crate::glue) struct Static<T>(pub(in crate::glue) T);
+/// Most attributes one [`AttrTable`] holds.
+const MAX_ATTRS: usize = 8;
 
-// SAFETY: the tables are never written after initialisation (sysfs only reads them).
-unsafe impl<T> Sync for Static<T> {}
+/// What a driver shows in the read-only sysfs attributes of an object of its (a disk, a misc
+/// device): the attribute names, and one `show` per index. Upstream's `kernel::device` has no
+/// attribute groups in 7.3.
+pub(crate) trait Attributes: 'static {
+    /// The object the attributes belong to, as the driver knows it.
+    type Object;
+    /// The attribute names, at most eight; index `i` is shown by `show(.., i, ..)`.
+    const NAMES: &'static [&'static CStr];
+
+    /// Writes attribute `index` of `obj`.
+    fn show(obj: &Self::Object, index: usize, w: &mut SysfsWriter) -> fmt::Result;
+
+    /// Whether attribute `index` exists for `obj` (read when the group is added).
+    fn visible(_obj: &Self::Object, _index: usize) -> bool {
+        true
+    }
+}
+
+/// Attributes of nothing, for users of a tag set whose disks have none (the KUnit test double).
+#[cfg(all(rnvme_kunit, CONFIG_KUNIT = "y"))]
+pub(crate) struct NoAttrs<O>(PhantomData<O>);
+
+#[cfg(all(rnvme_kunit, CONFIG_KUNIT = "y"))]
+impl<O: 'static> Attributes for NoAttrs<O> {
+    type Object = O;
+    const NAMES: &'static [&'static CStr] = &[];
+
+    fn show(_obj: &O, _index: usize, _w: &mut SysfsWriter) -> fmt::Result {
+        Ok(())
+    }
+}
+
+/// How the glue finds the object behind a device that carries attributes.
+pub(crate) trait Locate: 'static {
+    /// The object.
+    type Object;
+
+    /// The object whose device is `dev`.
+    ///
+    /// # Safety
+    ///
+    /// `dev` is a device a group of this kind was added to, alive for `'a`.
+    unsafe fn object<'a>(dev: *mut bindings::device) -> &'a Self::Object;
+}
+
+/// The registration of a misc device of `T`, found from its `this_device`.
+pub(crate) struct MiscOf<T>(PhantomData<T>);
+
+impl<T: MiscDevice + 'static> Locate for MiscOf<T> {
+    type Object = MiscDeviceRegistration<T>;
+
+    unsafe fn object<'a>(dev: *mut bindings::device) -> &'a MiscDeviceRegistration<T> {
+        // SAFETY: `misc_register` sets the `struct miscdevice` as the driver data of
+        // `this_device`; `MiscDeviceRegistration` is a transparent wrapper of it, alive while
+        // its device has attributes (the caller's guarantee).
+        unsafe { &*(*dev).driver_data.cast::<MiscDeviceRegistration<T>>() }
+    }
+}
+
+/// The attribute group of an [`Attributes`] implementation on devices found by `L`, in
+/// constants: each is evaluated once into memory that lives as long as the module, and points
+/// only to such memory.
+pub(crate) struct AttrTable<A, L>(PhantomData<(A, L)>);
+
+impl<A: Attributes, L: Locate<Object = A::Object>> AttrTable<A, L> {
+    /// The attributes: `A::NAMES`, each with its `show`; unused slots hidden by `is_visible`.
+    const ATTRS: [bindings::device_attribute; MAX_ATTRS] = {
+        let mut a = [dev_attr(c"", show::<A, L, 0>); MAX_ATTRS];
+        let shows = [
+            show::<A, L, 0>,
+            show::<A, L, 1>,
+            show::<A, L, 2>,
+            show::<A, L, 3>,
+            show::<A, L, 4>,
+            show::<A, L, 5>,
+            show::<A, L, 6>,
+            show::<A, L, 7>,
+        ];
+        assert!(A::NAMES.len() <= MAX_ATTRS);
+        let mut i = 0;
+        while i < A::NAMES.len() {
+            a[i] = dev_attr(A::NAMES[i], shows[i]);
+            i += 1;
+        }
+        a
+    };
+
+    /// The NULL-terminated list of the attributes in use.
+    const PTRS: [*mut bindings::attribute; MAX_ATTRS + 1] = {
+        let attrs: &'static [bindings::device_attribute; MAX_ATTRS] = &Self::ATTRS;
+        let mut p = [ptr::null_mut(); MAX_ATTRS + 1];
+        let mut i = 0;
+        while i < A::NAMES.len() {
+            p[i] = ptr::addr_of!(attrs[i].attr).cast_mut();
+            i += 1;
+        }
+        p
+    };
+
+    /// The group.
+    const GROUP: bindings::attribute_group = {
+        let ptrs: &'static [*mut bindings::attribute; MAX_ATTRS + 1] = &Self::PTRS;
+        let mut g: bindings::attribute_group = pin_init::zeroed();
+        g.__bindgen_anon_1.is_visible = Some(is_visible::<A, L>);
+        g.__bindgen_anon_2.attrs = ptrs.as_ptr().cast_mut();
+        g
+    };
+
+    /// The NULL-terminated list of groups, as `device_add_disk` takes it.
+    const GROUPS: [*const bindings::attribute_group; 2] = {
+        let g: &'static bindings::attribute_group = &Self::GROUP;
+        [ptr::from_ref(g), ptr::null()]
+    };
+
+    /// The group, for `sysfs_create_group`.
+    pub(crate) const fn group() -> &'static bindings::attribute_group {
+        &Self::GROUP
+    }
+
+    /// The group list, for `device_add_disk`.
+    pub(crate) const fn groups() -> &'static [*const bindings::attribute_group; 2] {
+        &Self::GROUPS
+    }
+
+    /// Adds the attributes to `dev` (`sysfs_create_group()`), which must be a device whose
+    /// object [`Locate::object`] finds until [`AttrTable::remove`].
+    pub(crate) fn add(dev: &device::Device) -> Result {
+        // SAFETY: `dev` is a live device; the group is a constant of the module.
+        to_result(unsafe { bindings::sysfs_create_group(&mut (*raw_dev(dev)).kobj, Self::group()) })
+    }
+
+    /// Removes what [`AttrTable::add`] added; after it returns no `show` call runs.
+    pub(crate) fn remove(dev: &device::Device) {
+        // SAFETY: `dev` is a live device; removing a group waits for running callbacks.
+        unsafe { bindings::sysfs_remove_group(&mut (*raw_dev(dev)).kobj, Self::group()) };
+    }
+}
 
 /// Runs `f` on a `show` call's page and returns the number of bytes written.
 fn emit(buf: *mut u8, f: impl FnOnce(&mut SysfsWriter) -> ShowResult) -> isize {
@@ -76,134 +212,36 @@ fn emit(buf: *mut u8, f: impl FnOnce(&mut SysfsWriter) -> ShowResult) -> isize {
     }
 }
 
+/// `show` of attribute `I` of an [`AttrTable`].
+///
 /// # Safety
 ///
-/// Only installed on the `this_device` of a [`crate::chardev::CtrlChar`] misc device, with
-/// `buf` a sysfs page.
-unsafe extern "C" fn ctrl_show<const I: usize>(
+/// Only installed by [`AttrTable`] on devices of `A`'s objects, with `buf` a sysfs page.
+unsafe extern "C" fn show<A: Attributes, L: Locate<Object = A::Object>, const I: usize>(
     dev: *mut bindings::device,
     _attr: *mut bindings::device_attribute,
     buf: *mut u8,
 ) -> isize {
-    // SAFETY: `misc_register` sets the misc device's `struct miscdevice` as the driver data
-    // of `this_device`; the attributes are removed before the misc device is deregistered.
-    let misc = unsafe { (*dev).driver_data }.cast_const();
-    // SAFETY: as above, `misc` is the registration of a live `CtrlChar`.
-    emit(buf, |w| unsafe {
-        crate::chardev::ctrl_attr_show(misc, I, w)
-    })
+    // SAFETY: the group is on `dev`, which sysfs keeps alive during the call.
+    let obj = unsafe { L::object(dev) };
+    emit(buf, |w| A::show(obj, I, w))
 }
 
-static CTRL_ATTRS: Static<[bindings::device_attribute; 6]> = Static([
-    dev_attr(c"model", ctrl_show::<0>),
-    dev_attr(c"serial", ctrl_show::<1>),
-    dev_attr(c"firmware_rev", ctrl_show::<2>),
-    dev_attr(c"state", ctrl_show::<3>),
-    dev_attr(c"queue_count", ctrl_show::<4>),
-    dev_attr(c"sqsize", ctrl_show::<5>),
-]);
-
-static CTRL_ATTR_PTRS: Static<[*mut bindings::attribute; 7]> = Static([
-    ptr::addr_of!(CTRL_ATTRS.0[0].attr).cast_mut(),
-    ptr::addr_of!(CTRL_ATTRS.0[1].attr).cast_mut(),
-    ptr::addr_of!(CTRL_ATTRS.0[2].attr).cast_mut(),
-    ptr::addr_of!(CTRL_ATTRS.0[3].attr).cast_mut(),
-    ptr::addr_of!(CTRL_ATTRS.0[4].attr).cast_mut(),
-    ptr::addr_of!(CTRL_ATTRS.0[5].attr).cast_mut(),
-    ptr::null_mut(),
-]);
-
-static CTRL_GROUP: Static<bindings::attribute_group> = Static({
-    let mut g: bindings::attribute_group = pin_init::zeroed();
-    g.__bindgen_anon_2.attrs = ptr::addr_of!(CTRL_ATTR_PTRS.0)
-        .cast::<*mut bindings::attribute>()
-        .cast_mut();
-    g
-});
-
-/// Adds the controller attributes to a char device's `this_device`.
-pub(crate) fn add_ctrl_attrs(dev: &device::Device) -> Result {
-    // SAFETY: `dev` is a live device; the group is static.
-    to_result(unsafe { bindings::sysfs_create_group(&mut (*raw_dev(dev)).kobj, &CTRL_GROUP.0) })
-}
-
-/// Removes what [`add_ctrl_attrs`] added; after it returns no `show` call runs.
-pub(crate) fn remove_ctrl_attrs(dev: &device::Device) {
-    // SAFETY: `dev` is a live device; removing a group waits for running callbacks.
-    unsafe { bindings::sysfs_remove_group(&mut (*raw_dev(dev)).kobj, &CTRL_GROUP.0) };
-}
-
-/// The namespace data of the disk whose device is `dev`.
+/// `is_visible` of an [`AttrTable`]'s group.
 ///
 /// # Safety
 ///
-/// `dev` must be the device of one of our disks (its `struct block_device` `bd_device`).
-unsafe fn disk_data<'a>(dev: *mut bindings::device) -> &'a <crate::io::NvmeMq as Operations>::Disk {
-    // SAFETY: a disk's device is the `bd_device` of its whole-disk `block_device`, whose disk's
-    // queue carries the namespace as `queuedata` for the disk's lifetime.
-    unsafe {
-        let bdev = kernel::container_of!(dev, bindings::block_device, bd_device);
-        &*(*(*(*bdev).bd_disk).queue)
-            .queuedata
-            .cast::<<crate::io::NvmeMq as Operations>::Disk>()
-    }
-}
-
-/// # Safety
-///
-/// Only installed on our disks, with `buf` a sysfs page.
-unsafe extern "C" fn disk_show<const I: usize>(
-    dev: *mut bindings::device,
-    _attr: *mut bindings::device_attribute,
-    buf: *mut u8,
-) -> isize {
-    // SAFETY: `dev` is one of our disks (function safety requirement).
-    let ns = unsafe { disk_data(dev) };
-    emit(buf, |w| crate::io::disk_attr_show(ns, I, w))
-}
-
-/// # Safety
-///
-/// Only installed on our disks.
-unsafe extern "C" fn disk_attr_visible(
+/// Only installed by [`AttrTable`] on devices of `A`'s objects.
+unsafe extern "C" fn is_visible<A: Attributes, L: Locate<Object = A::Object>>(
     kobj: *mut bindings::kobject,
     attr: *mut bindings::attribute,
     index: i32,
 ) -> bindings::umode_t {
-    // SAFETY: the group is added to a disk's device, whose `kobj` this is.
-    let ns = unsafe { disk_data(kernel::container_of!(kobj, bindings::device, kobj)) };
+    // SAFETY: the group is added to a device, whose `kobj` this is.
+    let obj = unsafe { L::object(kernel::container_of!(kobj, bindings::device, kobj)) };
     match usize::try_from(index) {
-        // SAFETY: `attr` is one of our static attributes.
-        Ok(i) if crate::io::disk_attr_visible(ns, i) => unsafe { (*attr).mode },
+        // SAFETY: `attr` is one of the table's attributes.
+        Ok(i) if i < A::NAMES.len() && A::visible(obj, i) => unsafe { (*attr).mode },
         _ => 0,
     }
 }
-
-static DISK_ATTRS: Static<[bindings::device_attribute; 5]> = Static([
-    dev_attr(c"nsid", disk_show::<0>),
-    dev_attr(c"wwid", disk_show::<1>),
-    dev_attr(c"eui", disk_show::<2>),
-    dev_attr(c"nguid", disk_show::<3>),
-    dev_attr(c"uuid", disk_show::<4>),
-]);
-
-static DISK_ATTR_PTRS: Static<[*mut bindings::attribute; 6]> = Static([
-    ptr::addr_of!(DISK_ATTRS.0[0].attr).cast_mut(),
-    ptr::addr_of!(DISK_ATTRS.0[1].attr).cast_mut(),
-    ptr::addr_of!(DISK_ATTRS.0[2].attr).cast_mut(),
-    ptr::addr_of!(DISK_ATTRS.0[3].attr).cast_mut(),
-    ptr::addr_of!(DISK_ATTRS.0[4].attr).cast_mut(),
-    ptr::null_mut(),
-]);
-
-static DISK_GROUP: Static<bindings::attribute_group> = Static({
-    let mut g: bindings::attribute_group = pin_init::zeroed();
-    g.__bindgen_anon_1.is_visible = Some(disk_attr_visible);
-    g.__bindgen_anon_2.attrs = ptr::addr_of!(DISK_ATTR_PTRS.0)
-        .cast::<*mut bindings::attribute>()
-        .cast_mut();
-    g
-});
-
-pub(in crate::glue) static DISK_GROUPS: Static<[*const bindings::attribute_group; 2]> =
-    Static([ptr::addr_of!(DISK_GROUP.0), ptr::null()]);

@@ -9,22 +9,20 @@ use crate::glue::kver::{
     self,
     LocalInterruptDisabled, //
 };
-use crate::glue::{
-    pci::irq::IrqKind,
-    pci::irq::IrqVectors, //
+use crate::glue::pci::irq::{
+    IrqKind,
+    IrqVectors, //
 };
 use core::{
     ffi::c_void,
-    ptr::{self},
+    ptr, //
 };
 use kernel::{
     bindings,
-    error::{
-        to_result, //
-    },
+    error::to_result,
     prelude::*,
     str::CStr,
-    sync::Arc,
+    sync::Arc, //
 };
 
 /// A hard-interrupt handler.

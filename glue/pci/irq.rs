@@ -8,14 +8,13 @@
 
 use crate::glue::device::raw_pdev;
 use crate::glue::kver;
-use core::ptr::{self};
+use core::ptr;
 use kernel::{
-    bindings, device,
-    error::{
-        to_result, //
-    },
+    bindings,
+    device,
+    error::to_result,
     pci,
-    prelude::*,
+    prelude::*, //
 };
 
 /// How the controller's interrupts are delivered.

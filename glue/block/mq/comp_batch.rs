@@ -5,10 +5,12 @@
 //!
 //! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
 
-use crate::glue::{
-    block::mq::operations::Operations, block::mq::request::Request, block::mq::tag_set::TagSet,
+use crate::glue::block::mq::{
+    operations::Operations,
+    request::Request,
+    tag_set::TagSet, //
 };
-use core::ptr::{self};
+use core::ptr;
 use kernel::{
     bindings,
     types::Opaque, //

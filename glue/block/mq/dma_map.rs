@@ -12,7 +12,7 @@ use crate::glue::{
     block::mq::request::Request,
     device::raw_dev, //
 };
-use core::ptr::{self};
+use core::ptr;
 use kernel::{
     bindings,
     device,

@@ -8,27 +8,39 @@
 
 use crate::glue::kver;
 use crate::glue::{
-    block::mq::operations::IoctlNode, block::mq::operations::Operations,
-    block::mq::passthru::DiskQueue, block::mq::tag_set::TagSet, device::raw_dev,
-    sysfs::DISK_GROUPS,
+    block::mq::{
+        operations::{
+            IoctlNode,
+            Operations, //
+        },
+        passthru::DiskQueue,
+        tag_set::TagSet, //
+    },
+    device::raw_dev,
+    sysfs::{
+        AttrTable,
+        Locate, //
+    },
 };
 use core::{
     ffi::c_void,
     fmt,
+    marker::PhantomData,
     ptr::{
         self,
         NonNull, //
     },
 };
 use kernel::{
-    bindings, device,
+    bindings,
+    device,
     error::{
         from_err_ptr,
         to_result, //
     },
     prelude::*,
     static_lock_class,
-    sync::Arc,
+    sync::Arc, //
 };
 
 // Disks.
@@ -235,7 +247,9 @@ impl<T: Operations> Disk<T> {
             bindings::set_capacity(gd, capacity);
         }
         // The groups table is static and only read by the block layer.
-        let groups = ptr::addr_of!(DISK_GROUPS.0).cast::<*const bindings::attribute_group>();
+        let groups = AttrTable::<T::DiskAttrs, DiskOf<T>>::groups()
+            .as_ptr()
+            .cast::<*const bindings::attribute_group>();
         // SAFETY: `gd` is a fully set up disk; `parent` is a live device that outlives it; the
         // attribute groups are static.
         to_result(unsafe { bindings::device_add_disk(raw_dev(parent), gd, groups.cast_mut()) })?;
@@ -405,5 +419,22 @@ unsafe extern "C" fn disk_ioctl_callback<T: Operations>(
         // CAST: ioctl results (an NVMe status or a namespace id) fit in an int.
         Ok(v) => v as i32,
         Err(e) => e.to_errno(),
+    }
+}
+
+/// The data of `T`'s disk, found from the disk's device (for its attributes).
+pub(crate) struct DiskOf<T>(PhantomData<T>);
+
+impl<T: Operations> Locate for DiskOf<T> {
+    type Object = T::Disk;
+
+    unsafe fn object<'a>(dev: *mut bindings::device) -> &'a T::Disk {
+        // SAFETY: a disk's device is the `bd_device` of its whole-disk `block_device`; the
+        // gendisk's `private_data` owns a reference on the data until `free_disk`, which
+        // cannot run while the device is alive (the caller's guarantee).
+        unsafe {
+            let bdev = kernel::container_of!(dev, bindings::block_device, bd_device);
+            &*(*(*bdev).bd_disk).private_data.cast::<T::Disk>()
+        }
     }
 }

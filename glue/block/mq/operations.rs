@@ -6,10 +6,19 @@
 //!
 //! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
 
-use crate::glue::{
-    block::mq::comp_batch::CompBatch, block::mq::passthru::DiskQueue, block::mq::request::Request,
-    block::mq::tag_set::QueueMaps, block::mq::tag_set::Tags, block::status::BlkStatus,
+use crate::glue::block::{
+    mq::{
+        comp_batch::CompBatch,
+        passthru::DiskQueue,
+        request::Request,
+        tag_set::{
+            QueueMaps,
+            Tags, //
+        },
+    },
+    status::BlkStatus, //
 };
+use crate::glue::sysfs::Attributes;
 use kernel::prelude::*;
 
 // blk-mq tag set.
@@ -30,6 +39,8 @@ pub(crate) trait Operations: Sized + 'static {
     type HwQueue: Sync + Send;
     /// Per disk data (`queue->queuedata`).
     type Disk: Sync + Send;
+    /// The read-only sysfs attributes of each disk ([`NoAttrs`] for none).
+    type DiskAttrs: Attributes<Object = Self::Disk>;
 
     /// Returns the hardware queue for hardware context `index`; must stay valid until the tag
     /// set is freed (it is borrowed from `set`).

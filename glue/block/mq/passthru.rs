@@ -5,9 +5,9 @@
 //!
 //! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
 
-use crate::glue::{
-    block::mq::request::Request,
-    block::status::BlkStatus, //
+use crate::glue::block::{
+    mq::request::Request,
+    status::BlkStatus, //
 };
 use core::{
     ffi::c_void,
@@ -23,7 +23,7 @@ use kernel::{
         from_err_ptr,
         to_result, //
     },
-    prelude::*,
+    prelude::*, //
 };
 
 /// The request queue of one of our disks, as an ioctl on the disk sees it: for passthrough

@@ -12,9 +12,7 @@ use core::{
         self,
         NonNull, //
     },
-    sync::atomic::{
-        Ordering, //
-    },
+    sync::atomic::Ordering, //
 };
 use kernel::{
     bindings,

@@ -6,14 +6,24 @@
 //! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
 
 use crate::glue::{
-    block::mq::comp_batch::rq_list_add_tail, block::mq::comp_batch::rq_list_pop,
-    block::mq::comp_batch::CompBatch, block::mq::operations::Operations,
-    block::mq::operations::TimeoutAction, block::mq::request::Request, device::raw_dev,
+    block::mq::{
+        comp_batch::{
+            rq_list_add_tail,
+            rq_list_pop,
+            CompBatch, //
+        },
+        operations::{
+            Operations,
+            TimeoutAction, //
+        },
+        request::Request, //
+    },
+    device::raw_dev, //
 };
 use core::{
     ffi::c_void,
     marker::PhantomData,
-    ptr::{self},
+    ptr,
     sync::atomic::{
         AtomicPtr,
         Ordering, //
@@ -22,9 +32,7 @@ use core::{
 use kernel::{
     bindings,
     device,
-    error::{
-        to_result, //
-    },
+    error::to_result,
     prelude::*,
     sync::Arc,
     types::Opaque, //
