@@ -361,7 +361,8 @@ impl Passthru {
                     self.admin_passthru(uc, origin)
                 })
             }
-            uapi::NVME_IOCTL_RESET => {
+            // As the C driver, only on the controller's char device.
+            uapi::NVME_IOCTL_RESET if disk.is_none() => {
                 glue::require_sys_admin()?;
                 let core = self.core()?;
                 if !core.admin.is_open() {
