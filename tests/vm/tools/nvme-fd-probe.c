@@ -42,35 +42,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-struct passthru {
-	uint8_t opcode, flags;
-	uint16_t rsvd1;
-	uint32_t nsid, cdw2, cdw3;
-	uint64_t metadata, addr;
-	uint32_t metadata_len, data_len;
-	uint32_t cdw10, cdw11, cdw12, cdw13, cdw14, cdw15;
-	uint32_t timeout_ms, result;
-};
+#include "nvme-uapi.h"
 
-struct passthru64 {
-	uint8_t opcode, flags;
-	uint16_t rsvd1;
-	uint32_t nsid, cdw2, cdw3;
-	uint64_t metadata, addr;
-	uint32_t metadata_len, data_len;
-	uint32_t cdw10, cdw11, cdw12, cdw13, cdw14, cdw15;
-	uint32_t timeout_ms, rsvd2;
-	uint64_t result;
-};
-
-_Static_assert(sizeof(struct passthru) == 72, "struct nvme_passthru_cmd is 72 bytes");
-_Static_assert(sizeof(struct passthru64) == 80, "struct nvme_passthru_cmd64 is 80 bytes");
-
-#define IOCTL_ID _IO('N', 0x40)
-#define IOCTL_ADMIN _IOWR('N', 0x41, struct passthru)
-#define IOCTL_IO _IOWR('N', 0x43, struct passthru)
-#define IOCTL_ADMIN64 _IOWR('N', 0x47, struct passthru64)
-#define IOCTL_IO64 _IOWR('N', 0x48, struct passthru64)
 #define BLKGETSIZE64_ _IOR(0x12, 114, size_t)
 
 #define GUARD 0x5a

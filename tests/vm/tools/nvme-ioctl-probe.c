@@ -40,19 +40,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-struct passthru {
-	uint8_t opcode, flags;
-	uint16_t rsvd1;
-	uint32_t nsid, cdw2, cdw3;
-	uint64_t metadata, addr;
-	uint32_t metadata_len, data_len;
-	uint32_t cdw10, cdw11, cdw12, cdw13, cdw14, cdw15;
-	uint32_t timeout_ms, result;
-};
-
-#define IOCTL_ID _IO('N', 0x40)
-#define IOCTL_ADMIN _IOWR('N', 0x41, struct passthru)
-#define IOCTL_IO _IOWR('N', 0x43, struct passthru)
+#include "nvme-uapi.h"
 
 static char buf[4096];
 
