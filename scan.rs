@@ -303,11 +303,17 @@ impl NsScan {
             // Deleting a disk drains its I/O.
             state.disks.retain(|d| !gone.contains(&d.nsid));
             if announce {
-                for nsid in gone.iter() {
+                for &nsid in gone.iter() {
+                    let why = if active.binary_search(&nsid).is_ok() {
+                        ":"
+                    } else {
+                        " is gone:"
+                    };
                     dev_info!(
                         self.dev,
-                        "namespace {}: disk rnvme{}n{} removed\n",
+                        "namespace {}{} disk rnvme{}n{} removed\n",
                         nsid,
+                        why,
                         self.params.ctrl,
                         nsid
                     );

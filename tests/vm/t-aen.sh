@@ -8,7 +8,9 @@
 # Namespace 2 attached at run time (Namespace Attachment: QEMU sends a Namespace Attribute
 # Changed notice) appears as a disk of the right size that passes a fio verify, and
 # disappears when detached. Namespace 3 formatted without metadata (no notice from QEMU)
-# appears only on NVME_IOCTL_RESCAN (nvme ns-rescan). After a controller reset the requests
+# appears as soon as the Format NVM ioctl returns (the driver rescans after a command with
+# namespace-changing effects, as the C driver does), and stays through NVME_IOCTL_RESCAN
+# (nvme ns-rescan). After a controller reset the requests
 # are outstanding again (a new warning arrives); unbind with them outstanding is clean.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -68,15 +70,15 @@ n=$(dmesg | grep -c "rust_nvme $a: namespace 3: unsupported format" || true)
 fio_verify /dev/rnvme0n1 4M
 
 # Format NVM (opcode 80h) of namespace 3 to LBA format 0 (512 bytes, no metadata): QEMU sends
-# no notice, so the disk appears on the rescan ioctl only.
+# no notice, but the command's effects (namespace capability change) make the driver rescan
+# once it completed, as the C driver does, so the disk is there when the ioctl returns.
 /usr/sbin/nvme admin-passthru /dev/rnvme0 --opcode=0x80 --namespace-id=3 --cdw10=0 >/dev/null ||
 	fail "Format NVM of namespace 3 failed"
-sleep 2
-expect_disks rnvme0n1 "after formatting namespace 3, before the rescan"
+expect_disks "rnvme0n1 rnvme0n3" "after formatting namespace 3"
+[ "$(bytes rnvme0n3)" = 33554432 ] || fail "rnvme0n3 is $(bytes rnvme0n3) bytes, want 32 MiB"
+seen "namespace 3: disk rnvme0n3 added" || fail "no message for the formatted namespace's disk"
 /usr/sbin/nvme ns-rescan /dev/rnvme0 || fail "nvme ns-rescan /dev/rnvme0 failed"
 expect_disks "rnvme0n1 rnvme0n3" "after NVME_IOCTL_RESCAN"
-[ "$(bytes rnvme0n3)" = 33554432 ] || fail "rnvme0n3 is $(bytes rnvme0n3) bytes, want 32 MiB"
-seen "namespace 3: disk rnvme0n3 added" || fail "no message for the rescanned disk"
 /usr/sbin/nvme ns-rescan /dev/rnvme0 || fail "a second rescan failed"
 expect_disks "rnvme0n1 rnvme0n3" "after a rescan without changes"
 fio_verify /dev/rnvme0n3 4M
