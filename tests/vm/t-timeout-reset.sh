@@ -20,8 +20,10 @@ d=$(disks_of "$a")
 [ "$(cat /sys/block/$d/queue/io_timeout)" = 2000 ] || fail "io_timeout parameter not applied: $(cat /sys/block/$d/queue/io_timeout)"
 
 log "a 10 s stall under QD8 writes, then a verified run"
+# Time-based, so that writes are in flight for the whole stall however fast the guest runs
+# (8 MiB alone can finish in the second before the stall starts).
 /usr/bin/fio --name=stall --filename=/dev/$d --direct=1 --ioengine=libaio --rw=randwrite \
-	--bs=4k --iodepth=8 --size=8M --eta=never --output=/tmp/fio2.out &
+	--bs=4k --iodepth=8 --size=8M --time_based --runtime=13 --eta=never --output=/tmp/fio2.out &
 fp=$!
 sleep 1
 host_do block_set_io_throttle d0 0 0 0 1 0 0 >/dev/null
