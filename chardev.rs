@@ -311,7 +311,7 @@ impl Passthru {
         }
     }
 
-    /// The PRP entries of an admin command with `len` bytes of data (not 0) in the bounce
+    /// The PRP entries of an admin command with `len` bytes of data (maybe 0) in the bounce
     /// buffer `data`. Every page the controller may reach lies in the bounce buffer, even when
     /// it moves more than `len` bytes (a command the driver cannot size): up to two pages go
     /// by PRP1 and PRP2, more by the list of [`Passthru::fill_list`]; under one page, the
@@ -476,23 +476,23 @@ impl Passthru {
             return Err(ENODEV);
         };
         let mut c = uc.command();
-        if len != 0 {
-            // SAFETY: no command uses the bounce buffer (we hold the lock of `live`), so the
-            // device does not access it, and no other reference to it exists.
-            let data = unsafe { bounce.data.as_mut() };
-            if uapi::data_to_device(uc.opcode) {
-                UserSlice::new(UserPtr::from_addr(addr), len)
-                    .reader()
-                    .read_slice(&mut data[..len])?;
-            }
-            // Nothing of an earlier command's data may reach this caller.
-            data[len..].fill(0);
-            if !uapi::data_to_device(uc.opcode) {
-                data[..len].fill(0);
-            }
-            let (prp1, prp2) = Self::describe(bounce, data, len);
-            c.set_prp(prp1, prp2);
+        // Even a command without data points into the bounce buffer: one the driver cannot size
+        // (`CAP_SYS_ADMIN` only) may still move data, and must not move it to bus address 0.
+        // SAFETY: no command uses the bounce buffer (we hold the lock of `live`), so the device
+        // does not access it, and no other reference to it exists.
+        let data = unsafe { bounce.data.as_mut() };
+        if len != 0 && uapi::data_to_device(uc.opcode) {
+            UserSlice::new(UserPtr::from_addr(addr), len)
+                .reader()
+                .read_slice(&mut data[..len])?;
         }
+        // Nothing of an earlier command's data may reach this caller.
+        data[len..].fill(0);
+        if !uapi::data_to_device(uc.opcode) {
+            data[..len].fill(0);
+        }
+        let (prp1, prp2) = Self::describe(bounce, data, len);
+        c.set_prp(prp1, prp2);
         let effects = self.effects.admin(uc.opcode);
         let submit = || core.admin.submit_sync(c);
         let done = match core.admin.scan() {
