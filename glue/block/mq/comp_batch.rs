@@ -178,5 +178,3 @@ pub(crate) fn complete_request<T: Operations>(
     // locally, as blk-mq would through `complete`.
     unsafe { TagSet::<T>::complete_callback(rq.as_raw()) };
 }
-
-// ---------------------------------------------------------------------------------------------

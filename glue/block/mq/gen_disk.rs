@@ -43,8 +43,6 @@ use kernel::{
     sync::Arc, //
 };
 
-// Disks.
-
 /// Queue limits of a disk, from the namespace and controller.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Limits {

@@ -483,7 +483,6 @@ impl<T: Operations> PinnedDrop for TagSet<T> {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
 /// A handle on a tag set for controller recovery: quiesce, cancel, wait.
 ///
 /// # Invariants
