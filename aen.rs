@@ -323,8 +323,7 @@ impl AdminQueue {
 
     /// `NVME_IOCTL_RESCAN`: scans the namespaces now.
     pub(crate) fn rescan(&self) -> Result {
-        let scan = self.aen.ctx.lock().as_ref().map(|c| c.scan.clone());
-        scan.ok_or(ENODEV)?.rescan(self, true).map(|_| ())
+        self.scan().ok_or(ENODEV)?.rescan(self, true).map(|_| ())
     }
 
     /// The work: handles every completed request, submits them again, rescans when a

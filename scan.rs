@@ -230,7 +230,7 @@ impl NsScan {
         let Some(state) = &mut *guard else {
             return Err(ENODEV);
         };
-        self.rescan_locked(admin, state, announce)
+        self.rescan_locked(admin, state, announce, None)
     }
 
     /// Runs `cmd`, an admin command whose effects (Commands Supported and Effects log) say it
@@ -257,46 +257,57 @@ impl NsScan {
             None
         };
         let r = cmd();
+        // With the disks frozen, each takes its namespace's new format now; the rescan below
+        // removes those that cannot and revalidates nothing twice.
+        let mut fenced = None;
         if frozen.is_some() {
+            let mut gone = KVec::new();
             for d in state.disks.iter_mut() {
-                let warned = state.unsupported.contains(&d.nsid);
-                if let Revalidated::Remove = self.revalidate(admin, &state.buf, d, true, warned) {
-                    // Removed by the rescan below, without a second warning.
-                    if !warned {
-                        state.unsupported.push(d.nsid, GFP_KERNEL)?;
-                    }
+                if let Revalidated::Remove = self.revalidate(admin, &state.buf, d, true) {
+                    gone.push(d.nsid, GFP_KERNEL)?;
                 }
             }
+            fenced = Some(gone);
         }
         drop(frozen);
-        if let Err(e) = self.rescan_locked(admin, state, true) {
+        if let Err(e) = self.rescan_locked(admin, state, true, fenced) {
             dev_warn!(self.dev, "namespace rescan failed: {:?}\n", e);
         }
         Ok(r)
     }
 
-    /// [`NsScan::rescan`] with the state locked.
+    /// [`NsScan::rescan`] with the state locked. `fenced` is `Some` when every disk was just
+    /// revalidated (by [`NsScan::run_changing`]): the disks it lists were fenced and go, the
+    /// others are not identified again.
     fn rescan_locked(
         &self,
         admin: &AdminQueue,
         state: &mut ScanState,
         announce: bool,
+        fenced: Option<KVec<u32>>,
     ) -> Result<usize> {
         let active = self.active_nsids(admin, &state.buf)?;
-        let mut gone = KVec::new();
+        let revalidated = fenced.is_some();
+        let mut gone = fenced.unwrap_or_default();
         for d in state.disks.iter_mut() {
-            let warned = state.unsupported.contains(&d.nsid);
+            if gone.contains(&d.nsid) {
+                continue;
+            }
             let keep = active.binary_search(&d.nsid).is_ok()
-                && matches!(
-                    self.revalidate(admin, &state.buf, d, announce, warned),
-                    Revalidated::Kept
-                );
+                && (revalidated
+                    || matches!(
+                        self.revalidate(admin, &state.buf, d, announce),
+                        Revalidated::Kept
+                    ));
             if !keep {
                 gone.push(d.nsid, GFP_KERNEL)?;
-                // Still active: its format is not supported (and was warned about).
-                if active.binary_search(&d.nsid).is_ok() && !warned {
-                    state.unsupported.push(d.nsid, GFP_KERNEL)?;
-                }
+            }
+        }
+        for &nsid in gone.iter() {
+            // Still active: its format is not supported (and was warned about), so the scan
+            // below does not add it again nor warn twice.
+            if active.binary_search(&nsid).is_ok() && !state.unsupported.contains(&nsid) {
+                state.unsupported.push(nsid, GFP_KERNEL)?;
             }
         }
         if !gone.is_empty() {
@@ -362,16 +373,15 @@ impl NsScan {
 
     /// Identifies `d`'s namespace again and brings its disk up to date: a new block size,
     /// capacity or limits are applied with the disk's I/O drained ([`Disk::update`]); a
-    /// namespace that became inactive or took a format the driver does not support has its
-    /// disk fenced, to be removed, with a warning unless `warned`. When the namespace cannot
-    /// be identified (the controller is resetting or failing), the disk stays as it is.
+    /// namespace that became inactive or took a format the driver does not support (with a
+    /// warning) has its disk fenced, to be removed. When the namespace cannot be identified
+    /// (the controller is resetting or failing), the disk stays as it is.
     fn revalidate(
         &self,
         admin: &AdminQueue,
         buf: &Coherent<[u8]>,
         d: &mut NsDisk,
         announce: bool,
-        warned: bool,
     ) -> Revalidated {
         let Ok(id) = Self::identify(admin, buf, cmd::CNS_NS, d.nsid) else {
             return Revalidated::Kept;
@@ -383,10 +393,6 @@ impl NsScan {
         }
         let fmt = match ns.is_supported() {
             Ok(()) => self.format(&ns),
-            Err(_) if warned => {
-                d.disk.fence();
-                return Revalidated::Remove;
-            }
             Err(why) => {
                 dev_warn!(
                     self.dev,
