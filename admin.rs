@@ -6,29 +6,47 @@
 //! Admin commands are few and never on the I/O path, so they are issued one at a time under
 //! `lock`; the interrupt handler stores the completion whose command identifier matches the
 //! outstanding command and wakes the waiter. A late completion of a timed-out command carries a
-//! stale identifier and is dropped. Asynchronous Event Requests stay outstanding beside them,
-//! under command identifiers of their own (see [`crate::aen`]).
+//! stale identifier and is dropped.
+//!
+//! Asynchronous Event Requests stay outstanding beside them: up to [`MAX_AERS`] (AERL + 1 at
+//! most), each in a slot with a command identifier of its own that synchronous commands never
+//! use, so an event never counts against or completes the one synchronous command. A slot is
+//! free, outstanding, completed (its completion stored by the interrupt handler for the event
+//! work) or retired (the controller refused it). The admin queue keeps the slots and runs the
+//! event work; what an event means is for the [`AsyncEvents`] handler attached to it (the
+//! namespaces' one, in [`crate::aen`]), which the work calls.
+//!
+//! A controller reset pauses submission; the requests the disabled controller dropped become
+//! free and are submitted again, with the event configuration, once it is back. Teardown stops
+//! the events, waits for the work, and leaves the outstanding requests to be abandoned when the
+//! controller is shut down.
 
 use core::sync::atomic::{
+    AtomicBool,
     AtomicU32,
+    AtomicU64,
     Ordering, //
 };
 
 use kernel::{
     device,
     dma::Coherent,
-    new_mutex, new_work,
+    impl_has_work, new_mutex, new_spinlock, new_work,
     prelude::*,
     sync::{
         Arc,
-        Mutex, //
+        Mutex,
+        SpinLock, //
     },
-    workqueue::Work,
+    workqueue::{
+        Work,
+        WorkItem, //
+    },
 };
 
 use crate::{
-    aen::Aen,
     glue::{
+        self,
         kver::{
             self,
             new_spinlock_irq,
@@ -38,7 +56,15 @@ use crate::{
         Waiter, //
     },
     nvme::{
-        aen::next_sync_cid,
+        aen::{
+            aer_cid,
+            aer_count,
+            aer_outcome,
+            aer_slot,
+            next_sync_cid,
+            AerOutcome,
+            MAX_AERS, //
+        },
         cmd::{
             self,
             Command,
@@ -85,6 +111,64 @@ impl From<AdminError> for Error {
     }
 }
 
+/// Slot state: no request with the controller.
+const FREE: u64 = 0;
+/// Slot state: the request is with the controller.
+const OUTSTANDING: u64 = 1;
+/// Slot state: the controller refused the request; it is not submitted again.
+const RETIRED: u64 = 2;
+/// Slot state flag: completed, with the status word in bits 47:32 and Dword 0 in bits 31:0.
+const COMPLETED: u64 = 1 << 63;
+
+/// What asynchronous events lead to, attached to the admin queue once the controller is up
+/// ([`AdminQueue::start_events`]). The admin queue knows the requests; the handler knows what
+/// an event means (log pages, namespace rescans), and serves the admin commands that change
+/// namespaces.
+pub(crate) trait AsyncEvents: Send + Sync {
+    /// Runs in the event work with the outcomes of the completed requests, before they are
+    /// submitted again: reads the log pages the events name (which clears them at the
+    /// controller) and reports them. Returns true when a namespace changed.
+    fn report(&self, admin: &AdminQueue, events: &[AerOutcome]) -> bool;
+
+    /// Runs in the event work, after the requests went back to the controller, when a
+    /// namespace changed or a controller reset may have hidden a notice: rescans.
+    fn namespaces_changed(&self, admin: &AdminQueue);
+
+    /// Scans the namespaces now (`NVME_IOCTL_RESCAN`).
+    fn rescan(&self, admin: &AdminQueue) -> Result;
+
+    /// Runs `cmd`, an admin command that may change namespaces, with I/O frozen when `freeze`,
+    /// and brings the namespaces up to date after it.
+    fn run_changing(
+        &self,
+        admin: &AdminQueue,
+        freeze: bool,
+        cmd: &mut dyn FnMut() -> Result<Completion, AdminError>,
+    ) -> Result<Result<Completion, AdminError>>;
+}
+
+/// What submission of Asynchronous Event Requests depends on.
+struct AerSubmit {
+    /// Requests may be submitted: the controller is live and not being torn down.
+    running: bool,
+    /// Slots in use (AERL + 1, capped); 0 until the events are started.
+    count: usize,
+    /// Asynchronous Event Configuration to set whenever the controller (re)starts.
+    aec: u32,
+}
+
+/// A completion as kept in a slot.
+const fn stored(cqe: &Completion) -> u64 {
+    COMPLETED | ((cqe.status_word() as u64) << 32) | cqe.result_dw0() as u64
+}
+
+/// The completion kept in a slot, rebuilt for decoding.
+const fn unstored(v: u64) -> Completion {
+    // CAST: the fields were stored from a `u16` and a `u32`.
+    let (status, dw0) = ((v >> 32) as u16, v as u32);
+    Completion::from_dwords([dw0, 0, 0, (status as u32) << 16])
+}
+
 /// State under the admin queue's lock.
 struct AdminSlot {
     next_cid: u16,
@@ -111,12 +195,34 @@ pub(crate) struct AdminQueue {
     done: Waiter,
     /// How long to wait for a completion, in milliseconds.
     timeout_ms: u32,
-    /// The outstanding Asynchronous Event Requests and what their events lead to.
+    /// One state per Asynchronous Event Request slot: [`FREE`], [`OUTSTANDING`], [`RETIRED`]
+    /// or a [`COMPLETED`] entry.
+    aer_slots: [AtomicU64; MAX_AERS],
+    /// Teardown started: completions queue no more work, and the work does nothing.
+    events_stopped: AtomicBool,
+    /// The work is to have the namespaces rescanned even without a notice (after a reset).
+    rescan_asked: AtomicBool,
+    /// Serialises submissions of event requests with pausing and resuming.
     #[pin]
-    pub(crate) aen: Aen,
+    aer_submit: SpinLock<AerSubmit>,
+    /// What events lead to, from [`AdminQueue::start_events`] until teardown.
+    #[pin]
+    events: Mutex<Option<Arc<dyn AsyncEvents>>>,
     /// Handles completed Asynchronous Event Requests in process context.
     #[pin]
-    pub(crate) aen_work: Work<AdminQueue>,
+    events_work: Work<AdminQueue>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for AdminQueue { self.events_work }
+}
+
+impl WorkItem for AdminQueue {
+    type Pointer = Arc<AdminQueue>;
+
+    fn run(this: Arc<AdminQueue>) {
+        this.handle_events();
+    }
 }
 
 impl AdminQueue {
@@ -129,8 +235,19 @@ impl AdminQueue {
             result <- new_spinlock_irq!(None, "nvme_admin_result"),
             done <- Waiter::new(),
             timeout_ms,
-            aen <- Aen::new(),
-            aen_work <- new_work!("rust_nvme_aen"),
+            aer_slots: [const { AtomicU64::new(FREE) }; MAX_AERS],
+            events_stopped: AtomicBool::new(false),
+            rescan_asked: AtomicBool::new(false),
+            aer_submit <- new_spinlock!(
+                AerSubmit {
+                    running: false,
+                    count: 0,
+                    aec: 0,
+                },
+                "rust_nvme_aer_submit"
+            ),
+            events <- new_mutex!(None, "rust_nvme_aen_events"),
+            events_work <- new_work!("rust_nvme_aen"),
         })
     }
 
@@ -293,4 +410,180 @@ impl AdminQueue {
         let cq = self.submit_sync(Command::delete_cq(qid));
         sq.and(cq).map(|_| ())
     }
+}
+
+impl AdminQueue {
+    /// Takes the completion of an Asynchronous Event Request, from the completion path
+    /// (interrupt or recovery polling), and queues the event work for it. Anything else (a late
+    /// completion of a timed-out command) is dropped.
+    fn aer_completed(self: &Arc<Self>, cqe: &Completion) {
+        let Some(slot) = aer_slot(cqe.command_id()) else {
+            return;
+        };
+        // Only an outstanding request completes; a stray entry with its identifier is dropped.
+        if self.aer_slots[slot]
+            .compare_exchange(
+                OUTSTANDING,
+                stored(cqe),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+            && !self.events_stopped.load(Ordering::Acquire)
+        {
+            let _ = glue::system_dfl_wq().enqueue(self.clone());
+        }
+    }
+
+    /// Submits a request in every free slot, when submission is allowed.
+    fn submit_aers(&self) {
+        let sub = self.aer_submit.lock();
+        if !sub.running {
+            return;
+        }
+        for slot in 0..sub.count {
+            if self.aer_slots[slot]
+                .compare_exchange(FREE, OUTSTANDING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                let mut c = Command::async_event();
+                c.set_cid(aer_cid(slot));
+                self.q.submit(&c, true);
+            }
+        }
+    }
+
+    /// Starts asynchronous events on a controller that has just come up: `events` handles
+    /// them, with `aerl` (Identify Controller AERL) requests outstanding and the Asynchronous
+    /// Event Configuration `aec`. Call once, when nothing can fail any more. Returns the
+    /// outcome of setting the configuration (the requests are submitted either way).
+    pub(crate) fn start_events(
+        &self,
+        events: Arc<dyn AsyncEvents>,
+        aerl: u8,
+        aec: u32,
+    ) -> Result<(), AdminError> {
+        *self.events.lock() = Some(events);
+        // Enable the events the controller offers, then hand it the requests.
+        let set = self.set_features(cmd::FEAT_ASYNC_EVENT, aec).map(|_| ());
+        {
+            let mut sub = self.aer_submit.lock();
+            sub.count = aer_count(aerl);
+            sub.aec = aec;
+            sub.running = true;
+        }
+        self.submit_aers();
+        set
+    }
+
+    /// Stops submitting requests: the controller is about to be disabled (reset) or is dead.
+    pub(crate) fn pause_events(&self) {
+        self.aer_submit.lock().running = false;
+    }
+
+    /// Forgets the requests a disabled controller dropped; call after its completions were
+    /// reaped. Completed slots stay for the work.
+    pub(crate) fn forget_events(&self) {
+        for slot in &self.aer_slots {
+            let _ = slot.compare_exchange(OUTSTANDING, FREE, Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+
+    /// After a controller reset: sets the event configuration again, resubmits the requests
+    /// and has the work rescan the namespaces (a notice may have been lost meanwhile, or a
+    /// rescan failed).
+    pub(crate) fn resume_events(self: &Arc<Self>) {
+        let aec = {
+            let sub = self.aer_submit.lock();
+            if sub.count == 0 || self.events_stopped.load(Ordering::Acquire) {
+                return;
+            }
+            sub.aec
+        };
+        let _ = self.set_features(cmd::FEAT_ASYNC_EVENT, aec);
+        {
+            let mut sub = self.aer_submit.lock();
+            if self.events_stopped.load(Ordering::Acquire) {
+                return;
+            }
+            sub.running = true;
+        }
+        self.submit_aers();
+        self.rescan_asked.store(true, Ordering::Release);
+        let _ = glue::system_dfl_wq().enqueue(self.clone());
+    }
+
+    /// Teardown, first step: no more submissions, no more work queued, the work does nothing.
+    /// The caller then waits for running interrupt handlers and calls
+    /// [`AdminQueue::flush_events`].
+    pub(crate) fn stop_events(&self) {
+        self.events_stopped.store(true, Ordering::Release);
+        self.pause_events();
+    }
+
+    /// Teardown, second step: waits for the work and drops the handler (and what it holds).
+    pub(crate) fn flush_events(&self) {
+        glue::cancel_work_sync(&self.events_work);
+        let events = self.events.lock().take();
+        drop(events);
+    }
+
+    /// The event handler, once events run and until teardown: it also serves the commands
+    /// that change namespaces.
+    pub(crate) fn events(&self) -> Option<Arc<dyn AsyncEvents>> {
+        self.events.lock().clone()
+    }
+
+    /// `NVME_IOCTL_RESCAN`: has the namespaces scanned now.
+    pub(crate) fn rescan(&self) -> Result {
+        self.events().ok_or(ENODEV)?.rescan(self)
+    }
+
+    /// The work: hands every completed request's outcome to the handler, frees (or retires)
+    /// their slots, submits the requests again, and has the handler rescan when a namespace
+    /// changed.
+    fn handle_events(&self) {
+        if self.events_stopped.load(Ordering::Acquire) {
+            return;
+        }
+        let events = self.events.lock();
+        let Some(handler) = events.as_ref() else {
+            return;
+        };
+        let rescan = self.rescan_asked.swap(false, Ordering::AcqRel);
+        let mut taken = [(0usize, 0u64); MAX_AERS];
+        let mut outcomes = [AerOutcome::Aborted; MAX_AERS];
+        let mut n = 0;
+        for (i, slot) in self.aer_slots.iter().enumerate() {
+            let v = slot.load(Ordering::Acquire);
+            if v & COMPLETED != 0 {
+                taken[n] = (i, v);
+                outcomes[n] = aer_outcome(&unstored(v));
+                n += 1;
+            }
+        }
+        let changed = n != 0 && handler.report(self, &outcomes[..n]);
+        for (&(i, v), outcome) in taken.iter().zip(outcomes.iter()).take(n) {
+            let next = match outcome {
+                AerOutcome::Refused(_) => RETIRED,
+                AerOutcome::Event(_) | AerOutcome::Aborted => FREE,
+            };
+            let _ =
+                self.aer_slots[i].compare_exchange(v, next, Ordering::AcqRel, Ordering::Acquire);
+        }
+        self.submit_aers();
+        if (changed || rescan) && !self.events_stopped.load(Ordering::Acquire) {
+            handler.namespaces_changed(self);
+        }
+    }
+}
+
+/// Copies a completed Identify (or log page) buffer out of DMA memory.
+pub(crate) fn identify_copy(buf: &Coherent<[u8]>) -> Result<KBox<[u8; IDENTIFY_SIZE]>> {
+    let mut out = KBox::new([0u8; IDENTIFY_SIZE], GFP_KERNEL)?;
+    // SAFETY: the command completed, so the device no longer writes the buffer, and no other
+    // reference to it exists.
+    let src = unsafe { buf.as_ref() };
+    out.copy_from_slice(src.get(..IDENTIFY_SIZE).ok_or(EINVAL)?);
+    Ok(out)
 }

@@ -1,159 +1,89 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Asynchronous events: the Asynchronous Event Requests kept outstanding on the admin queue,
-//! and the work that handles their completions.
-//!
-//! Up to [`MAX_AERS`] requests (AERL + 1 at most) stay with the controller, each in a slot with
-//! a command identifier of its own that synchronous admin commands never use, so an event never
-//! counts against or completes the one synchronous command. A slot is free, outstanding,
-//! completed (its completion stored by the interrupt handler for the work) or retired (the
-//! controller refused it). The work reads the log page each event names, which clears the
-//! event at the controller, logs SMART / Health warnings, submits the requests again and, on a
-//! Namespace Attribute Changed notice, rescans the namespaces ([`crate::scan`]).
-//!
-//! A controller reset pauses submission; the requests the disabled controller dropped become
-//! free and are submitted again, with the event configuration, once it is back. Teardown stops
-//! the events, waits for the work, and leaves the outstanding requests to be abandoned when the
-//! controller is shut down.
-
-use core::sync::atomic::{
-    AtomicBool,
-    AtomicU64,
-    Ordering, //
-};
+//! What asynchronous events lead to: the handler the admin queue's event work calls
+//! ([`crate::admin::AsyncEvents`]). It reads the log page each event names (which clears the
+//! event at the controller), logs SMART / Health warnings and namespace notices, and on a
+//! Namespace Attribute Changed notice, or after a controller reset, rescans the namespaces
+//! ([`crate::scan`]). It also runs the admin commands that change namespaces for passthrough.
 
 use kernel::{
     device,
     dma::Coherent,
-    fmt, impl_has_work, new_mutex, new_spinlock,
+    fmt, new_mutex,
     prelude::*,
     sync::{
         aref::ARef,
         Arc,
-        Mutex,
-        SpinLock, //
+        Mutex, //
     },
-    workqueue::WorkItem,
 };
 
 use crate::{
-    admin::AdminQueue,
-    glue,
+    admin::{
+        AdminError,
+        AdminQueue,
+        AsyncEvents, //
+    },
     nvme::{
         aen::{
             aec_dw11,
-            aer_cid,
-            aer_count,
-            aer_outcome,
-            aer_slot,
             critical_warnings,
             smart_critical_warning,
             AerOutcome,
             AsyncEvent,
-            ChangedNs,
-            MAX_AERS, //
+            ChangedNs, //
         },
-        cmd::{
-            self,
-            Command,
-            Completion, //
-        },
+        cmd::Completion,
         ident::IdCtrl,
     },
     scan::NsScan,
 };
 
-/// Slot state: no request with the controller.
-const FREE: u64 = 0;
-/// Slot state: the request is with the controller.
-const OUTSTANDING: u64 = 1;
-/// Slot state: the controller refused the request; it is not submitted again.
-const RETIRED: u64 = 2;
-/// Slot state flag: completed, with the status word in bits 47:32 and Dword 0 in bits 31:0.
-const COMPLETED: u64 = 1 << 63;
-
 /// Bytes of the log page buffer: the largest log an event names (Changed Namespace List).
 const LOG_BUF: usize = 4096;
 
-/// What submission depends on.
-struct Submit {
-    /// Requests may be submitted: the controller is live and not being torn down.
-    running: bool,
-    /// Slots in use (AERL + 1, capped); 0 until the events are started.
-    count: usize,
-    /// Asynchronous Event Configuration to set whenever the controller (re)starts.
-    aec: u32,
-}
-
-/// What the work needs, from [`AdminQueue::start_events`] until teardown.
-struct Ctx {
+/// The asynchronous event handler of one controller.
+#[pin_data]
+pub(crate) struct Events {
     /// The PCI device, for messages.
     dev: ARef<device::Device>,
-    /// The log page buffer.
-    log: Coherent<[u8]>,
+    /// The log page buffer; the lock keeps one reader at a time (the event work runs alone,
+    /// but the buffer is the device's to write while a Get Log Page runs).
+    #[pin]
+    log: Mutex<Coherent<[u8]>>,
     /// The controller's namespaces, rescanned on a Namespace Attribute Changed notice.
     scan: Arc<NsScan>,
 }
 
-/// The asynchronous event state of an admin queue.
-#[pin_data]
-pub(crate) struct Aen {
-    /// One state per slot: [`FREE`], [`OUTSTANDING`], [`RETIRED`] or a [`COMPLETED`] entry.
-    slots: [AtomicU64; MAX_AERS],
-    /// Teardown started: completions queue no more work, and the work does nothing.
-    stopped: AtomicBool,
-    /// The work is to rescan the namespaces even without a notice (after a controller reset,
-    /// which may have hidden one).
-    rescan_asked: AtomicBool,
-    /// Serialises submissions with pausing and resuming.
-    #[pin]
-    submit: SpinLock<Submit>,
-    #[pin]
-    ctx: Mutex<Option<Ctx>>,
-}
-
-impl Aen {
-    /// No events yet: every slot free, nothing submitted until [`AdminQueue::start_events`].
-    pub(crate) fn new() -> impl PinInit<Self> {
-        pin_init!(Self {
-            slots: [const { AtomicU64::new(FREE) }; MAX_AERS],
-            stopped: AtomicBool::new(false),
-            rescan_asked: AtomicBool::new(false),
-            submit <- new_spinlock!(
-                Submit {
-                    running: false,
-                    count: 0,
-                    aec: 0,
-                },
-                "rust_nvme_aer_submit"
-            ),
-            ctx <- new_mutex!(None, "rust_nvme_aen_ctx"),
-        })
+impl Events {
+    /// Starts asynchronous events on a controller that has just come up, with `scan` rescanned
+    /// on namespace changes. Call once, when nothing can fail any more.
+    pub(crate) fn start(
+        admin: &AdminQueue,
+        dev: &device::Device<device::Bound>,
+        idc: &IdCtrl,
+        scan: Arc<NsScan>,
+    ) -> Result {
+        let log = Coherent::<u8>::zeroed_slice(dev, LOG_BUF, GFP_KERNEL)?;
+        let events = Arc::pin_init(
+            pin_init!(Self {
+                dev: ARef::from(&**dev),
+                log <- new_mutex!(log, "rust_nvme_aen_log"),
+                scan,
+            }),
+            GFP_KERNEL,
+        )?;
+        let aec = aec_dw11(idc.oaes);
+        if let Err(e) = admin.start_events(events, idc.aerl, aec) {
+            dev_warn!(
+                dev,
+                "Set Features (Asynchronous Event Configuration {:#x}) failed: {}\n",
+                aec,
+                e.name()
+            );
+        }
+        Ok(())
     }
-}
-
-impl_has_work! {
-    impl HasWork<Self> for AdminQueue { self.aen_work }
-}
-
-impl WorkItem for AdminQueue {
-    type Pointer = Arc<AdminQueue>;
-
-    fn run(this: Arc<AdminQueue>) {
-        this.handle_events();
-    }
-}
-
-/// A completion as kept in a slot.
-const fn stored(cqe: &Completion) -> u64 {
-    COMPLETED | ((cqe.status_word() as u64) << 32) | cqe.result_dw0() as u64
-}
-
-/// The completion kept in a slot, rebuilt for decoding.
-const fn unstored(v: u64) -> Completion {
-    // CAST: the fields were stored from a `u16` and a `u32`.
-    let (status, dw0) = ((v >> 32) as u16, v as u32);
-    Completion::from_dwords([dw0, 0, 0, (status as u32) << 16])
 }
 
 /// Lists the meanings of a Critical Warning byte, comma separated.
@@ -189,195 +119,58 @@ impl fmt::Display for Changed<'_> {
     }
 }
 
-impl AdminQueue {
-    /// Takes the completion of an Asynchronous Event Request, from the completion path
-    /// (interrupt or recovery polling), and queues the work for it. Anything else (a late
-    /// completion of a timed-out command) is dropped.
-    pub(crate) fn aer_completed(self: &Arc<Self>, cqe: &Completion) {
-        let Some(slot) = aer_slot(cqe.command_id()) else {
-            return;
-        };
-        // Only an outstanding request completes; a stray entry with its identifier is dropped.
-        if self.aen.slots[slot]
-            .compare_exchange(
-                OUTSTANDING,
-                stored(cqe),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-            && !self.aen.stopped.load(Ordering::Acquire)
-        {
-            let _ = glue::system_dfl_wq().enqueue(self.clone());
-        }
-    }
-
-    /// Submits a request in every free slot, when submission is allowed.
-    fn submit_aers(&self) {
-        let sub = self.aen.submit.lock();
-        if !sub.running {
-            return;
-        }
-        for slot in 0..sub.count {
-            if self.aen.slots[slot]
-                .compare_exchange(FREE, OUTSTANDING, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                let mut c = Command::async_event();
-                c.set_cid(aer_cid(slot));
-                self.q.submit(&c, true);
-            }
-        }
-    }
-
-    /// Starts asynchronous events on a controller that has just come up: `scan` is rescanned
-    /// on namespace changes. Call once, when nothing can fail any more.
-    pub(crate) fn start_events(
-        &self,
-        dev: &device::Device<device::Bound>,
-        idc: &IdCtrl,
-        scan: Arc<NsScan>,
-    ) -> Result {
-        let log = Coherent::<u8>::zeroed_slice(dev, LOG_BUF, GFP_KERNEL)?;
-        *self.aen.ctx.lock() = Some(Ctx {
-            dev: ARef::from(&**dev),
-            log,
-            scan,
-        });
-        // Enable the events the controller offers, then hand it the requests.
-        let aec = aec_dw11(idc.oaes);
-        if let Err(e) = self.set_features(cmd::FEAT_ASYNC_EVENT, aec) {
-            dev_warn!(
-                dev,
-                "Set Features (Asynchronous Event Configuration {:#x}) failed: {}\n",
-                aec,
-                e.name()
-            );
-        }
-        {
-            let mut sub = self.aen.submit.lock();
-            sub.count = aer_count(idc.aerl);
-            sub.aec = aec;
-            sub.running = true;
-        }
-        self.submit_aers();
-        Ok(())
-    }
-
-    /// Stops submitting requests: the controller is about to be disabled (reset) or is dead.
-    pub(crate) fn pause_events(&self) {
-        self.aen.submit.lock().running = false;
-    }
-
-    /// Forgets the requests a disabled controller dropped; call after its completions were
-    /// reaped. Completed slots stay for the work.
-    pub(crate) fn forget_events(&self) {
-        for slot in &self.aen.slots {
-            let _ = slot.compare_exchange(OUTSTANDING, FREE, Ordering::AcqRel, Ordering::Acquire);
-        }
-    }
-
-    /// After a controller reset: sets the event configuration again, resubmits the requests
-    /// and has the work rescan the namespaces (a notice may have been lost meanwhile, or a
-    /// rescan failed).
-    pub(crate) fn resume_events(self: &Arc<Self>) {
-        let aec = {
-            let sub = self.aen.submit.lock();
-            if sub.count == 0 || self.aen.stopped.load(Ordering::Acquire) {
-                return;
-            }
-            sub.aec
-        };
-        let _ = self.set_features(cmd::FEAT_ASYNC_EVENT, aec);
-        {
-            let mut sub = self.aen.submit.lock();
-            if self.aen.stopped.load(Ordering::Acquire) {
-                return;
-            }
-            sub.running = true;
-        }
-        self.submit_aers();
-        self.aen.rescan_asked.store(true, Ordering::Release);
-        let _ = glue::system_dfl_wq().enqueue(self.clone());
-    }
-
-    /// Teardown, first step: no more submissions, no more work queued, the work does nothing.
-    /// The caller then waits for running interrupt handlers and calls
-    /// [`AdminQueue::flush_events`].
-    pub(crate) fn stop_events(&self) {
-        self.aen.stopped.store(true, Ordering::Release);
-        self.pause_events();
-    }
-
-    /// Teardown, second step: waits for the work and drops what it used (the namespaces).
-    pub(crate) fn flush_events(&self) {
-        glue::cancel_work_sync(&self.aen_work);
-        let ctx = self.aen.ctx.lock().take();
-        drop(ctx);
-    }
-
-    /// The controller's namespaces, once scanning runs and until teardown.
-    pub(crate) fn scan(&self) -> Option<Arc<NsScan>> {
-        self.aen.ctx.lock().as_ref().map(|c| c.scan.clone())
-    }
-
-    /// `NVME_IOCTL_RESCAN`: scans the namespaces now.
-    pub(crate) fn rescan(&self) -> Result {
-        self.scan().ok_or(ENODEV)?.rescan(self, true).map(|_| ())
-    }
-
-    /// The work: handles every completed request, submits them again, rescans when a
-    /// namespace changed.
-    fn handle_events(&self) {
-        if self.aen.stopped.load(Ordering::Acquire) {
-            return;
-        }
-        let ctx = self.aen.ctx.lock();
-        let Some(ctx) = ctx.as_ref() else {
-            return;
-        };
-        let mut rescan = self.aen.rescan_asked.swap(false, Ordering::AcqRel);
-        for slot in &self.aen.slots {
-            let v = slot.load(Ordering::Acquire);
-            if v & COMPLETED == 0 {
-                continue;
-            }
-            let next = match aer_outcome(&unstored(v)) {
+impl AsyncEvents for Events {
+    fn report(&self, admin: &AdminQueue, events: &[AerOutcome]) -> bool {
+        let mut changed = false;
+        for outcome in events {
+            match *outcome {
                 AerOutcome::Event(ev) => {
-                    rescan |= ev.is_ns_changed();
-                    self.report(ctx, ev);
-                    FREE
+                    changed |= ev.is_ns_changed();
+                    self.report_one(admin, ev);
                 }
-                AerOutcome::Aborted => FREE,
-                AerOutcome::Refused(st) => {
-                    dev_warn!(
-                        ctx.dev,
-                        "Asynchronous Event Request refused ({}): one request less\n",
-                        st.name()
-                    );
-                    RETIRED
-                }
-            };
-            let _ = slot.compare_exchange(v, next, Ordering::AcqRel, Ordering::Acquire);
-        }
-        self.submit_aers();
-        if rescan && !self.aen.stopped.load(Ordering::Acquire) {
-            if let Err(e) = ctx.scan.rescan(self, true) {
-                dev_warn!(ctx.dev, "namespace rescan failed: {:?}\n", e);
+                AerOutcome::Aborted => {}
+                AerOutcome::Refused(st) => dev_warn!(
+                    self.dev,
+                    "Asynchronous Event Request refused ({}): one request less\n",
+                    st.name()
+                ),
             }
+        }
+        changed
+    }
+
+    fn namespaces_changed(&self, admin: &AdminQueue) {
+        if let Err(e) = self.scan.rescan(admin, true) {
+            dev_warn!(self.dev, "namespace rescan failed: {:?}\n", e);
         }
     }
 
+    fn rescan(&self, admin: &AdminQueue) -> Result {
+        self.scan.rescan(admin, true).map(|_| ())
+    }
+
+    fn run_changing(
+        &self,
+        admin: &AdminQueue,
+        freeze: bool,
+        cmd: &mut dyn FnMut() -> Result<Completion, AdminError>,
+    ) -> Result<Result<Completion, AdminError>> {
+        self.scan.run_changing(admin, freeze, cmd)
+    }
+}
+
+impl Events {
     /// Reads the log page `ev` names (which clears the event) and logs the event.
-    fn report(&self, ctx: &Ctx, ev: AsyncEvent) {
+    fn report_one(&self, admin: &AdminQueue, ev: AsyncEvent) {
+        let buf = self.log.lock();
         let log = match ev.log_len() {
-            Some(len) => match self.get_log_page(&ctx.log, ev.log_page, len) {
+            Some(len) => match admin.get_log_page(&buf, ev.log_page, len) {
                 // SAFETY: the command completed, so the device no longer writes the buffer,
-                // and only this work (under the context lock) uses it.
-                Ok(()) => Some(unsafe { ctx.log.as_ref() }),
+                // and only this work (under the lock) uses it.
+                Ok(()) => Some(unsafe { buf.as_ref() }),
                 Err(e) => {
                     dev_warn!(
-                        ctx.dev,
+                        self.dev,
                         "asynchronous event ({}): Get Log Page {:#04x} failed: {}\n",
                         ev.name(),
                         ev.log_page,
@@ -391,27 +184,27 @@ impl AdminQueue {
         if ev.is_smart() {
             match log.and_then(smart_critical_warning) {
                 Some(cw) if cw != 0 => dev_warn!(
-                    ctx.dev,
+                    self.dev,
                     "asynchronous event ({}): critical warning {:#04x}: {}\n",
                     ev.name(),
                     cw,
                     Warnings(cw)
                 ),
-                _ => dev_warn!(ctx.dev, "asynchronous event ({})\n", ev.name()),
+                _ => dev_warn!(self.dev, "asynchronous event ({})\n", ev.name()),
             }
         } else if ev.is_ns_changed() {
             match log {
                 Some(log) => dev_info!(
-                    ctx.dev,
+                    self.dev,
                     "asynchronous event ({}): namespaces {}\n",
                     ev.name(),
                     Changed(ChangedNs::parse(log))
                 ),
-                None => dev_info!(ctx.dev, "asynchronous event ({})\n", ev.name()),
+                None => dev_info!(self.dev, "asynchronous event ({})\n", ev.name()),
             }
         } else {
             dev_info!(
-                ctx.dev,
+                self.dev,
                 "asynchronous event ({}): info {:#04x}, log page {:#04x}\n",
                 ev.name(),
                 ev.info,

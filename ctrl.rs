@@ -43,7 +43,10 @@ use crate::{
         },
         TagSetRef, //
     },
-    io,
+    iod::{
+        nvme_cancel_request,
+        nvme_handle_cqe, //
+    },
     nvme::{
         cmd::Command,
         regs::{
@@ -51,7 +54,8 @@ use crate::{
             Cc,
             Csts,
             Shn,
-            Shst, //
+            Shst,
+            CTRL_PAGE_SHIFT, //
         },
     },
     queue::{
@@ -267,7 +271,7 @@ impl CtrlCore {
         // CAST: as above.
         io.write_reg(regs::ACQ_LO::from_raw(cq as u32));
         io.write_reg(regs::ACQ_HI::from_raw((cq >> 32) as u32));
-        io.write_reg(regs::CC::from_raw(Cc::nvm_io(io::CTRL_PAGE_SHIFT).0));
+        io.write_reg(regs::CC::from_raw(Cc::nvm_io(CTRL_PAGE_SHIFT).0));
         self.wait_ready(true)
     }
 
@@ -308,12 +312,12 @@ impl CtrlCore {
             return;
         };
         for q in io.queues.iter() {
-            q.process_cq(|cqe| io::nvme_handle_cqe(q, cqe, None));
+            q.process_cq(|cqe| nvme_handle_cqe(q, cqe, None));
         }
         // SAFETY: the tag set is allocated while `io` holds it (type invariant), and the
         // caller holds the `io` lock.
         unsafe {
-            io.tagset.for_each_busy(io::nvme_cancel_request);
+            io.tagset.for_each_busy(nvme_cancel_request);
             io.tagset.wait_completed();
         }
     }

@@ -9,7 +9,6 @@
 //! controller's lifetime.
 
 use core::sync::atomic::{
-    AtomicBool,
     AtomicU64,
     Ordering, //
 };
@@ -43,37 +42,42 @@ mod chardev;
 mod ctrl;
 mod glue;
 mod io;
+mod iod;
+mod irq;
+mod map;
+mod ns;
 mod nvme;
+mod passthru;
 mod queue;
 mod regs;
 mod scan;
 
-use admin::AdminQueue;
-use chardev::{
-    CtrlChar,
-    CtrlInfo,
-    Passthru, //
+use admin::{
+    identify_copy,
+    AdminQueue, //
 };
+use aen::Events;
+use chardev::CtrlChar;
 use ctrl::{
     CtrlCore,
     IoRefs, //
 };
 use glue::{
-    kver::{
-        self,
-        LocalInterruptDisabled, //
-    },
+    kver,
     DmaPool,
     IrqHandler,
     IrqKind,
     IrqVectors,
     TagSet, //
 };
-use io::{
-    DataPath,
-    IoSet,
-    NvmeMq, //
+use io::IoSet;
+use iod::{
+    NvmeMq,
+    MAX_LIST_PAGES,
+    MAX_SEGMENTS, //
 };
+use irq::VectorIrq;
+use map::DataPath;
 use nvme::{
     cmd,
     effects::{
@@ -83,15 +87,19 @@ use nvme::{
     ident::{
         self,
         IdCtrl,
-        IdCtrlNvm,
-        IDENTIFY_SIZE, //
+        IdCtrlNvm, //
     },
     prp,
     regs::{
         Cap,
-        Vs, //
+        Vs,
+        CTRL_PAGE_SHIFT, //
     },
     ring,
+};
+use passthru::{
+    CtrlInfo,
+    Passthru, //
 };
 use queue::{
     DbBuf,
@@ -157,62 +165,6 @@ impl Drop for CtrlId {
     }
 }
 
-/// Interrupt handler of one vector: the admin queue and/or I/O queues signalling it.
-struct VectorIrq {
-    admin: Option<Arc<AdminQueue>>,
-    io: KVec<Arc<Queue>>,
-    /// I/O completions are processed only while the tag set is alive.
-    io_active: AtomicBool,
-    /// For the shared vector: I/O queues added once they exist.
-    shared: kernel::sync::SetOnce<KVec<Arc<Queue>>>,
-    /// `shared` has been set: checked first, with a plain atomic load, so that the interrupts
-    /// of vectors that never get shared queues skip the `SetOnce` lookup.
-    has_shared: AtomicBool,
-}
-
-impl VectorIrq {
-    fn new(admin: Option<Arc<AdminQueue>>, io: KVec<Arc<Queue>>) -> Self {
-        Self {
-            admin,
-            io,
-            io_active: AtomicBool::new(true),
-            shared: kernel::sync::SetOnce::new(),
-            has_shared: AtomicBool::new(false),
-        }
-    }
-
-    fn process_io(queues: &[Arc<Queue>], irqs_off: &LocalInterruptDisabled) -> bool {
-        let mut handled = false;
-        for q in queues {
-            let mut batch = glue::CompBatch::new();
-            handled |= q.process_cq_irq(irqs_off, |cqe| {
-                io::nvme_handle_cqe(q, cqe, Some(&mut batch))
-            });
-            // After the CQ head doorbell, outside the completion lock, as one batch.
-            batch.flush();
-        }
-        handled
-    }
-}
-
-impl glue::Handler for VectorIrq {
-    fn handle(&self, irqs_off: &LocalInterruptDisabled) -> bool {
-        let mut handled = false;
-        if let Some(admin) = &self.admin {
-            handled |= admin.process_cq_irq(irqs_off);
-        }
-        if self.io_active.load(Ordering::Acquire) {
-            handled |= Self::process_io(&self.io, irqs_off);
-            if self.has_shared.load(Ordering::Acquire) {
-                if let Some(shared) = self.shared.as_ref() {
-                    handled |= Self::process_io(shared, irqs_off);
-                }
-            }
-        }
-        handled
-    }
-}
-
 /// PCI ids of controllers whose namespace identifiers (EUI64, NGUID, UUID) are not unique:
 /// QEMU's emulated controller, whose older versions gave every namespace the same ones. As the
 /// C driver does for it, such identifiers are ignored, and `wwid` is built from the vendor,
@@ -268,18 +220,6 @@ fn id_str(s: &[u8]) -> &BStr {
     BStr::from_bytes(ident::trim(s))
 }
 
-/// Copies a completed identify buffer out of DMA memory.
-pub(crate) fn identify_copy(
-    buf: &kernel::dma::Coherent<[u8]>,
-) -> Result<KBox<[u8; IDENTIFY_SIZE]>> {
-    let mut out = KBox::new([0u8; IDENTIFY_SIZE], GFP_KERNEL)?;
-    // SAFETY: the Identify command completed, so the device no longer writes the buffer, and
-    // no other reference to it exists.
-    let src = unsafe { buf.as_ref() };
-    out.copy_from_slice(src.get(..IDENTIFY_SIZE).ok_or(EINVAL)?);
-    Ok(out)
-}
-
 impl<'bound> Controller<'bound> {
     /// Brings the controller up: admin queue, identify, I/O queues, tag set and disks.
     fn probe(pdev: &'bound pci::Device<Core<'_>>) -> Result<Self> {
@@ -297,8 +237,7 @@ impl<'bound> Controller<'bound> {
             dev_err!(pdev, "controller does not support the NVM command set\n");
             return Err(ENODEV);
         }
-        if io::CTRL_PAGE_SHIFT < cap.min_page_shift() || io::CTRL_PAGE_SHIFT > cap.max_page_shift()
-        {
+        if CTRL_PAGE_SHIFT < cap.min_page_shift() || CTRL_PAGE_SHIFT > cap.max_page_shift() {
             dev_err!(
                 pdev,
                 "controller page sizes 2^{}..2^{} exclude 4 KiB\n",
@@ -475,19 +414,19 @@ impl<'bound> Controller<'bound> {
             .max_transfer_bytes(cap.min_page_shift())
             .unwrap_or(u32::MAX)
             .min(MAX_TRANSFER_BYTES);
-        while prp::max_list_pages(max_transfer, io::CTRL_PAGE_SHIFT) > io::MAX_LIST_PAGES {
+        while prp::max_list_pages(max_transfer, CTRL_PAGE_SHIFT) > MAX_LIST_PAGES {
             max_transfer /= 2;
         }
         // CAST: capped by `MAX_SEGMENTS`, a `u16`.
-        let max_segs = prp::max_segments(max_transfer, io::CTRL_PAGE_SHIFT)
-            .min(u32::from(io::MAX_SEGMENTS)) as u16;
+        let max_segs =
+            prp::max_segments(max_transfer, CTRL_PAGE_SHIFT).min(u32::from(MAX_SEGMENTS)) as u16;
 
         let set = Arc::new(
             IoSet {
                 queues: io_queues,
                 data: DataPath {
                     dev: glue::DevRef::new(dev),
-                    pool: DmaPool::new(c"rust_nvme_prp", dev, 1 << io::CTRL_PAGE_SHIFT)?,
+                    pool: DmaPool::new(c"rust_nvme_prp", dev, 1 << CTRL_PAGE_SHIFT)?,
                     sgl: idc.sgl_supported(),
                     sgl_threshold: module_params::sgl_threshold.value(),
                 },
@@ -504,7 +443,7 @@ impl<'bound> Controller<'bound> {
                     if nr_poll > 0 { 3 } else { 1 },
                     u32::from(nr_io),
                     u32::from(depth) - 1,
-                    io::pdu_size(),
+                    iod::pdu_size(),
                     module_params::io_timeout.value().clamp(1, 3600) * 1000,
                 ),
                 GFP_KERNEL,
@@ -586,7 +525,7 @@ impl<'bound> Controller<'bound> {
         // controller, and only then freed the rings it was using.
         enabled.dismiss();
         // Last, once nothing can fail: from here on unbind stops the events.
-        if let Err(e) = admin.start_events(dev, &idc, ns) {
+        if let Err(e) = Events::start(&admin, dev, &idc, ns) {
             dev_warn!(pdev, "no asynchronous events: {:?}\n", e);
         }
         Ok(Self {

@@ -22,21 +22,18 @@ use kernel::{
 
 use crate::{
     admin::{
+        identify_copy,
         AdminError,
         AdminQueue, //
     },
-    chardev::Passthru,
     glue::{
         Disk,
         FrozenDisks,
         Limits,
         TagSet, //
     },
-    identify_copy, io,
-    io::{
-        Namespace,
-        NvmeMq, //
-    },
+    iod::NvmeMq,
+    ns::Namespace,
     nvme::{
         aen::ns_missing,
         cmd,
@@ -48,7 +45,9 @@ use crate::{
             NsIds,
             IDENTIFY_SIZE, //
         },
+        regs::CTRL_PAGE_SHIFT,
     },
+    passthru::Passthru,
 };
 
 /// What every disk of a controller is created with.
@@ -141,7 +140,7 @@ fn max_write_zeroes_sectors(
         return 0;
     }
     let bytes = nvm
-        .write_zeroes_limit(io::CTRL_PAGE_SHIFT)
+        .write_zeroes_limit(CTRL_PAGE_SHIFT)
         .unwrap_or(u64::from(max_transfer));
     let one_command = u64::from(cmd::MAX_NLB) << lba_shift;
     // CAST: at most 65536 blocks of at most 4 KiB, in sectors: below 2^20.
@@ -463,7 +462,7 @@ impl NsScan {
             virt_boundary_mask: if idc.sgl_supported() {
                 0
             } else {
-                (1 << io::CTRL_PAGE_SHIFT) - 1
+                (1 << CTRL_PAGE_SHIFT) - 1
             },
             dma_alignment: 3,
             write_cache: idc.has_vwc(),

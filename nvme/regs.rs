@@ -37,6 +37,10 @@ pub(crate) const DOORBELL_BASE: usize = 0x1000;
 /// Value written to NSSR to start an NVM subsystem reset ("NVMe" in ASCII).
 pub(crate) const NSSR_RESET: u32 = 0x4e56_4d65;
 
+/// Controller memory page shift the driver uses (CC.MPS = 0: 4 KiB pages), for queues, PRPs
+/// and SGL list pages.
+pub(crate) const CTRL_PAGE_SHIFT: u32 = 12;
+
 /// Extracts `width` bits of `v` starting at bit `shift`.
 const fn bits64(v: u64, shift: u32, width: u32) -> u64 {
     (v >> shift) & ((1u64 << width) - 1)

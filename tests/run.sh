@@ -116,6 +116,7 @@ run_test --always build body build
 [ "$LAST_RC" = 0 ] || export RNVME_MODULE=none
 run_test clippy body clippy
 run_test fmt body fmt
+run_test imports tests/host-imports.sh
 for c in $(tests/host-bad-input.sh --list); do
 	run_test "bad-input/$c" tests/host-bad-input.sh "$c"
 done

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The interrupt handler of one MSI-X/MSI vector (or the INTx line): the admin queue and the
+//! I/O queues that signal it, each drained with its completions ended as one batch, as the
+//! C driver's `nvme_irq`.
+
+use core::sync::atomic::{
+    AtomicBool,
+    Ordering, //
+};
+
+use kernel::{
+    prelude::*,
+    sync::{
+        Arc,
+        SetOnce, //
+    },
+};
+
+use crate::{
+    admin::AdminQueue,
+    glue::{
+        self,
+        kver::LocalInterruptDisabled,
+        CompBatch, //
+    },
+    iod::nvme_handle_cqe,
+    queue::Queue,
+};
+
+/// Interrupt handler of one vector: the admin queue and/or I/O queues signalling it.
+pub(crate) struct VectorIrq {
+    admin: Option<Arc<AdminQueue>>,
+    io: KVec<Arc<Queue>>,
+    /// I/O completions are processed only while the tag set is alive.
+    pub(crate) io_active: AtomicBool,
+    /// For the shared vector: I/O queues added once they exist.
+    pub(crate) shared: SetOnce<KVec<Arc<Queue>>>,
+    /// `shared` has been set: checked first, with a plain atomic load, so that the interrupts
+    /// of vectors that never get shared queues skip the `SetOnce` lookup.
+    pub(crate) has_shared: AtomicBool,
+}
+
+impl VectorIrq {
+    pub(crate) fn new(admin: Option<Arc<AdminQueue>>, io: KVec<Arc<Queue>>) -> Self {
+        Self {
+            admin,
+            io,
+            io_active: AtomicBool::new(true),
+            shared: SetOnce::new(),
+            has_shared: AtomicBool::new(false),
+        }
+    }
+
+    fn process_io(queues: &[Arc<Queue>], irqs_off: &LocalInterruptDisabled) -> bool {
+        let mut handled = false;
+        for q in queues {
+            let mut batch = CompBatch::new();
+            handled |= q.process_cq_irq(irqs_off, |cqe| nvme_handle_cqe(q, cqe, Some(&mut batch)));
+            // After the CQ head doorbell, outside the completion lock, as one batch.
+            batch.flush();
+        }
+        handled
+    }
+}
+
+impl glue::Handler for VectorIrq {
+    fn handle(&self, irqs_off: &LocalInterruptDisabled) -> bool {
+        let mut handled = false;
+        if let Some(admin) = &self.admin {
+            handled |= admin.process_cq_irq(irqs_off);
+        }
+        if self.io_active.load(Ordering::Acquire) {
+            handled |= Self::process_io(&self.io, irqs_off);
+            if self.has_shared.load(Ordering::Acquire) {
+                if let Some(shared) = self.shared.as_ref() {
+                    handled |= Self::process_io(shared, irqs_off);
+                }
+            }
+        }
+        handled
+    }
+}

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One namespace served as a disk: its identity, logical block size and sysfs attributes.
+
+use core::{
+    fmt,
+    sync::atomic::{
+        AtomicU32,
+        Ordering, //
+    },
+};
+
+use kernel::{
+    str::CStr,
+    sync::Arc, //
+};
+
+use crate::{
+    glue::{
+        Attributes,
+        SysfsWriter, //
+    },
+    nvme::ident::{
+        self,
+        write_hex,
+        write_uuid,
+        NsIds, //
+    },
+    passthru::Passthru,
+};
+
+/// One namespace exposed as a disk.
+pub(crate) struct Namespace {
+    /// Namespace identifier.
+    pub(crate) nsid: u32,
+    /// log2 of the logical block size. Changed only while the disk's queue is frozen (see
+    /// [`Namespace::set_lba_shift`]), so requests never see it change under them.
+    lba_shift: AtomicU32,
+    /// The controller's passthrough, for the disk's ioctls and identity.
+    pub(crate) passthru: Arc<Passthru>,
+    /// EUI64, NGUID and UUID, for sysfs.
+    pub(crate) ids: NsIds,
+}
+
+/// The sysfs attributes of a namespace's disk, as the C driver's: nsid, wwid, eui, nguid,
+/// uuid (the last three only when the namespace reports them).
+pub(crate) struct NsAttrs;
+
+impl Attributes for NsAttrs {
+    type Object = Namespace;
+    const NAMES: &'static [&'static CStr] = &[c"nsid", c"wwid", c"eui", c"nguid", c"uuid"];
+
+    /// `wwid` follows the C driver's choice: the UUID, else the NGUID, else the EUI64, else
+    /// vendor, serial, model and nsid.
+    fn show(ns: &Namespace, index: usize, w: &mut SysfsWriter) -> fmt::Result {
+        use fmt::Write;
+        let ids = &ns.ids;
+        match index {
+            0 => write!(w, "{}", ns.nsid)?,
+            1 if ids.has_uuid() => {
+                w.write_str("uuid.")?;
+                write_uuid(w, &ids.uuid)?;
+            }
+            1 if ids.has_nguid() => {
+                w.write_str("eui.")?;
+                write_hex(w, &ids.nguid, None)?;
+            }
+            1 if ids.has_eui64() => {
+                w.write_str("eui.")?;
+                write_hex(w, &ids.eui64, None)?;
+            }
+            1 => {
+                let info = &ns.passthru.info;
+                write!(w, "nvme.{:04x}-", info.vid)?;
+                write_hex(w, ident::trim(&info.serial), None)?;
+                w.write_char('-')?;
+                write_hex(w, ident::trim(&info.model), None)?;
+                write!(w, "-{:08x}", ns.nsid)?;
+            }
+            2 => write_hex(w, &ids.eui64, Some('-'))?,
+            3 => write_uuid(w, &ids.nguid)?,
+            _ => write_uuid(w, &ids.uuid)?,
+        }
+        w.write_char('\n')
+    }
+
+    fn visible(ns: &Namespace, index: usize) -> bool {
+        match index {
+            2 => ns.ids.has_eui64(),
+            3 => ns.ids.has_nguid(),
+            4 => ns.ids.has_uuid(),
+            _ => true,
+        }
+    }
+}
+
+impl Namespace {
+    /// A namespace of `1 << lba_shift`-byte blocks.
+    pub(crate) fn new(nsid: u32, lba_shift: u32, passthru: Arc<Passthru>, ids: NsIds) -> Self {
+        Self {
+            nsid,
+            lba_shift: AtomicU32::new(lba_shift),
+            passthru,
+            ids,
+        }
+    }
+
+    /// log2 of the logical block size.
+    #[inline]
+    pub(crate) fn lba_shift(&self) -> u32 {
+        // Relaxed: the value changes only while the disk's queue is frozen, and freezing and
+        // unfreezing order it with every request (see `set_lba_shift`).
+        self.lba_shift.load(Ordering::Relaxed)
+    }
+
+    /// Changes the logical block size, for a namespace that was reformatted. Call only from
+    /// [`glue::Disk::update`]'s `during`, while no request is on the disk.
+    pub(crate) fn set_lba_shift(&self, lba_shift: u32) {
+        self.lba_shift.store(lba_shift, Ordering::Relaxed);
+    }
+
+    /// Converts a 512-byte sector number to this namespace's LBA.
+    #[inline]
+    pub(crate) fn lba(&self, sector: u64) -> u64 {
+        sector >> (self.lba_shift() - 9)
+    }
+
+    /// Converts a byte count to a block count.
+    #[inline]
+    pub(crate) fn blocks(&self, bytes: u32) -> u32 {
+        bytes >> self.lba_shift()
+    }
+}
