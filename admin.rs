@@ -252,26 +252,26 @@ impl AdminQueue {
     }
 
     /// Consumes admin completions, from process context (recovery).
-    pub(crate) fn process_cq(self: &Arc<Self>) -> bool {
-        self.q.process_cq(|cqe| self.handle_cqe(cqe))
+    pub(crate) fn nvme_poll_cq(self: &Arc<Self>) -> usize {
+        self.q.nvme_poll_cq(|cqe| self.handle_cqe(cqe))
     }
 
     /// Consumes admin completions from the admin queue's interrupt handler; `irqs_off` proves
     /// that interrupts are disabled, so the locks are taken without disabling them again.
-    pub(crate) fn process_cq_irq(self: &Arc<Self>, irqs_off: &LocalInterruptDisabled) -> bool {
+    pub(crate) fn nvme_poll_cq_irq(self: &Arc<Self>, irqs_off: &LocalInterruptDisabled) -> bool {
         // The admin queue shares its vector with the first I/O queue: most interrupts are not
         // for it.
         if !self.q.cqe_maybe_pending() {
             return false;
         }
-        self.q.process_cq_irq(irqs_off, |cqe| {
+        self.q.nvme_poll_cq_irq(irqs_off, |cqe| {
             if self.is_waited_for(cqe) {
                 *self.result.lock_with(irqs_off) = Some(*cqe);
                 self.done.complete();
             } else {
                 self.aer_completed(cqe);
             }
-        })
+        }) > 0
     }
 
     /// True when `cqe` answers the command a caller waits for. Anything else is an

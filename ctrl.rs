@@ -45,7 +45,8 @@ use crate::{
     },
     iod::{
         nvme_cancel_request,
-        nvme_handle_cqe, //
+        nvme_handle_cqe,
+        NvmeMq, //
     },
     nvme::{
         cmd::Command,
@@ -84,7 +85,7 @@ pub(crate) struct IoRefs {
     /// The I/O queues, in queue-id order.
     pub(crate) queues: KVec<Arc<Queue>>,
     /// The tag set of the controller's disks.
-    pub(crate) tagset: TagSetRef,
+    pub(crate) tagset: TagSetRef<NvmeMq>,
     /// The shadow doorbell pages, when in use.
     pub(crate) dbbuf: Option<Arc<DbBuf>>,
 }
@@ -306,13 +307,13 @@ impl CtrlCore {
     /// Reaps posted completions, then completes every request still in flight as cancelled:
     /// it is retried after a reset, or failed when the controller is dead or going away.
     fn cancel_inflight(&self, io: Option<&IoRefs>) {
-        self.admin.process_cq();
+        self.admin.nvme_poll_cq();
         self.admin.cancel();
         let Some(io) = io else {
             return;
         };
         for q in io.queues.iter() {
-            q.process_cq(|cqe| nvme_handle_cqe(q, cqe, None));
+            q.nvme_poll_cq(|cqe| nvme_handle_cqe(q, cqe, None));
         }
         // SAFETY: the tag set is allocated while `io` holds it (type invariant), and the
         // caller holds the `io` lock.

@@ -60,15 +60,13 @@ pub(crate) use block::{
         dma_map::{
             dma_need_unmap,
             DmaSeg,
-            SgHeap,
-            SgMap,
+            SgTable,
             Single,
-            SingleMap,
-            SG_ENTRY_SIZE, //
+            SingleMap, //
         },
         gen_disk::{
-            Disk,
             FrozenDisks,
+            GenDisk,
             Limits, //
         },
         operations::{
@@ -78,6 +76,7 @@ pub(crate) use block::{
         },
         passthru::DiskQueue,
         request::{
+            OwnedRequest,
             ReqOp,
             Request, //
         },

@@ -21,6 +21,7 @@ use crate::{
         CompBatch,
         IoctlNode,
         MapKind,
+        OwnedRequest,
         QueueMaps,
         ReqOp,
         Request,
@@ -29,9 +30,9 @@ use crate::{
     },
     iod::{
         blk_status,
-        init_pdu,
         nvme_handle_cqe,
         Iod,
+        IodOwned,
         NvmeMq, //
     },
     map::DataPath,
@@ -46,7 +47,6 @@ use crate::{
             DsmRange, //
         },
         regs::CTRL_PAGE_SHIFT,
-        status::Status,
         uapi::Origin,
     },
     passthru::DiskNode,
@@ -68,20 +68,21 @@ pub(crate) struct IoSet {
 }
 
 impl IoSet {
-    /// Builds the command of a passthrough request from the one [`execute_passthru`] left in
-    /// its PDU, with its data mapped.
+    /// Builds the command of a passthrough request from the one
+    /// [`crate::passthru::execute_passthru`] left in its data, with its data mapped.
     #[cold]
-    fn setup_passthru(&self, rq: &Request, pdu: &mut Iod) -> Result<Command, BlkStatus> {
-        let Some(cmd) = pdu.pt_cmd else {
+    fn setup_passthru(
+        &self,
+        rq: &Request<NvmeMq>,
+        iod: &mut IodOwned,
+    ) -> Result<Command, BlkStatus> {
+        let Some(mut c) = iod.pt_cmd else {
             return Err(BlkStatus::IOERR);
         };
-        // SAFETY: `execute_passthru` set the pointer to a command that lives until the request
-        // has ended, which it waits for.
-        let mut c = unsafe { *cmd.as_ptr() };
         if rq.nr_phys_segments() > 0 {
-            let st = self.data.map_data(rq, pdu, &mut c, true);
+            let st = self.data.map_data(rq, iod, &mut c, true);
             if !st.is_ok() {
-                self.data.release(rq, pdu);
+                self.data.release(iod);
                 return Err(st);
             }
         }
@@ -92,10 +93,10 @@ impl IoSet {
     fn setup_discard(
         &self,
         ns: &Namespace,
-        rq: &Request,
-        pdu: &mut Iod,
+        rq: &Request<NvmeMq>,
+        iod: &mut IodOwned,
     ) -> Result<Command, BlkStatus> {
-        let Some(buf) = self.data.take_buf(pdu) else {
+        let Some(buf) = self.data.take_buf(&mut iod.bufs) else {
             return Err(BlkStatus::RESOURCE);
         };
         let max = (1usize << CTRL_PAGE_SHIFT) / size_of::<DsmRange>();
@@ -108,7 +109,8 @@ impl IoSet {
                 return;
             }
             let r = DsmRange::new(ns.lba(sector), nr_sectors >> (ns.lba_shift() - 9));
-            // SAFETY: `n < max`, inside the page-sized buffer owned by this request.
+            // SAFETY: `n < max`, inside the page-sized pool buffer this request took above;
+            // the device reads it only after the doorbell write.
             unsafe { ranges.add(n).write(r) };
             n += 1;
         });
@@ -127,8 +129,10 @@ impl glue::Operations for NvmeMq {
     type HwQueue = Queue;
     type Disk = Namespace;
     type DiskAttrs = NsAttrs;
+    type RequestData = Iod;
+    type RequestOwned = IodOwned;
 
-    fn disk_ioctl(ns: &Namespace, node: IoctlNode, cmd: u32, arg: usize) -> Result<isize> {
+    fn disk_ioctl(ns: &Namespace, node: IoctlNode<NvmeMq>, cmd: u32, arg: usize) -> Result<isize> {
         let node = DiskNode {
             nsid: ns.nsid,
             lba_shift: ns.lba_shift(),
@@ -149,19 +153,27 @@ impl glue::Operations for NvmeMq {
         hwq.set_tags(tags);
     }
 
-    fn init_request(_set: &IoSet, rq: &Request) {
-        init_pdu(rq);
+    fn init_request(_set: &IoSet) -> impl PinInit<Iod> {
+        Iod::new()
     }
 
-    fn queue_rq(set: &IoSet, hwq: &Queue, ns: &Namespace, rq: &Request, last: bool) -> BlkStatus {
+    fn init_request_owned(_set: &IoSet) -> impl PinInit<IodOwned> {
+        IodOwned::new()
+    }
+
+    fn queue_rq(
+        set: &IoSet,
+        hwq: &Queue,
+        ns: &Namespace,
+        mut rq: OwnedRequest<'_, NvmeMq>,
+        last: bool,
+    ) -> BlkStatus {
         if set.core.is_dead() {
             return BlkStatus::IOERR;
         }
-        // SAFETY: the driver owns the request until it completes; nothing else touches its PDU.
-        let pdu = unsafe { &mut *rq.pdu::<Iod>().as_ptr() };
-        pdu.status = 0;
-        pdu.aborted = false;
-        let req_op = rq.op();
+        let (r, iod) = rq.parts();
+        r.data().reset();
+        let req_op = r.op();
         let mut c = match req_op {
             ReqOp::Read | ReqOp::Write => {
                 let op = if req_op == ReqOp::Read {
@@ -172,14 +184,14 @@ impl glue::Operations for NvmeMq {
                 let mut c = Command::rw(
                     op,
                     ns.nsid,
-                    ns.lba(rq.sector()),
-                    ns.blocks(rq.bytes()),
-                    rq.is_fua(),
+                    ns.lba(r.sector()),
+                    ns.blocks(r.bytes()),
+                    r.is_fua(),
                 );
-                if rq.nr_phys_segments() > 0 {
-                    let st = set.data.map_data(rq, pdu, &mut c, false);
+                if r.nr_phys_segments() > 0 {
+                    let st = set.data.map_data(r, iod, &mut c, false);
                     if !st.is_ok() {
-                        set.data.release(rq, pdu);
+                        set.data.release(iod);
                         return st;
                     }
                 }
@@ -188,24 +200,24 @@ impl glue::Operations for NvmeMq {
             ReqOp::Flush => Command::flush(ns.nsid),
             ReqOp::WriteZeroes => Command::write_zeroes(
                 ns.nsid,
-                ns.lba(rq.sector()),
-                ns.blocks(rq.bytes()),
-                !rq.is_nounmap(),
+                ns.lba(r.sector()),
+                ns.blocks(r.bytes()),
+                !r.is_nounmap(),
             ),
-            ReqOp::Discard => match set.setup_discard(ns, rq, pdu) {
+            ReqOp::Discard => match set.setup_discard(ns, r, iod) {
                 Ok(c) => c,
                 Err(st) => {
-                    set.data.release(rq, pdu);
+                    set.data.release(iod);
                     return st;
                 }
             },
-            ReqOp::Other(_) if rq.is_passthrough() => match set.setup_passthru(rq, pdu) {
+            ReqOp::Other(_) if r.is_passthrough() => match set.setup_passthru(r, iod) {
                 Ok(c) => c,
                 Err(st) => return st,
             },
             ReqOp::Other(_) => return BlkStatus::NOTSUPP,
         };
-        c.set_cid(rq.tag());
+        c.set_cid(r.tag());
         hwq.note_sgl(&c);
         rq.start();
         hwq.submit(&c, last);
@@ -216,15 +228,14 @@ impl glue::Operations for NvmeMq {
         hwq.commit();
     }
 
-    fn complete(set: &IoSet, rq: &Request) {
-        // SAFETY: the request completed; the driver owns it until `end`.
-        let pdu = unsafe { &mut *rq.pdu::<Iod>().as_ptr() };
-        set.data.release(rq, pdu);
-        let status = Status::new(pdu.status);
+    fn complete(set: &IoSet, mut rq: OwnedRequest<'_, NvmeMq>) {
+        let (r, iod) = rq.parts();
+        set.data.release(iod);
+        let status = r.data().status();
         // As the C driver does: a failure the controller does not mark Do Not Retry (and a
         // request recovery cancelled) is issued again, a few times, unless the submitter asked
         // to fail fast or the controller is gone.
-        if rq.is_passthrough() {
+        if r.is_passthrough() {
             // Passthrough: never retried, and the caller reads the NVMe status itself.
             rq.end(if status.is_success() {
                 BlkStatus::OK
@@ -235,23 +246,23 @@ impl glue::Operations for NvmeMq {
         }
         if !status.is_success()
             && !status.dnr()
-            && pdu.retries < MAX_RETRIES
-            && !rq.is_failfast()
+            && iod.retries < MAX_RETRIES
+            && !r.is_failfast()
             && !set.core.is_dead()
         {
-            pdu.retries += 1;
+            iod.retries += 1;
             rq.requeue();
             return;
         }
-        pdu.retries = 0;
+        iod.retries = 0;
         let blk = blk_status(status);
         if !blk.is_ok() {
             dev_err!(
                 set.data.dev,
                 "I/O error: {:?} sector {} ({} bytes): {} (sct {:#x} sc {:#x}{})\n",
-                rq.op(),
-                rq.sector(),
-                rq.bytes(),
+                r.op(),
+                r.sector(),
+                r.bytes(),
                 status.name(),
                 status.sct(),
                 status.sc(),
@@ -261,17 +272,16 @@ impl glue::Operations for NvmeMq {
         rq.end(blk);
     }
 
-    fn complete_batched(set: &IoSet, rq: &Request) {
-        // SAFETY: the request completed and its batch owns it; nothing else touches its PDU.
-        let pdu = unsafe { &mut *rq.pdu::<Iod>().as_ptr() };
-        set.data.release(rq, pdu);
-        pdu.retries = 0;
+    fn complete_batched(set: &IoSet, rq: &mut OwnedRequest<'_, NvmeMq>) {
+        let iod = rq.owned();
+        set.data.release(iod);
+        iod.retries = 0;
     }
 
-    fn timeout(set: &IoSet, hwq: &Queue, rq: &Request) -> TimeoutAction {
+    fn timeout(set: &IoSet, hwq: &Queue, rq: &Request<NvmeMq>) -> TimeoutAction {
         let core = &set.core;
         // A lost interrupt leaves the completion in the ring: look there first.
-        hwq.process_cq(|cqe| nvme_handle_cqe(hwq, cqe, None));
+        hwq.nvme_poll_cq(|cqe| nvme_handle_cqe(hwq, cqe, None));
         if rq.is_completed() {
             dev_warn!(
                 core.dev,
@@ -282,13 +292,11 @@ impl glue::Operations for NvmeMq {
             return TimeoutAction::Done;
         }
         let csts = core.csts();
-        // SAFETY: the request timed out, so the driver owns it; nothing else uses its PDU now.
-        let pdu = unsafe { &mut *rq.pdu::<Iod>().as_ptr() };
+        let iod = rq.data();
         match core.state() {
             // First expiry of a live controller's command: ask the controller to abort it,
             // and give the abort (or the command) another timeout period.
-            State::Live if !csts.is_gone() && !csts.cfs() && !pdu.aborted && !hwq.polled => {
-                pdu.aborted = true;
+            State::Live if !csts.is_gone() && !csts.cfs() && !hwq.polled && iod.set_aborted() => {
                 dev_warn!(
                     core.dev,
                     "I/O timeout: {:?} sector {} tag {} on queue {}; aborting it\n",

@@ -4,13 +4,16 @@
 //! that touches it from interrupt and recovery context: [`nvme_handle_cqe`] records a
 //! completion and hands the request to blk-mq, [`nvme_cancel_request`] completes one as
 //! cancelled by the host. The blk-mq callbacks themselves are in [`crate::io`].
+//!
+//! The data comes in two parts, as the glue lays them out ([`glue::Request`]): [`Iod`], which
+//! the completion and timeout paths share (atomics), and [`IodOwned`], which only the request's
+//! owner reaches (`queue_rq` to completion, or the passthrough submitter around its run).
 
-use core::{
-    mem::size_of,
-    ptr::{
-        self,
-        NonNull, //
-    },
+use core::sync::atomic::{
+    AtomicBool,
+    AtomicU16,
+    AtomicU64,
+    Ordering, //
 };
 
 use crate::{
@@ -20,8 +23,8 @@ use crate::{
         CompBatch,
         PoolBuf,
         Request,
-        SgHeap,
-        SgMap, //
+        SgTable,
+        SingleMap, //
     },
     nvme::{
         cmd::{
@@ -49,84 +52,158 @@ pub(crate) const MAX_SEGMENTS: u16 = 256;
 /// in 4 KiB pages; requests with more segments get a table allocated for them.
 pub(crate) const INLINE_SEGMENTS: u16 = 32;
 
-/// Per-request driver data, followed in memory by the request's scatterlist table.
-#[repr(C)]
+/// Scatterlist entries in each request's own data.
+pub(crate) const INLINE_SG: usize = INLINE_SEGMENTS as usize;
+
+/// Per-request data that the completion and timeout paths share.
 pub(crate) struct Iod {
     /// NVMe status field of the completion (without the phase bit).
-    pub(crate) status: u16,
-    /// The data is DMA-mapped through the scatterlist and must be unmapped at completion
-    /// (`nents`, `mapped`, `write` are valid).
-    pub(crate) mapped: bool,
-    /// Direction of the mapping.
-    pub(crate) write: bool,
-    /// Entries in the scatterlist table.
-    pub(crate) nents: i32,
-    /// Entries `dma_map_sg` produced.
-    pub(crate) nr_mapped: u32,
-    /// The table of a request with more than `INLINE_SEGMENTS` segments.
-    pub(crate) sg_heap: Option<SgHeap>,
-    /// The data is one segment mapped without a scatterlist: bus address and length.
-    pub(crate) single: Option<(u64, u32)>,
-    /// Pool buffers in use: PRP list pages or the DSM range list.
-    pub(crate) nr_bufs: u8,
+    status: AtomicU16,
+    /// Completion dwords 0 and 1, for passthrough requests.
+    result: AtomicU64,
+    /// An Abort was sent for this request after its first timeout.
+    aborted: AtomicBool,
+}
+
+impl Iod {
+    /// An idle request's data.
+    pub(crate) const fn new() -> Self {
+        Self {
+            status: AtomicU16::new(0),
+            result: AtomicU64::new(0),
+            aborted: AtomicBool::new(false),
+        }
+    }
+
+    /// Clears the completion state, for a request about to be issued.
+    #[inline]
+    pub(crate) fn reset(&self) {
+        // Relaxed: the request is not issued; starting it orders these stores before the
+        // device can complete it.
+        self.status.store(0, Ordering::Relaxed);
+        self.aborted.store(false, Ordering::Relaxed);
+    }
+
+    /// Clears everything a completion records, for a passthrough request about to run (which
+    /// may end before it reaches `queue_rq`).
+    pub(crate) fn clear(&self) {
+        self.record(0, 0);
+        self.aborted.store(false, Ordering::Relaxed);
+    }
+
+    /// The status the completion recorded.
+    #[inline]
+    pub(crate) fn status(&self) -> Status {
+        // Relaxed: blk-mq's completion path orders the recording before the reading.
+        Status::new(self.status.load(Ordering::Relaxed))
+    }
+
+    /// Completion dwords 0 and 1.
+    pub(crate) fn result(&self) -> u64 {
+        self.result.load(Ordering::Relaxed)
+    }
+
+    /// Records how the command ended.
+    #[inline]
+    fn record(&self, status: u16, result: u64) {
+        self.status.store(status, Ordering::Relaxed);
+        self.result.store(result, Ordering::Relaxed);
+    }
+
+    /// Marks the request as aborted by its first timeout; false when it already was.
+    pub(crate) fn set_aborted(&self) -> bool {
+        !self.aborted.swap(true, Ordering::Relaxed)
+    }
+}
+
+/// The pool buffers a request holds: PRP list pages or the DSM range list.
+pub(crate) struct ListBufs {
+    bufs: [Option<PoolBuf>; MAX_LIST_PAGES],
+    nr: u8,
+}
+
+impl ListBufs {
+    /// No buffers.
+    const fn new() -> Self {
+        Self {
+            bufs: [None; MAX_LIST_PAGES],
+            nr: 0,
+        }
+    }
+
+    /// Keeps `buf`; false (and `buf` not kept) when the request holds `MAX_LIST_PAGES` already.
+    pub(crate) fn push(&mut self, buf: PoolBuf) -> bool {
+        let i = usize::from(self.nr);
+        if i >= MAX_LIST_PAGES {
+            return false;
+        }
+        self.bufs[i] = Some(buf);
+        self.nr += 1;
+        true
+    }
+
+    /// Takes back the buffer pushed last.
+    pub(crate) fn pop(&mut self) -> Option<PoolBuf> {
+        let i = usize::from(self.nr).checked_sub(1)?;
+        // CAST: `i` is below `nr`, a `u8`.
+        self.nr = i as u8;
+        self.bufs[i].take()
+    }
+
+    /// The buffers held.
+    #[cfg(all(rnvme_kunit, CONFIG_KUNIT = "y"))]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &PoolBuf> {
+        self.bufs.iter().take(usize::from(self.nr)).flatten()
+    }
+
+    /// Number of buffers held.
+    #[cfg(all(rnvme_kunit, CONFIG_KUNIT = "y"))]
+    pub(crate) fn len(&self) -> u8 {
+        self.nr
+    }
+
+    /// Room for another buffer.
+    pub(crate) fn has_room(&self) -> bool {
+        usize::from(self.nr) < MAX_LIST_PAGES
+    }
+}
+
+/// Per-request data only the request's owner reaches: the data's mapping, the list pages
+/// describing it, the retry count and a passthrough request's command.
+pub(crate) struct IodOwned {
+    /// The data is one segment mapped without a scatterlist.
+    pub(crate) single: Option<SingleMap>,
+    /// The scatterlist and the data mapped through it.
+    pub(crate) sg: SgTable<INLINE_SG>,
+    /// The scatterlist mapping must be undone at completion (`dma_need_unmap()` when mapped).
+    pub(crate) sg_unmap: bool,
+    /// Pool buffers in use.
+    pub(crate) bufs: ListBufs,
     /// Times recovery has retried this request.
     pub(crate) retries: u8,
-    /// An Abort was sent for this request after its first timeout.
-    pub(crate) aborted: bool,
-    pub(crate) bufs: [Option<PoolBuf>; MAX_LIST_PAGES],
-    /// The command of a passthrough request, set by [`execute_passthru`] while it waits for
-    /// the request (so the command outlives its use in `queue_rq`).
-    pub(crate) pt_cmd: Option<NonNull<Command>>,
-    /// Completion dwords 0 and 1, for passthrough requests.
-    pub(crate) result: u64,
+    /// The command of a passthrough request, set by [`crate::passthru::execute_passthru`].
+    pub(crate) pt_cmd: Option<Command>,
 }
 
-/// Bytes of per-request data: the `Iod` and the inline scatterlist table.
-pub(crate) fn pdu_size() -> u32 {
-    let bytes = sg_offset() + usize::from(INLINE_SEGMENTS) * glue::SG_ENTRY_SIZE;
-    // CAST: at most a few KiB.
-    bytes as u32
-}
-
-/// Offset of the scatterlist table from the start of the PDU.
-pub(crate) const fn sg_offset() -> usize {
-    size_of::<Iod>().next_multiple_of(8)
+impl IodOwned {
+    /// An idle request's owned data: nothing mapped or held.
+    pub(crate) fn new() -> Self {
+        Self {
+            single: None,
+            sg: SgTable::new(),
+            sg_unmap: false,
+            bufs: ListBufs::new(),
+            retries: 0,
+            pt_cmd: None,
+        }
+    }
 }
 
 /// Status given to requests that recovery cancels: "Command Aborted By Host".
 pub(crate) const HOST_ABORTED: Status = Status::from_parts(SCT_PATH, path::HOST_ABORTED_CMD, false);
 
-/// Pointer to the inline scatterlist table of `rq`.
-pub(crate) fn inline_sgl(rq: &Request) -> *mut u8 {
-    // SAFETY: the PDU is `pdu_size()` bytes, with the inline table at `sg_offset()`.
-    unsafe { rq.pdu::<u8>().as_ptr().add(sg_offset()) }
-}
-
-/// Prepares a newly allocated request's PDU: an idle `Iod` and the inline scatterlist table.
-pub(crate) fn init_pdu(rq: &Request) {
-    let pdu = rq.pdu::<Iod>();
-    // SAFETY: the PDU is ours and not yet in use; it is sized for `Iod` plus the table.
-    unsafe {
-        pdu.as_ptr().write(Iod {
-            status: 0,
-            mapped: false,
-            write: false,
-            nents: 0,
-            nr_mapped: 0,
-            sg_heap: None,
-            single: None,
-            nr_bufs: 0,
-            retries: 0,
-            aborted: false,
-            bufs: [None; MAX_LIST_PAGES],
-            pt_cmd: None,
-            result: 0,
-        });
-        SgMap::init_table(inline_sgl(rq), u32::from(INLINE_SEGMENTS));
-    }
-}
-
-/// The blk-mq callbacks of the NVMe I/O queues.
+/// The blk-mq side of the driver: the tag set's callbacks are implemented in [`crate::io`];
+/// its per-request data are [`Iod`] and [`IodOwned`].
 pub(crate) struct NvmeMq;
 
 /// Maps an NVMe completion status to the block layer's.
@@ -150,34 +227,30 @@ pub(crate) fn blk_status(status: Status) -> BlkStatus {
 /// A successful completion goes into `batch` when there is one, to be ended with the rest of
 /// the batch; anything else completes on its own.
 pub(crate) fn nvme_handle_cqe(q: &Queue, cqe: &Completion, batch: Option<&mut CompBatch>) {
-    // SAFETY: a completion for this command identifier means the request is in flight on this
-    // queue, and the tag set outlives the queue's interrupt handler.
-    let Some(rq) = (unsafe { q.tags().request(cqe.command_id()) }) else {
+    // SAFETY: the queue's tags are those of the controller's tag set, created for `NvmeMq`; a
+    // completion for this command identifier means the request is in flight on this queue, and
+    // the tag set outlives the queue's interrupt handler.
+    let Some(rq) = (unsafe { q.tags().request::<NvmeMq>(cqe.command_id()) }) else {
         // A completion for a tag we never issued: the controller is confused. Ignore it; the
         // block layer's timeout catches anything lost.
         return;
     };
-    let pdu: NonNull<Iod> = rq.pdu();
     let status = cqe.status_field();
-    // SAFETY: the request is in flight on this queue; only this handler writes its status and
-    // result now.
-    unsafe {
-        ptr::addr_of_mut!((*pdu.as_ptr()).status).write(status);
-        ptr::addr_of_mut!((*pdu.as_ptr()).result)
-            .write(u64::from(cqe.result_dw0()) | (u64::from(cqe.result_dw1()) << 32));
-    }
-    glue::complete_request::<NvmeMq>(rq, Status::new(status).is_success(), batch);
+    let result = u64::from(cqe.result_dw0()) | (u64::from(cqe.result_dw1()) << 32);
+    // A second completion for the same issue (a duplicated entry) is not let through.
+    glue::complete_request(rq, batch, |iod: &Iod| {
+        iod.record(status, result);
+        Status::new(status).is_success()
+    });
 }
 
 /// Completes an in-flight request as cancelled by the host (recovery); it is retried or failed
 /// in [`glue::Operations::complete`].
-pub(crate) fn nvme_cancel_request(rq: &Request) {
+pub(crate) fn nvme_cancel_request(rq: &Request<NvmeMq>) {
     if rq.is_completed() {
         return;
     }
-    let pdu: NonNull<Iod> = rq.pdu();
-    // SAFETY: the request is started and the controller is disabled, so no completion for it
-    // can arrive and nothing else writes its status.
-    unsafe { ptr::addr_of_mut!((*pdu.as_ptr()).status).write(HOST_ABORTED.0) };
-    rq.complete();
+    // The controller is disabled: no completion for it arrives any more, and one that arrived
+    // first wins.
+    rq.complete(|iod| iod.record(HOST_ABORTED.0, 0));
 }

@@ -52,11 +52,14 @@ impl VectorIrq {
         }
     }
 
-    fn process_io(queues: &[Arc<Queue>], irqs_off: &LocalInterruptDisabled) -> bool {
+    /// Drains the I/O queues of the vector (`nvme_irq()`), each one's completions ended as one
+    /// batch.
+    fn nvme_irq(queues: &[Arc<Queue>], irqs_off: &LocalInterruptDisabled) -> bool {
         let mut handled = false;
         for q in queues {
             let mut batch = CompBatch::new();
-            handled |= q.process_cq_irq(irqs_off, |cqe| nvme_handle_cqe(q, cqe, Some(&mut batch)));
+            handled |=
+                q.nvme_poll_cq_irq(irqs_off, |cqe| nvme_handle_cqe(q, cqe, Some(&mut batch))) > 0;
             // After the CQ head doorbell, outside the completion lock, as one batch.
             batch.flush();
         }
@@ -68,13 +71,13 @@ impl glue::Handler for VectorIrq {
     fn handle(&self, irqs_off: &LocalInterruptDisabled) -> bool {
         let mut handled = false;
         if let Some(admin) = &self.admin {
-            handled |= admin.process_cq_irq(irqs_off);
+            handled |= admin.nvme_poll_cq_irq(irqs_off);
         }
         if self.io_active.load(Ordering::Acquire) {
-            handled |= Self::process_io(&self.io, irqs_off);
+            handled |= Self::nvme_irq(&self.io, irqs_off);
             if self.has_shared.load(Ordering::Acquire) {
                 if let Some(shared) = self.shared.as_ref() {
-                    handled |= Self::process_io(shared, irqs_off);
+                    handled |= Self::nvme_irq(shared, irqs_off);
                 }
             }
         }

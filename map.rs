@@ -11,17 +11,17 @@ use crate::{
         BlkStatus,
         DmaPool,
         DmaSeg,
+        Operations,
         PoolBuf,
         Request,
-        SgHeap,
-        SgMap,
+        SgTable,
         Single,
         SingleMap, //
     },
     iod::{
-        inline_sgl,
-        Iod,
-        INLINE_SEGMENTS,
+        IodOwned,
+        ListBufs,
+        INLINE_SG,
         MAX_LIST_PAGES,
         MAX_SEGMENTS, //
     },
@@ -62,50 +62,29 @@ pub(crate) struct DataPath {
 }
 
 impl DataPath {
-    /// The scatterlist table `rq` uses: its own, or the one allocated for it.
-    fn sgl(rq: &Request, pdu: &mut Iod) -> *mut u8 {
-        match &mut pdu.sg_heap {
-            Some(h) => h.as_ptr(),
-            None => inline_sgl(rq),
-        }
-    }
-
-    /// Returns the request's DMA resources (pool buffers, mapping).
-    pub(crate) fn release(&self, rq: &Request, pdu: &mut Iod) {
-        if let Some((addr, len)) = pdu.single.take() {
+    /// Returns the request's DMA resources (mapping, pool buffers).
+    pub(crate) fn release(&self, iod: &mut IodOwned) {
+        if let Some(m) = iod.single.take() {
             // A one-segment mapping is all such a request holds (see `map_data`).
-            // SAFETY: stored by `map_data` from a mapping not unmapped since.
-            unsafe { SingleMap::from_parts(addr, len, pdu.write) }.unmap(&self.dev);
+            m.unmap(&self.dev);
             return;
         }
-        for buf in pdu.bufs.iter_mut().take(usize::from(pdu.nr_bufs)) {
-            if let Some(b) = buf.take() {
-                // SAFETY: `b` was taken from this pool for this request, and the device is done
-                // with it (the command completed or was never submitted).
-                unsafe { self.pool.free(b) };
-            }
+        while let Some(b) = iod.bufs.pop() {
+            // SAFETY: `b` was taken from this pool for this request, and the device is done
+            // with it (the command completed or was never submitted).
+            unsafe { self.pool.free(b) };
         }
-        pdu.nr_bufs = 0;
-        if pdu.mapped {
-            pdu.mapped = false;
-            let sgl = Self::sgl(rq, pdu);
-            // SAFETY: the parts were stored by `map_data` for this request's table (`sgl`) and
-            // not unmapped since (`mapped` was set).
-            let map = unsafe { SgMap::from_parts(sgl, pdu.nents, pdu.nr_mapped, pdu.write) };
-            map.unmap(&self.dev);
-        }
-        pdu.sg_heap = None;
+        iod.sg.unmap(&self.dev, iod.sg_unmap);
     }
 
-    /// Takes a pool buffer for the request; `None` when memory is short.
-    pub(crate) fn take_buf(&self, pdu: &mut Iod) -> Option<PoolBuf> {
-        let i = usize::from(pdu.nr_bufs);
-        if i >= MAX_LIST_PAGES {
+    /// Takes a pool buffer for the request; `None` when memory is short or the request holds
+    /// as many as it may.
+    pub(crate) fn take_buf(&self, bufs: &mut ListBufs) -> Option<PoolBuf> {
+        if !bufs.has_room() {
             return None;
         }
         let buf = self.pool.alloc_atomic()?;
-        pdu.bufs[i] = Some(buf);
-        pdu.nr_bufs += 1;
+        bufs.push(buf);
         Some(buf)
     }
 
@@ -115,10 +94,10 @@ impl DataPath {
     /// their lengths). Inlined into `queue_rq`, the hot path (the other user is the cold
     /// passthrough setup).
     #[inline(always)]
-    pub(crate) fn map_data(
+    pub(crate) fn map_data<T: Operations>(
         &self,
-        rq: &Request,
-        pdu: &mut Iod,
+        rq: &Request<T>,
+        iod: &mut IodOwned,
         c: &mut Command,
         force_sgl: bool,
     ) -> BlkStatus {
@@ -128,9 +107,7 @@ impl DataPath {
         match SingleMap::map(&self.dev, rq, 2 << CTRL_PAGE_SHIFT) {
             Single::Mapped(m) => {
                 let seg = Seg::new(m.addr, m.len);
-                let (addr, len, write) = m.into_parts();
-                pdu.single = Some((addr, len));
-                pdu.write = write;
+                iod.single = Some(m);
                 if force_sgl {
                     c.set_sgl(&SglDesc::data_block(seg.addr, seg.len));
                     return BlkStatus::OK;
@@ -146,62 +123,51 @@ impl DataPath {
             Single::Failed => return BlkStatus::RESOURCE,
             Single::Scattered => {}
         }
-        if rq.nr_phys_segments() > INLINE_SEGMENTS {
-            match SgHeap::alloc(rq.nr_phys_segments()) {
-                Some(h) => pdu.sg_heap = Some(h),
-                None => return BlkStatus::RESOURCE,
-            }
-        }
-        let sgl = Self::sgl(rq, pdu);
-        // SAFETY: `sgl` is an initialised table with room for the request's segments: the
-        // inline one (set up in `init_request`) for up to `INLINE_SEGMENTS`, else one allocated
-        // above for exactly `nr_phys_segments`.
-        let Some(map) = (unsafe { SgMap::map(&self.dev, rq, sgl) }) else {
+        if !iod.sg.map(&self.dev, rq) {
             return BlkStatus::RESOURCE;
-        };
-        let status = if force_sgl
-            || (self.sgl
-                && sgl::prefer_sgl(u64::from(rq.bytes()), map.nr_segments(), self.sgl_threshold))
-        {
-            self.fill_sgl(&map, pdu, c)
-        } else {
-            // Three or more segments make three or more PRP entries, so a list is needed, and
-            // one list page holds any transfer up to 2 MiB: validate and write it in one pass.
-            // Fewer segments, or a longer transfer, are planned first.
-            let one_page = if map.nr_segments() >= 3 {
-                self.fill_one_list_page(&map, pdu, c)
-            } else {
-                None
-            };
-            let status = match one_page {
-                Some(st) => st,
-                None => self.plan_and_fill(&map, pdu, c),
-            };
-            // Segments that PRPs cannot describe (a gap inside a controller page: the queue
-            // has no virtual boundary when the controller takes SGLs) go by SGL.
-            if status == BlkStatus::IOERR && self.sgl {
-                self.fill_sgl(&map, pdu, c)
-            } else {
-                status
-            }
-        };
-        let (nents, nr_mapped, write) = map.into_parts();
-        pdu.nents = nents;
-        pdu.nr_mapped = nr_mapped;
-        pdu.write = write;
+        }
         // As the C driver does for scattered data: where the mapping needs no unmapping (no
         // IOMMU, no bounce buffers, no cache maintenance), completion skips it.
-        pdu.mapped = glue::dma_need_unmap(&self.dev);
-        status
+        iod.sg_unmap = glue::dma_need_unmap(&self.dev);
+        let (sg, bufs) = (&iod.sg, &mut iod.bufs);
+        if force_sgl
+            || (self.sgl
+                && sgl::prefer_sgl(u64::from(rq.bytes()), sg.nr_segments(), self.sgl_threshold))
+        {
+            return self.fill_sgl(sg, bufs, c);
+        }
+        // Three or more segments make three or more PRP entries, so a list is needed, and one
+        // list page holds any transfer up to 2 MiB: validate and write it in one pass. Fewer
+        // segments, or a longer transfer, are planned first.
+        let one_page = if sg.nr_segments() >= 3 {
+            self.fill_one_list_page(sg, bufs, c)
+        } else {
+            None
+        };
+        let status = match one_page {
+            Some(st) => st,
+            None => self.plan_and_fill(sg, bufs, c),
+        };
+        // Segments that PRPs cannot describe (a gap inside a controller page: the queue has no
+        // virtual boundary when the controller takes SGLs) go by SGL.
+        if status == BlkStatus::IOERR && self.sgl {
+            self.fill_sgl(sg, bufs, c)
+        } else {
+            status
+        }
+    }
+
+    /// The mapped segments, as the protocol code takes them.
+    fn segs(sg: &SgTable<INLINE_SG>) -> impl Iterator<Item = Seg> + '_ {
+        sg.segments()
+            .map(|DmaSeg { addr, len }| Seg::new(addr, len))
     }
 
     /// Describes the mapped data with an SGL: one Data Block descriptor in the command, or a
     /// list of them in one pool page.
-    fn fill_sgl(&self, map: &SgMap, pdu: &mut Iod, c: &mut Command) -> BlkStatus {
-        let mut segs = map
-            .segments()
-            .map(|DmaSeg { addr, len }| Seg::new(addr, len));
-        if map.nr_segments() == 1 {
+    fn fill_sgl(&self, sg: &SgTable<INLINE_SG>, bufs: &mut ListBufs, c: &mut Command) -> BlkStatus {
+        let mut segs = Self::segs(sg);
+        if sg.nr_segments() == 1 {
             return match segs.next() {
                 Some(seg) => {
                     c.set_sgl(&SglDesc::data_block(seg.addr, seg.len));
@@ -210,7 +176,7 @@ impl DataPath {
                 None => BlkStatus::IOERR,
             };
         }
-        let Some(b) = self.take_buf(pdu) else {
+        let Some(b) = self.take_buf(bufs) else {
             return BlkStatus::RESOURCE;
         };
         // SAFETY: the buffer is a fresh, page-sized, page-aligned pool buffer that only this
@@ -229,91 +195,88 @@ impl DataPath {
     }
 
     /// Plans the PRPs of the mapped data, then fills in PRP1/PRP2 and any list pages.
-    fn plan_and_fill(&self, map: &SgMap, pdu: &mut Iod, c: &mut Command) -> BlkStatus {
-        let segs = map
-            .segments()
-            .map(|DmaSeg { addr, len }| Seg::new(addr, len));
-        match prp::plan(segs, CTRL_PAGE_SHIFT) {
+    fn plan_and_fill(
+        &self,
+        sg: &SgTable<INLINE_SG>,
+        bufs: &mut ListBufs,
+        c: &mut Command,
+    ) -> BlkStatus {
+        match prp::plan(Self::segs(sg), CTRL_PAGE_SHIFT) {
             Err(_) => BlkStatus::IOERR,
             Ok(plan) if plan.list_pages > MAX_LIST_PAGES => BlkStatus::IOERR,
             Ok(plan) if !plan.needs_list() => {
                 c.set_prp(plan.prp1, plan.prp2.unwrap_or(0));
                 BlkStatus::OK
             }
-            Ok(plan) => self.fill_prp_lists(map, plan.list_pages, pdu, c),
+            Ok(plan) => self.fill_prp_lists(sg, plan.list_pages, bufs, c),
         }
     }
 
     /// Validates the mapped data and writes its PRP list into one list page; `None` when the
     /// list does not fit in one page (nothing is kept then).
-    fn fill_one_list_page(&self, map: &SgMap, pdu: &mut Iod, c: &mut Command) -> Option<BlkStatus> {
-        let Some(b) = self.take_buf(pdu) else {
+    fn fill_one_list_page(
+        &self,
+        sg: &SgTable<INLINE_SG>,
+        bufs: &mut ListBufs,
+        c: &mut Command,
+    ) -> Option<BlkStatus> {
+        let Some(b) = self.take_buf(bufs) else {
             return Some(BlkStatus::RESOURCE);
         };
         // SAFETY: the buffer is a fresh, page-sized, page-aligned pool buffer that only this
         // request uses; the device reads it only after the doorbell write.
         let entries =
             unsafe { core::slice::from_raw_parts_mut(b.cpu.as_ptr().cast::<u64>(), PRP_PER_PAGE) };
-        let segs = map
-            .segments()
-            .map(|DmaSeg { addr, len }| Seg::new(addr, len));
-        match prp::fill_one_list(segs, CTRL_PAGE_SHIFT, entries) {
+        match prp::fill_one_list(Self::segs(sg), CTRL_PAGE_SHIFT, entries) {
             Ok(prp1) => {
                 c.set_prp(prp1, b.dma);
                 Some(BlkStatus::OK)
             }
             Err(PrpError::ListPageCount) => {
-                self.put_last_buf(pdu);
+                if let Some(b) = bufs.pop() {
+                    // SAFETY: `b` was taken from this pool for this request just above and was
+                    // never handed to the device.
+                    unsafe { self.pool.free(b) };
+                }
                 None
             }
             Err(_) => Some(BlkStatus::IOERR),
         }
     }
 
-    /// Gives back the pool buffer [`DataPath::take_buf`] took last.
-    fn put_last_buf(&self, pdu: &mut Iod) {
-        let Some(i) = usize::from(pdu.nr_bufs).checked_sub(1) else {
-            return;
-        };
-        if let Some(b) = pdu.bufs[i].take() {
-            // SAFETY: `b` was taken from this pool for this request and was never handed to the
-            // device.
-            unsafe { self.pool.free(b) };
-        }
-        // CAST: `i` is below `nr_bufs`, a `u8`.
-        pdu.nr_bufs = i as u8;
-    }
-
     /// Takes `nr` PRP list pages and writes the PRP lists for the mapped data.
-    fn fill_prp_lists(&self, map: &SgMap, nr: usize, pdu: &mut Iod, c: &mut Command) -> BlkStatus {
+    fn fill_prp_lists(
+        &self,
+        sg: &SgTable<INLINE_SG>,
+        nr: usize,
+        bufs: &mut ListBufs,
+        c: &mut Command,
+    ) -> BlkStatus {
         if nr == 1 {
             // One list page: written in place, no chaining.
             return self
-                .fill_one_list_page(map, pdu, c)
+                .fill_one_list_page(sg, bufs, c)
                 .unwrap_or(BlkStatus::IOERR);
         }
-        let per_page = PRP_PER_PAGE;
-        let segs = map
-            .segments()
-            .map(|DmaSeg { addr, len }| Seg::new(addr, len));
         let mut list: [ListPage<'_>; MAX_LIST_PAGES] = core::array::from_fn(|_| ListPage {
             dma: 0,
             entries: &mut [],
         });
         for page in list.iter_mut().take(nr) {
-            let Some(b) = self.take_buf(pdu) else {
+            let Some(b) = self.take_buf(bufs) else {
                 return BlkStatus::RESOURCE;
             };
             // SAFETY: the buffer is a fresh, page-sized, page-aligned pool buffer that only this
             // request uses; the device reads it only after the doorbell write.
-            let entries =
-                unsafe { core::slice::from_raw_parts_mut(b.cpu.as_ptr().cast::<u64>(), per_page) };
+            let entries = unsafe {
+                core::slice::from_raw_parts_mut(b.cpu.as_ptr().cast::<u64>(), PRP_PER_PAGE)
+            };
             *page = ListPage {
                 dma: b.dma,
                 entries,
             };
         }
-        match prp::fill(segs, CTRL_PAGE_SHIFT, &mut list[..nr]) {
+        match prp::fill(Self::segs(sg), CTRL_PAGE_SHIFT, &mut list[..nr]) {
             Ok((prp1, prp2)) => {
                 c.set_prp(prp1, prp2);
                 BlkStatus::OK
@@ -344,17 +307,13 @@ mod kunit_tests {
         CompBatch,
         Limits,
         MapKind,
-        Operations,
+        OwnedRequest,
         QueueMaps,
-        TagSet, //
+        TagSet,
         Tags,
-        TimeoutAction,
+        TimeoutAction, //
     };
-    use crate::iod::{
-        init_pdu,
-        pdu_size,
-        sg_offset, //
-    };
+    use crate::iod::Iod;
     use kernel::alloc::{
         allocator::{
             Kmalloc,
@@ -381,20 +340,31 @@ mod kunit_tests {
         type HwQueue = ();
         type Disk = ();
         type DiskAttrs = crate::glue::NoAttrs<()>;
+        type RequestData = Iod;
+        type RequestOwned = IodOwned;
 
         fn hw_queue(_set: &DataPath, _index: u32) -> Option<&()> {
             Some(&())
         }
         fn set_tags(_hwq: &(), _tags: Tags) {}
-        fn init_request(_set: &DataPath, rq: &Request) {
-            init_pdu(rq);
+        fn init_request(_set: &DataPath) -> impl PinInit<Iod> {
+            Iod::new()
         }
-        fn queue_rq(_set: &DataPath, _hwq: &(), _d: &(), _rq: &Request, _l: bool) -> BlkStatus {
+        fn init_request_owned(_set: &DataPath) -> impl PinInit<IodOwned> {
+            IodOwned::new()
+        }
+        fn queue_rq(
+            _set: &DataPath,
+            _hwq: &(),
+            _d: &(),
+            _rq: OwnedRequest<'_, Self>,
+            _l: bool,
+        ) -> BlkStatus {
             BlkStatus::IOERR
         }
         fn commit_rqs(_hwq: &()) {}
-        fn complete(_set: &DataPath, _rq: &Request) {}
-        fn complete_batched(_set: &DataPath, _rq: &Request) {}
+        fn complete(_set: &DataPath, _rq: OwnedRequest<'_, Self>) {}
+        fn complete_batched(_set: &DataPath, _rq: &mut OwnedRequest<'_, Self>) {}
         fn map_queues(_set: &DataPath, maps: &mut QueueMaps<'_>) {
             let mut map = maps.map(MapKind::Default);
             map.set_range(1, 0);
@@ -403,7 +373,7 @@ mod kunit_tests {
         fn poll(_set: &DataPath, _hwq: &(), _batch: Option<&mut CompBatch>) -> i32 {
             0
         }
-        fn timeout(_set: &DataPath, _hwq: &(), _rq: &Request) -> TimeoutAction {
+        fn timeout(_set: &DataPath, _hwq: &(), _rq: &Request<Self>) -> TimeoutAction {
             TimeoutAction::ResetTimer
         }
     }
@@ -434,7 +404,7 @@ mod kunit_tests {
         )?;
         let set = Arc::new(
             KBox::pin_init(
-                TagSet::<MapOnly>::new(data.clone(), 1, 1, 4, pdu_size(), 30_000),
+                TagSet::<MapOnly>::new(data.clone(), 1, 1, 4, 30_000),
                 GFP_KERNEL,
             )?,
             GFP_KERNEL,
@@ -490,8 +460,8 @@ mod kunit_tests {
     }
 
     /// The CPU address of bus address `dma`, which must lie in one of the request's pool pages.
-    fn list_cpu(pdu: &Iod, dma: u64) -> Result<*const u8> {
-        for b in pdu.bufs.iter().take(usize::from(pdu.nr_bufs)).flatten() {
+    fn list_cpu(iod: &IodOwned, dma: u64) -> Result<*const u8> {
+        for b in iod.bufs.iter() {
             if dma >= b.dma && dma < b.dma + PAGE as u64 {
                 // CAST: the offset is below one page.
                 return Ok(b
@@ -507,7 +477,7 @@ mod kunit_tests {
     /// Reads `c`'s data pointer for `len` bytes as the controller does (PRP1, PRP2, PRP lists
     /// chained through the last entry of a full page; or SGL Data Block and Last Segment
     /// descriptors) and returns the ranges it describes, merged where contiguous.
-    fn decode(c: &Command, len: usize, pdu: &Iod) -> Result<KVec<(u64, u32)>> {
+    fn decode(c: &Command, len: usize, iod: &IodOwned) -> Result<KVec<(u64, u32)>> {
         let mut v = KVec::new();
         if u32::from_le(c.cdw0) & sgl::PSDT_SGL != 0 {
             let d = SglDesc::from_dptr(c.prp1, c.prp2);
@@ -519,7 +489,7 @@ mod kunit_tests {
                 }
                 sgl::LAST_SEGMENT => {
                     let n = u32::from_le(d.len) as usize / sgl::DESC_SIZE;
-                    let p = list_cpu(pdu, u64::from_le(d.addr))?.cast::<SglDesc>();
+                    let p = list_cpu(iod, u64::from_le(d.addr))?.cast::<SglDesc>();
                     let mut all = KVec::new();
                     for i in 0..n {
                         // SAFETY: the list lies in a pool page of the request, written by
@@ -549,7 +519,7 @@ mod kunit_tests {
             }
             let mut list = u64::from_le(c.prp2);
             while left > 0 {
-                let page = list_cpu(pdu, list)?.cast::<u64>();
+                let page = list_cpu(iod, list)?.cast::<u64>();
                 let slots = (PAGE - list as usize % PAGE) / 8;
                 let mut i = 0;
                 while left > 0 && i < slots {
@@ -592,23 +562,20 @@ mod kunit_tests {
         force_sgl: bool,
     ) -> Result<Mapped> {
         let want = expected(buf, off, len)?;
-        let mut rq: PassthruRq<'_> = fx.queue.queue().alloc_passthru(true)?;
+        let mut rq: PassthruRq<'_, MapOnly> = fx.queue.queue().alloc_passthru(true)?;
         rq.map_kernel(&mut buf[off..off + len])?;
-        let r = rq.request();
-        // SAFETY: the request is allocated and never issued, so only this function uses its
-        // PDU, which `init_request` set up.
-        let pdu = unsafe { &mut *r.pdu::<Iod>().as_ptr() };
+        let (r, iod) = rq.parts();
         let mut c = Command::zeroed();
-        let st = fx.data.map_data(r, pdu, &mut c, force_sgl);
+        let st = fx.data.map_data(r, iod, &mut c, force_sgl);
         let ranges = if st.is_ok() {
-            decode(&c, len, pdu)
+            decode(&c, len, iod)
         } else {
             Err(EIO)
         };
-        let pool_pages = pdu.nr_bufs;
-        let single = pdu.single.is_some();
-        fx.data.release(r, pdu);
-        if pdu.nr_bufs != 0 || pdu.mapped || pdu.single.is_some() {
+        let pool_pages = iod.bufs.len();
+        let single = iod.single.is_some();
+        fx.data.release(iod);
+        if iod.bufs.len() != 0 || iod.sg.nr_segments() != 0 || iod.single.is_some() {
             return Err(EBUSY);
         }
         Ok(Mapped {
@@ -632,18 +599,13 @@ mod kunit_tests {
     }
 
     #[test]
-    fn pdu_layout() -> Result {
+    fn request_data_starts_idle() -> Result {
         let fx = fixture(c"rust_nvme_kunit_pdu", false, 0)?;
-        let rq = fx.queue.queue().alloc_passthru(false)?;
-        let pdu = rq.request().pdu::<Iod>();
-        assert!(pdu.as_ptr().is_aligned());
-        assert_eq!(sg_offset() % 8, 0);
-        assert!(
-            pdu_size() as usize >= sg_offset() + usize::from(INLINE_SEGMENTS) * glue::SG_ENTRY_SIZE
-        );
-        // SAFETY: the request is allocated and not issued; `init_request` wrote the PDU.
-        let p = unsafe { &*pdu.as_ptr() };
-        assert!(p.nr_bufs == 0 && !p.mapped && p.single.is_none() && p.sg_heap.is_none());
+        let mut rq: PassthruRq<'_, MapOnly> = fx.queue.queue().alloc_passthru(false)?;
+        let (r, iod) = rq.parts();
+        assert!(r.data().status().is_success() && r.data().result() == 0);
+        assert!(iod.bufs.len() == 0 && iod.single.is_none() && iod.sg.nr_segments() == 0);
+        assert!(iod.retries == 0 && iod.pt_cmd.is_none());
         Ok(())
     }
 

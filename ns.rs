@@ -114,7 +114,7 @@ impl Namespace {
     }
 
     /// Changes the logical block size, for a namespace that was reformatted. Call only from
-    /// [`glue::Disk::update`]'s `during`, while no request is on the disk.
+    /// [`glue::GenDisk::update`]'s `during`, while no request is on the disk.
     pub(crate) fn set_lba_shift(&self, lba_shift: u32) {
         self.lba_shift.store(lba_shift, Ordering::Relaxed);
     }

@@ -17,10 +17,7 @@
 //! An open file (char device, disk or partition) may outlive the controller: once unbind has
 //! closed the admin queue, every passthrough ioctl fails with `ENODEV`.
 
-use core::{
-    mem::offset_of,
-    ptr::NonNull, //
-};
+use core::mem::offset_of;
 
 use kernel::{
     device,
@@ -50,7 +47,7 @@ use crate::{
         DiskQueue, //
     },
     iod::{
-        Iod,
+        NvmeMq,
         HOST_ABORTED, //
     },
     nvme::{
@@ -60,7 +57,6 @@ use crate::{
             Effects, //
         },
         regs::CTRL_PAGE_SHIFT,
-        status::Status,
         uapi::{
             self,
             Access,
@@ -144,7 +140,7 @@ pub(crate) struct DiskNode {
     /// The namespace's logical block size (log2), for transfer lengths.
     pub(crate) lba_shift: u32,
     /// Its request queue, for I/O passthrough.
-    pub(crate) queue: DiskQueue,
+    pub(crate) queue: DiskQueue<NvmeMq>,
     /// A partition or the whole disk, opened for writing or not.
     pub(crate) origin: Origin,
 }
@@ -542,7 +538,7 @@ pub(crate) enum PassthruEnd {
 /// the calling process's memory at `addr` (to the controller when `to_device`) as its buffer,
 /// and waits for it.
 pub(crate) fn execute_passthru(
-    queue: DiskQueue,
+    queue: DiskQueue<NvmeMq>,
     c: &Command,
     user_buf: Option<(usize, u32)>,
     to_device: bool,
@@ -553,22 +549,12 @@ pub(crate) fn execute_passthru(
         rq.map_user(addr, len)?;
     }
     rq.set_timeout_ms(timeout_ms);
-    let pdu = rq.request().pdu::<Iod>();
-    // SAFETY: the request is allocated and not issued: nothing else uses its PDU. `c` lives
-    // until this function returns, after the request has ended.
-    unsafe {
-        (*pdu.as_ptr()).pt_cmd = Some(NonNull::from(c));
-        (*pdu.as_ptr()).status = 0;
-        (*pdu.as_ptr()).result = 0;
-    }
+    rq.request().data().clear();
+    rq.owned().pt_cmd = Some(*c);
     let blk = rq.execute();
-    // SAFETY: the request has ended; the PDU is ours again until the request is freed.
-    let (status, result) = unsafe {
-        (*pdu.as_ptr()).pt_cmd = None;
-        ((*pdu.as_ptr()).status, (*pdu.as_ptr()).result)
-    };
+    rq.owned().pt_cmd = None;
+    let (status, result) = (rq.request().data().status(), rq.request().data().result());
     rq.unmap_user()?;
-    let status = Status::new(status);
     Ok(
         if status.0 == HOST_ABORTED.0 || (blk.is_ok() != status.is_success()) {
             // Cancelled by recovery, or failed before reaching the controller.

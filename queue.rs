@@ -431,12 +431,6 @@ impl Queue {
         };
     }
 
-    /// Consumes every posted completion, calling `f` on each, then writes the CQ head doorbell
-    /// once. Returns true when at least one entry was consumed.
-    pub(crate) fn process_cq(&self, f: impl FnMut(&Completion)) -> bool {
-        self.nvme_poll_cq(f) > 0
-    }
-
     /// False when the completion queue certainly holds no new entry, checked without the lock:
     /// for a vector shared with a busier queue (the admin queue with the first I/O queue), so
     /// that most interrupts skip it, and for polled queues, which are polled far more often
@@ -464,27 +458,27 @@ impl Queue {
         (u16::from_le(status) & 1 != 0) == phase
     }
 
-    /// As [`Queue::process_cq`], from the queue's interrupt handler: `irqs_off` proves that
+    /// Consumes every posted completion, calling `f` on each, then writes the CQ head doorbell
+    /// once (`nvme_poll_cq()`). Returns the number of entries consumed. From any context.
+    pub(crate) fn nvme_poll_cq(&self, f: impl FnMut(&Completion)) -> usize {
+        let mut cq = self.cq_lock.lock_irqsave();
+        self.poll_locked(&mut cq, f)
+    }
+
+    /// [`Queue::nvme_poll_cq`] from the queue's interrupt handler: `irqs_off` proves that
     /// interrupts are already disabled, so the completion lock is taken without disabling them
     /// again.
-    pub(crate) fn process_cq_irq(
+    pub(crate) fn nvme_poll_cq_irq(
         &self,
         irqs_off: &LocalInterruptDisabled,
         f: impl FnMut(&Completion),
-    ) -> bool {
+    ) -> usize {
         let mut cq = self.cq_lock.lock_with(irqs_off);
-        self.drain_cq(&mut cq, f) > 0
+        self.poll_locked(&mut cq, f)
     }
 
-    /// As [`Queue::process_cq`], returning the number of entries consumed.
-    pub(crate) fn nvme_poll_cq(&self, f: impl FnMut(&Completion)) -> usize {
-        let mut cq = self.cq_lock.lock_irqsave();
-        self.drain_cq(&mut cq, f)
-    }
-
-    /// Consumes the posted completions with the completion lock held (`cq`), then writes the
-    /// CQ head doorbell once.
-    fn drain_cq(&self, cq: &mut CqRing, mut f: impl FnMut(&Completion)) -> usize {
+    /// [`Queue::nvme_poll_cq`] with the completion lock held (`cq`).
+    fn poll_locked(&self, cq: &mut CqRing, mut f: impl FnMut(&Completion)) -> usize {
         let base = self.cq.as_ptr().cast::<Completion>();
         let mut found = 0;
         loop {

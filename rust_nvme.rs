@@ -443,7 +443,6 @@ impl<'bound> Controller<'bound> {
                     if nr_poll > 0 { 3 } else { 1 },
                     u32::from(nr_io),
                     u32::from(depth) - 1,
-                    iod::pdu_size(),
                     module_params::io_timeout.value().clamp(1, 3600) * 1000,
                 ),
                 GFP_KERNEL,

@@ -27,8 +27,8 @@ use crate::{
         AdminQueue, //
     },
     glue::{
-        Disk,
         FrozenDisks,
+        GenDisk,
         Limits,
         TagSet, //
     },
@@ -69,7 +69,7 @@ pub(crate) struct DiskParams {
 /// A namespace's disk and the format it was last set up with.
 struct NsDisk {
     nsid: u32,
-    disk: Disk<NvmeMq>,
+    disk: GenDisk<NvmeMq>,
     fmt: DiskFormat,
 }
 
@@ -371,7 +371,7 @@ impl NsScan {
     }
 
     /// Identifies `d`'s namespace again and brings its disk up to date: a new block size,
-    /// capacity or limits are applied with the disk's I/O drained ([`Disk::update`]); a
+    /// capacity or limits are applied with the disk's I/O drained ([`GenDisk::update`]); a
     /// namespace that became inactive or took a format the driver does not support (with a
     /// warning) has its disk fenced, to be removed. When the namespace cannot be identified
     /// (the controller is resetting or failing), the disk stays as it is.
@@ -533,7 +533,7 @@ impl NsScan {
             Namespace::new(nsid, fmt.lba_shift, passthru.clone(), ids),
             GFP_KERNEL,
         )?;
-        match Disk::new(
+        match GenDisk::new(
             &state.tagset,
             data,
             format_args!("rnvme{}n{}", ctrl, nsid),

@@ -37,6 +37,10 @@ pub(crate) struct PoolBuf {
     pub(crate) dma: u64,
 }
 
+// SAFETY: a `PoolBuf` names a buffer of a pool that may be used and freed from any context; it
+// is a plain address pair, with no thread affinity.
+unsafe impl Send for PoolBuf {}
+
 impl DmaPool {
     /// Creates a pool of `size`-byte buffers aligned to `size` for `dev`.
     pub(crate) fn new(name: &'static CStr, dev: &device::Device, size: usize) -> Result<Self> {

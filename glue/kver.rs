@@ -18,13 +18,14 @@
 //!   `MmioRaw<N>` with `&Mmio<N>`: [`Regs`], [`RegsIo`], [`regs_new`], [`regs_io`],
 //!   [`bar_base`] and [`bar_len`].
 //! - `Coherent::dma_address()` is `dma_handle()` in 7.2: [`dma_address`].
+//! - `PinInit::__init` is `__pinned_init` in 7.2: [`init_at`].
 //! - `pci::Driver::probe` gets `Option<&IdInfo>` in 7.3, `&IdInfo` in 7.2: [`PciIdInfo`]; and 7.2's
 //!   `pci_device_table!` wants a name for the module's alias table: [`pci_device_table!`].
 //! - Module parameters: 7.2's `module!` has no `bool` parameters and its `value()` returns a
 //!   reference: [`module_pci_driver!`] declares 7.2's parameters itself, with C's parameter ops.
 //!   The driver reads them as `module_params::NAME.value()` on both (7.2's `module!` always
 //!   defines an empty `module_parameters`, so that name cannot be reused).
-//! - Raw bindings used by `ffi.rs`: `dma_data_direction` and `irqreturn` are bindgen newtype enums
+//! - Raw bindings used by the glue: `dma_data_direction` and `irqreturn` are bindgen newtype enums
 //!   in 7.3 and plain constants in 7.2, `bvec_iter::bi_offset` is `bi_bvec_done` in 7.2, 7.2 has no
 //!   `pci_irq_type()` helper, and the module's `THIS_MODULE` moved into `ModuleMetadata` in 7.3.
 
@@ -115,6 +116,26 @@ pub(crate) fn bar_base<const N: usize>(bar: &pci::Bar<'_, N>) -> usize {
 pub(crate) fn bar_len<const N: usize>(bar: &pci::Bar<'_, N>) -> usize {
     use kernel::io::Io;
     bar.size()
+}
+
+/// Initialises `slot` with `init` (pin-init's `PinInit::__init`; 7.2 spells it
+/// `__pinned_init`).
+///
+/// # Safety
+///
+/// As `PinInit::__init`: `slot` is valid for writes of an uninitialised `T` and does not move
+/// until it is dropped; on `Err` it is left uninitialised.
+pub(crate) unsafe fn init_at<T, E>(slot: *mut T, init: impl PinInit<T, E>) -> Result<(), E> {
+    // SAFETY: per the function's requirements.
+    #[cfg(not(rnvme_kver_7_2))]
+    unsafe {
+        init.__init(slot)
+    }
+    // SAFETY: per the function's requirements.
+    #[cfg(rnvme_kver_7_2)]
+    unsafe {
+        init.__pinned_init(slot)
+    }
 }
 
 /// Bus address of a coherent allocation.

@@ -127,10 +127,10 @@ impl<T: Operations> BareQueue<T> {
     }
 
     /// The queue, to allocate requests on.
-    pub(crate) fn queue(&self) -> DiskQueue {
+    pub(crate) fn queue(&self) -> DiskQueue<T> {
         // INVARIANT: the queue lives while `self` does, and the handle is used within a
         // borrow of it.
-        DiskQueue(self.queue)
+        DiskQueue(self.queue, core::marker::PhantomData)
     }
 }
 

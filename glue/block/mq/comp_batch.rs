@@ -104,9 +104,9 @@ impl CompBatch {
 
     /// Adds `rq`, which completed without error, to the batch; false when it cannot be batched
     /// and must be completed on its own (`blk_mq_add_to_batch()`).
-    fn add(
+    fn add<T: Operations>(
         &mut self,
-        rq: &Request,
+        rq: &Request<T>,
         complete: unsafe extern "C" fn(*mut bindings::io_comp_batch),
     ) -> bool {
         if rq.rq_flags() & RQF_SCHED_TAGS != 0 {
@@ -153,28 +153,37 @@ impl CompBatch {
 
 /// Completes a request whose command finished: on the submitting CPU when blk-mq wants that
 /// (`blk_mq_complete_request_remote()`), otherwise here, in `batch` when it succeeded and a
-/// batch is at hand, or on its own through [`Operations::complete`].
+/// batch is at hand, or on its own through [`Operations::complete`]. `record` notes in the
+/// request's data how it ended and says whether it succeeded. Only the first completion of an
+/// issue goes through ([`Request::complete`]); returns false for any other, which leaves the
+/// request alone.
 pub(crate) fn complete_request<T: Operations>(
-    rq: &Request,
-    ok: bool,
+    rq: &Request<T>,
     batch: Option<&mut CompBatch>,
-) {
+    record: impl FnOnce(&T::RequestData) -> bool,
+) -> bool {
     // Fault injection (blktests nvme/050): the completion is lost on purpose, and the request
     // is left to the timeout handler, like the C driver's `nvme_try_complete_req()`.
     if rq.should_fake_timeout() {
-        return;
+        return true;
     }
+    if !rq.take_completion() {
+        return false;
+    }
+    let ok = record(rq.data());
     // SAFETY: `rq` is a started request of a tag set of `T` that the driver owns; blk-mq now
     // owns it when this returns true.
     if unsafe { bindings::blk_mq_complete_request_remote(rq.as_raw()) } {
-        return;
+        return true;
     }
     if let Some(batch) = batch {
         if ok && batch.add(rq, TagSet::<T>::complete_batch_callback) {
-            return;
+            return true;
         }
     }
-    // SAFETY: `rq` belongs to a tag set of `T` (the caller's requirement) and is completed
-    // locally, as blk-mq would through `complete`.
+    // SAFETY: `rq` belongs to a tag set of `T` (type invariant of `Request<T>`), its one
+    // completion let through above, and is completed locally, as blk-mq would through
+    // `complete`.
     unsafe { TagSet::<T>::complete_callback(rq.as_raw()) };
+    true
 }

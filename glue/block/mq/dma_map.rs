@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! DMA mapping of a request's data: one segment mapped directly, or a scatterlist in the
-//! per-request data (or allocated for long requests) mapped with `dma_map_sg`. Upstream has
+//! DMA mapping of a request's data: one segment mapped directly ([`SingleMap`]), or a
+//! scatterlist in the per-request data (or allocated for long requests) mapped with
+//! `dma_map_sg` ([`SgTable`]). Each keeps its mapping whole until it is undone. Upstream has
 //! `scatterlist::SGTable` for owned buffers, not for a request's bios.
 //!
 //! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h),
@@ -9,7 +10,10 @@
 
 use crate::glue::kver;
 use crate::glue::{
-    block::mq::request::Request,
+    block::mq::{
+        operations::Operations,
+        request::Request, //
+    },
     device::raw_dev, //
 };
 use core::ptr;
@@ -18,9 +22,6 @@ use kernel::{
     device,
     prelude::*, //
 };
-
-/// Size of one `struct scatterlist`, for sizing per-request data.
-pub(crate) const SG_ENTRY_SIZE: usize = core::mem::size_of::<bindings::scatterlist>();
 
 /// A request whose data is one segment, mapped directly with `dma_map_page_attrs()`: the
 /// common small I/O needs no scatterlist.
@@ -50,7 +51,7 @@ impl SingleMap {
     /// Maps the data of `rq` directly when it is one segment of its first bio vector whose
     /// offset within a `span`-aligned window plus its length fit in `span` bytes.
     #[inline(always)]
-    pub(crate) fn map(dev: &device::Device, rq: &Request, span: u32) -> Single {
+    pub(crate) fn map<T: Operations>(dev: &device::Device, rq: &Request<T>, span: u32) -> Single {
         if rq.nr_phys_segments() != 1 {
             return Single::Scattered;
         }
@@ -107,20 +108,6 @@ impl SingleMap {
             bindings::dma_unmap_page_attrs(raw_dev(dev), self.addr, self.len as usize, dir, 0)
         };
     }
-
-    /// Packs the mapping into plain values for per-request data.
-    pub(crate) fn into_parts(self) -> (u64, u32, bool) {
-        (self.addr, self.len, self.write)
-    }
-
-    /// Rebuilds a mapping from [`SingleMap::into_parts`].
-    ///
-    /// # Safety
-    ///
-    /// The parts must come from `into_parts` of a mapping not unmapped since.
-    pub(crate) unsafe fn from_parts(addr: u64, len: u32, write: bool) -> Self {
-        Self { addr, len, write }
-    }
 }
 
 /// A scatterlist table allocated for one request with more segments than its inline table.
@@ -147,23 +134,15 @@ impl SgHeap {
         Some(Self { table })
     }
 
-    /// The table, for [`SgMap::map`].
-    pub(crate) fn as_ptr(&mut self) -> *mut u8 {
-        self.table.as_mut_ptr().cast()
+    /// The table.
+    fn as_mut_ptr(&mut self) -> *mut bindings::scatterlist {
+        self.table.as_mut_ptr()
     }
-}
 
-/// A request's data mapped for DMA through a scatterlist that lives in its per-request data.
-///
-/// # Invariants
-///
-/// `sgl` points to `nents` initialised scatterlist entries, mapped with `dma_map_sg_attrs` for
-/// `dev` in direction `dir`; `mapped` is the count that call returned.
-pub(crate) struct SgMap {
-    sgl: *mut bindings::scatterlist,
-    nents: i32,
-    mapped: u32,
-    dir: bindings::dma_data_direction,
+    /// The table, read only.
+    fn as_ptr(&self) -> *const bindings::scatterlist {
+        self.table.as_ptr()
+    }
 }
 
 /// False when mappings of `dev` need no `dma_unmap_*` call (direct mapping without bounce
@@ -183,33 +162,73 @@ pub(crate) struct DmaSeg {
     pub(crate) len: u32,
 }
 
-impl SgMap {
-    /// Initialises the scatterlist table of `max` entries at `sgl`.
-    ///
-    /// # Safety
-    ///
-    /// `sgl` must be valid for writes of `max` entries and not in use.
-    pub(crate) unsafe fn init_table(sgl: *mut u8, max: u32) {
-        // SAFETY: per the function's safety requirements.
-        unsafe { bindings::sg_init_table(sgl.cast(), max) };
+/// A mapping made through an [`SgTable`].
+struct SgMapping {
+    /// Entries `__blk_rq_map_sg` filled in.
+    nents: i32,
+    /// Entries `dma_map_sg_attrs` produced.
+    count: u32,
+    dir: bindings::dma_data_direction,
+}
+
+/// The scatterlist of one request, kept in its per-request data: a table of `N` entries, one
+/// allocated for a request with more segments, and the mapping of the request's data through
+/// whichever is in use.
+///
+/// # Invariants
+///
+/// `inline` holds `N` entries initialised by `sg_init_table` (as does `heap` when set, see
+/// [`SgHeap`]). When `mapping` is set, the table in use (`heap` when set, else `inline`) holds
+/// `mapping.nents` entries, mapped with `dma_map_sg_attrs` in direction `mapping.dir` for the
+/// device given to [`SgTable::map`], `mapping.count` being what that call returned.
+pub(crate) struct SgTable<const N: usize> {
+    inline: [bindings::scatterlist; N],
+    heap: Option<SgHeap>,
+    mapping: Option<SgMapping>,
+}
+
+impl<const N: usize> SgTable<N> {
+    /// An initialised table with nothing mapped.
+    pub(crate) fn new() -> Self {
+        let mut t = Self {
+            // SAFETY: `struct scatterlist` is plain integers: all zeroes is a valid value.
+            inline: unsafe { core::mem::zeroed() },
+            heap: None,
+            mapping: None,
+        };
+        // CAST: the inline table is a few dozen entries.
+        let n = N as u32;
+        // SAFETY: `inline` has room for `N` entries. The table holds no pointer into itself
+        // (the end mark is a bit of the last entry), so it may move with `Self`.
+        unsafe { bindings::sg_init_table(t.inline.as_mut_ptr(), n) };
+        // INVARIANT: `inline` initialised above; nothing mapped.
+        t
     }
 
-    /// Maps `rq`'s data for DMA by `dev` through the scatterlist at `sgl`.
-    ///
-    /// Returns `None` when the mapping failed (`dma_map_sg` returned 0), which the caller
+    /// Maps `rq`'s data for DMA by `dev` through the table (allocated for it, without sleeping,
+    /// when it has more than `N` segments); anything mapped before is undone first. Returns
+    /// false when memory or the mapping failed (`dma_map_sg` returned 0), which the caller
     /// reports as `BLK_STS_RESOURCE` so blk-mq retries.
-    ///
-    /// # Safety
-    ///
-    /// `sgl` must be an initialised table (see [`SgMap::init_table`]) of at least
-    /// `rq.nr_phys_segments()` entries, owned by `rq`, and `dev` must outlive the mapping.
-    pub(crate) unsafe fn map(dev: &device::Device, rq: &Request, sgl: *mut u8) -> Option<Self> {
-        let sgl = sgl.cast::<bindings::scatterlist>();
+    pub(crate) fn map<T: Operations>(&mut self, dev: &device::Device, rq: &Request<T>) -> bool {
+        self.unmap(dev, true);
+        let segs = rq.nr_phys_segments();
+        if usize::from(segs) > N {
+            match SgHeap::alloc(segs) {
+                Some(h) => self.heap = Some(h),
+                None => return false,
+            }
+        }
+        let sgl = match &mut self.heap {
+            Some(h) => h.as_mut_ptr(),
+            None => self.inline.as_mut_ptr(),
+        };
         let mut last: *mut bindings::scatterlist = ptr::null_mut();
-        // SAFETY: `rq` is a valid request and `sgl` has room for its physical segments.
+        // SAFETY: `rq` is a valid request the driver owns and `sgl` an initialised table with
+        // room for its physical segments (`N`, or `segs` allocated above).
         let nents = unsafe { bindings::__blk_rq_map_sg(rq.as_raw(), sgl, &mut last) };
         if nents <= 0 {
-            return None;
+            self.heap = None;
+            return false;
         }
         let dir = if rq.is_write() {
             kver::DMA_TO_DEVICE
@@ -217,37 +236,41 @@ impl SgMap {
             kver::DMA_FROM_DEVICE
         };
         // SAFETY: `sgl` holds `nents` entries filled in above; `dev` is a live device.
-        let mapped = unsafe { bindings::dma_map_sg_attrs(raw_dev(dev), sgl, nents, dir, 0) };
-        if mapped == 0 {
-            return None;
+        let count = unsafe { bindings::dma_map_sg_attrs(raw_dev(dev), sgl, nents, dir, 0) };
+        if count == 0 {
+            self.heap = None;
+            return false;
         }
-        // INVARIANT: `sgl` holds `nents` entries mapped for `dev` in `dir`.
-        Some(Self {
-            sgl,
+        // INVARIANT: `sgl` is the table in use and holds `nents` entries mapped for `dev`.
+        self.mapping = Some(SgMapping {
             nents,
             // CAST: `dma_map_sg_attrs` returns a count between 1 and `nents`.
-            mapped: mapped as u32,
+            count: count as u32,
             dir,
-        })
+        });
+        true
     }
 
-    /// Number of mapped segments (what `dma_map_sg` returned).
+    /// Number of mapped segments (what `dma_map_sg` returned), 0 when nothing is mapped.
     pub(crate) fn nr_segments(&self) -> u32 {
-        self.mapped
+        self.mapping.as_ref().map_or(0, |m| m.count)
     }
 
     /// The mapped segments, in order.
     ///
-    /// The table is one array that is never chained (see [`SgMap::init_table`] and
-    /// [`SgHeap::alloc`]), so the `mapped` entries are consecutive and `sg_next()` would only
+    /// The table is one array that is never chained (see [`SgTable::new`] and
+    /// [`SgHeap::alloc`]), so the mapped entries are consecutive and `sg_next()` would only
     /// step to the next element; the fields are read as `sg_dma_address()` and `sg_dma_len()`
     /// read them, without a call per segment.
     pub(crate) fn segments(&self) -> impl Iterator<Item = DmaSeg> + '_ {
-        // CAST: `mapped` is at most `nents`, a positive `i32`.
-        (0..self.mapped as usize).map(move |i| {
-            // SAFETY: the first `mapped` entries of the table are initialised and mapped (type
-            // invariant), consecutive in one array (see above).
-            let sg = unsafe { &*self.sgl.add(i) };
+        let sgl = match &self.heap {
+            Some(h) => h.as_ptr(),
+            None => self.inline.as_ptr(),
+        };
+        (0..self.nr_segments() as usize).map(move |i| {
+            // SAFETY: the first `count` entries of the table in use are initialised and mapped
+            // (type invariant), consecutive in one array (see above), which `self` borrows.
+            let sg = unsafe { &*sgl.add(i) };
             DmaSeg {
                 addr: sg.dma_address,
                 #[cfg(CONFIG_NEED_SG_DMA_LENGTH)]
@@ -258,33 +281,21 @@ impl SgMap {
         })
     }
 
-    /// Unmaps the data; the scatterlist can be reused afterwards.
-    pub(crate) fn unmap(self, dev: &device::Device) {
-        // SAFETY: the table was mapped for `dev` in `dir` with `nents` entries (type invariant).
-        unsafe { bindings::dma_unmap_sg_attrs(raw_dev(dev), self.sgl, self.nents, self.dir, 0) };
-    }
-
-    /// Packs the mapping into plain values to store in per-request data.
-    pub(crate) fn into_parts(self) -> (i32, u32, bool) {
-        (self.nents, self.mapped, self.dir == kver::DMA_TO_DEVICE)
-    }
-
-    /// Rebuilds a mapping from [`SgMap::into_parts`].
-    ///
-    /// # Safety
-    ///
-    /// The parts must come from `into_parts` of a mapping of the table at `sgl` that has not
-    /// been unmapped since.
-    pub(crate) unsafe fn from_parts(sgl: *mut u8, nents: i32, mapped: u32, write: bool) -> Self {
-        Self {
-            sgl: sgl.cast(),
-            nents,
-            mapped,
-            dir: if write {
-                kver::DMA_TO_DEVICE
-            } else {
-                kver::DMA_FROM_DEVICE
-            },
+    /// Undoes the mapping, if any, and frees an allocated table. With `unmap` false the
+    /// mapping is dropped without `dma_unmap_sg` (as the C driver does where
+    /// [`dma_need_unmap`] said, at mapping time, that none is needed).
+    pub(crate) fn unmap(&mut self, dev: &device::Device, unmap: bool) {
+        if let Some(m) = self.mapping.take() {
+            if unmap {
+                let sgl = match &mut self.heap {
+                    Some(h) => h.as_mut_ptr(),
+                    None => self.inline.as_mut_ptr(),
+                };
+                // SAFETY: the table in use was mapped for `dev` in `m.dir` with `m.nents`
+                // entries (type invariant), and is unmapped once (`mapping` was taken).
+                unsafe { bindings::dma_unmap_sg_attrs(raw_dev(dev), sgl, m.nents, m.dir, 0) };
+            }
         }
+        self.heap = None;
     }
 }

@@ -133,7 +133,7 @@ fn set_queue_limits(lim: &mut bindings::queue_limits, limits: &Limits) {
 /// `gendisk` was allocated on `set` with `queuedata` and `private_data` pointing to `data`,
 /// `private_data` owning one reference (from [`Arc::into_raw`]), and added with
 /// `device_add_disk`; `Drop` removes it and drops this value's gendisk reference.
-pub(crate) struct Disk<T: Operations> {
+pub(crate) struct GenDisk<T: Operations> {
     gendisk: NonNull<bindings::gendisk>,
     /// The disk's data (`queuedata`, `private_data`).
     data: Arc<T::Disk>,
@@ -141,9 +141,9 @@ pub(crate) struct Disk<T: Operations> {
 }
 
 // SAFETY: the gendisk is internally synchronised by the block layer.
-unsafe impl<T: Operations> Send for Disk<T> {}
+unsafe impl<T: Operations> Send for GenDisk<T> {}
 // SAFETY: as above.
-unsafe impl<T: Operations> Sync for Disk<T> {}
+unsafe impl<T: Operations> Sync for GenDisk<T> {}
 
 /// The block device operations of every disk: blk-mq does the I/O. `owner` makes an open
 /// disk hold a reference on the module (`rmmod` is refused meanwhile), `free_disk` drops the
@@ -155,7 +155,7 @@ struct Fops(bindings::block_device_operations);
 // every disk.
 unsafe impl Sync for Fops {}
 
-impl<T: Operations> Disk<T> {
+impl<T: Operations> GenDisk<T> {
     /// The operations of `T`'s disks.
     const FOPS: Fops = Fops(bindings::block_device_operations {
         submit_bio: None,
@@ -189,14 +189,14 @@ impl<T: Operations> Disk<T> {
 ///
 /// # Safety
 ///
-/// Called by the block layer only, once, for a disk allocated and added by [`Disk::new`].
+/// Called by the block layer only, once, for a disk allocated and added by [`GenDisk::new`].
 unsafe extern "C" fn free_disk_callback<T: Operations>(gd: *mut bindings::gendisk) {
-    // SAFETY: `private_data` came from `Arc::into_raw` in `Disk::new` (type invariant of
-    // `Disk`), and `free_disk` runs once, after every other user of the gendisk is gone.
+    // SAFETY: `private_data` came from `Arc::into_raw` in `GenDisk::new` (type invariant of
+    // `GenDisk`), and `free_disk` runs once, after every other user of the gendisk is gone.
     drop(unsafe { Arc::from_raw((*gd).private_data.cast::<T::Disk>()) });
 }
 
-impl<T: Operations> Disk<T> {
+impl<T: Operations> GenDisk<T> {
     /// Allocates a disk on `set`, named `name`, of `capacity` 512-byte sectors, with `limits`,
     /// as a child of `parent`, and adds it to the system.
     pub(crate) fn new(
@@ -264,7 +264,7 @@ impl<T: Operations> Disk<T> {
     }
 }
 
-impl<T: Operations> Disk<T> {
+impl<T: Operations> GenDisk<T> {
     /// The disk's data.
     pub(crate) fn data(&self) -> &T::Disk {
         &self.data
@@ -338,7 +338,7 @@ impl FrozenDisks {
     ///
     /// The caller keeps the disks added until the result is dropped.
     pub(crate) fn new<'a, T: Operations + 'a>(
-        disks: impl Iterator<Item = &'a Disk<T>> + Clone,
+        disks: impl Iterator<Item = &'a GenDisk<T>> + Clone,
     ) -> Result<Self> {
         let mut queues = KVec::new();
         for d in disks.clone() {
@@ -366,7 +366,7 @@ impl Drop for FrozenDisks {
     }
 }
 
-impl<T: Operations> Drop for Disk<T> {
+impl<T: Operations> Drop for GenDisk<T> {
     fn drop(&mut self) {
         // SAFETY: the disk was added (type invariant); `del_gendisk` drains and removes it,
         // then `put_disk` drops our reference. The data outlives both calls: the gendisk owns a
@@ -389,7 +389,7 @@ const BLK_FEAT_ATOMIC_WRITES: u32 = 1 << 14;
 ///
 /// # Safety
 ///
-/// Called by the block layer only, for an open node of a disk allocated by [`Disk::new`].
+/// Called by the block layer only, for an open node of a disk allocated by [`GenDisk::new`].
 unsafe extern "C" fn disk_ioctl_callback<T: Operations>(
     bdev: *mut bindings::block_device,
     mode: bindings::blk_mode_t,
@@ -398,7 +398,7 @@ unsafe extern "C" fn disk_ioctl_callback<T: Operations>(
 ) -> i32 {
     // SAFETY: `bdev` is an open node of one of our disks; the gendisk lives while it is open,
     // and its `private_data` owns a reference on the disk's data until `free_disk`, which
-    // cannot run while the node is open (type invariant of `Disk`), even after the disk was
+    // cannot run while the node is open (type invariant of `GenDisk`), even after the disk was
     // removed.
     let (gd, data) = unsafe {
         let gd = (*bdev).bd_disk;
@@ -406,7 +406,7 @@ unsafe extern "C" fn disk_ioctl_callback<T: Operations>(
     };
     let node = IoctlNode {
         // SAFETY: as above, the disk is open, so its queue is live for the ioctl.
-        queue: DiskQueue(unsafe { NonNull::new_unchecked((*gd).queue) }),
+        queue: DiskQueue(unsafe { NonNull::new_unchecked((*gd).queue) }, PhantomData),
         // A partition's `block_device` is not the whole disk's (`bdev_is_partition()`).
         // SAFETY: `part0` is set at allocation and never changes.
         partition: !ptr::eq(bdev, unsafe { (*gd).part0 }),

@@ -2,7 +2,7 @@
 
 //! The driver side of a blk-mq tag set: the callbacks blk-mq makes, as a trait the
 //! driver implements. Upstream's `mq::Operations` has no `commit_rqs`, `map_queues`, `poll`,
-//! `timeout`, hardware-context data or disk ioctls.
+//! `timeout`, hardware-context data, per-request data of the driver's own or disk ioctls.
 //!
 //! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
 
@@ -10,7 +10,10 @@ use crate::glue::block::{
     mq::{
         comp_batch::CompBatch,
         passthru::DiskQueue,
-        request::Request,
+        request::{
+            OwnedRequest,
+            Request, //
+        },
         tag_set::{
             QueueMaps,
             Tags, //
@@ -41,6 +44,11 @@ pub(crate) trait Operations: Sized + 'static {
     type Disk: Sync + Send;
     /// The read-only sysfs attributes of each disk ([`NoAttrs`] for none).
     type DiskAttrs: Attributes<Object = Self::Disk>;
+    /// Per-request data any callback reads ([`Request::data`]); what the completion and
+    /// timeout paths both change must be atomic.
+    type RequestData: Send + Sync;
+    /// Per-request data only the request's owner reaches ([`OwnedRequest::parts`]).
+    type RequestOwned: Send;
 
     /// Returns the hardware queue for hardware context `index`; must stay valid until the tag
     /// set is freed (it is borrowed from `set`).
@@ -49,27 +57,33 @@ pub(crate) trait Operations: Sized + 'static {
     /// Tells the hardware queue the tag array of its hardware context.
     fn set_tags(hwq: &Self::HwQueue, tags: Tags);
 
-    /// Prepares a newly allocated request's per-request data (`init_request`).
-    fn init_request(set: &Self::SetData, rq: &Request);
+    /// Initialises a newly allocated request's shared data (`init_request`).
+    fn init_request(set: &Self::SetData) -> impl PinInit<Self::RequestData>;
 
-    /// Issues a request. `last` is false when more requests follow in this batch.
+    /// Initialises a newly allocated request's owned data (`init_request`).
+    fn init_request_owned(set: &Self::SetData) -> impl PinInit<Self::RequestOwned>;
+
+    /// Issues a request: [`OwnedRequest::start`] once the command is built, before the device
+    /// can see it. `last` is false when more requests follow in this batch. A request not
+    /// started is not issued, whatever the status says.
     fn queue_rq(
         set: &Self::SetData,
         hwq: &Self::HwQueue,
         disk: &Self::Disk,
-        rq: &Request,
+        rq: OwnedRequest<'_, Self>,
         last: bool,
     ) -> BlkStatus;
 
     /// Ends a batch that stopped before a request with `last` set (`commit_rqs`).
     fn commit_rqs(hwq: &Self::HwQueue);
 
-    /// Finishes a request that [`Request::complete`] handed to blk-mq (`complete`).
-    fn complete(set: &Self::SetData, rq: &Request);
+    /// Finishes a request that [`Request::complete`] handed to blk-mq (`complete`): ends or
+    /// requeues it.
+    fn complete(set: &Self::SetData, rq: OwnedRequest<'_, Self>);
 
     /// Releases what a successfully completed request holds, before its [`CompBatch`] ends it
-    /// with the rest of the batch; must not end or requeue it.
-    fn complete_batched(set: &Self::SetData, rq: &Request);
+    /// with the rest of the batch.
+    fn complete_batched(set: &Self::SetData, rq: &mut OwnedRequest<'_, Self>);
 
     /// Builds the CPU to hardware queue maps (`map_queues`).
     fn map_queues(set: &Self::SetData, maps: &mut QueueMaps<'_>);
@@ -79,21 +93,25 @@ pub(crate) trait Operations: Sized + 'static {
     fn poll(set: &Self::SetData, hwq: &Self::HwQueue, batch: Option<&mut CompBatch>) -> i32;
 
     /// A request ran past its deadline (`timeout`); runs in process context.
-    fn timeout(set: &Self::SetData, hwq: &Self::HwQueue, rq: &Request) -> TimeoutAction;
+    fn timeout(set: &Self::SetData, hwq: &Self::HwQueue, rq: &Request<Self>) -> TimeoutAction;
 
     /// An ioctl the block layer does not handle itself, on the disk or one of its partitions
     /// (`ioctl` of `block_device_operations`). The disk may have been removed already (a
     /// descriptor outlives it): `disk` stays valid, but its queue fails new requests.
-    fn disk_ioctl(_disk: &Self::Disk, _node: IoctlNode, _cmd: u32, _arg: usize) -> Result<isize> {
+    fn disk_ioctl(
+        _disk: &Self::Disk,
+        _node: IoctlNode<Self>,
+        _cmd: u32,
+        _arg: usize,
+    ) -> Result<isize> {
         Err(ENOTTY)
     }
 }
 
 /// The block device node an ioctl came in on.
-#[derive(Clone, Copy)]
-pub(crate) struct IoctlNode {
+pub(crate) struct IoctlNode<T: Operations> {
     /// The disk's request queue, for passthrough requests.
-    pub(crate) queue: DiskQueue,
+    pub(crate) queue: DiskQueue<T>,
     /// The node is a partition, not the whole disk.
     pub(crate) partition: bool,
     /// The descriptor was opened for writing (`BLK_OPEN_WRITE`).

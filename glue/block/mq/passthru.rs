@@ -6,7 +6,7 @@
 //! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
 
 use crate::glue::block::{
-    mq::request::Request,
+    mq::{operations::Operations, request::Request},
     status::BlkStatus, //
 };
 use core::{
@@ -32,14 +32,24 @@ use kernel::{
 /// # Invariants
 ///
 /// The queue belongs to an open disk of this driver, which keeps it alive while the ioctl
-/// runs (the handle is not kept beyond it).
-#[derive(Clone, Copy)]
-pub(crate) struct DiskQueue(pub(in crate::glue) NonNull<bindings::request_queue>);
+/// runs (the handle is not kept beyond it), and its tag set was created for `T`.
+pub(crate) struct DiskQueue<T: Operations>(
+    pub(in crate::glue) NonNull<bindings::request_queue>,
+    pub(in crate::glue) PhantomData<T>,
+);
 
-impl DiskQueue {
+impl<T: Operations> Clone for DiskQueue<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Operations> Copy for DiskQueue<T> {}
+
+impl<T: Operations> DiskQueue<T> {
     /// Allocates a driver-private request on the queue (`blk_mq_alloc_request()` with
     /// `REQ_OP_DRV_OUT` when `to_device`, else `REQ_OP_DRV_IN`), waiting for a free tag.
-    pub(crate) fn alloc_passthru<'a>(self, to_device: bool) -> Result<PassthruRq<'a>> {
+    pub(crate) fn alloc_passthru<'a>(self, to_device: bool) -> Result<PassthruRq<'a, T>> {
         let op = if to_device {
             bindings::req_op_REQ_OP_DRV_OUT
         } else {
@@ -53,6 +63,7 @@ impl DiskQueue {
             rq: NonNull::new(rq).ok_or(ENOMEM)?,
             user_bio: None,
             _buf: PhantomData,
+            _ops: PhantomData,
         })
     }
 }
@@ -63,18 +74,39 @@ impl DiskQueue {
 ///
 /// `rq` is an allocated request of a queue that outlives this value; a data buffer mapped into
 /// it lives for `'a`.
-pub(crate) struct PassthruRq<'a> {
+pub(crate) struct PassthruRq<'a, T: Operations> {
     rq: NonNull<bindings::request>,
     /// The bios of a user buffer mapped with [`PassthruRq::map_user`], until unmapped.
     user_bio: Option<NonNull<bindings::bio>>,
     _buf: PhantomData<&'a mut [u8]>,
+    _ops: PhantomData<T>,
 }
 
-impl<'a> PassthruRq<'a> {
-    /// The request, e.g. to fill in its per-request data before [`PassthruRq::execute`].
-    pub(crate) fn request(&self) -> &Request {
-        // SAFETY: allocated and owned by this value (type invariant).
+impl<'a, T: Operations> PassthruRq<'a, T> {
+    /// The request, e.g. to read its shared per-request data.
+    pub(crate) fn request(&self) -> &Request<T> {
+        // SAFETY: allocated and owned by this value (type invariant), from a queue of a tag set
+        // of `T` (type invariant of `DiskQueue`), so its data area was initialised.
         unsafe { Request::from_raw(self.rq.as_ptr()) }
+    }
+
+    /// The request and its owned data, apart.
+    #[cfg(all(rnvme_kunit, CONFIG_KUNIT = "y"))]
+    pub(crate) fn parts(&mut self) -> (&Request<T>, &mut T::RequestOwned) {
+        // SAFETY: the request is allocated and owned by this value, from a queue of a tag set
+        // of `T`; it is not running, so nothing else uses its data (see `owned`).
+        unsafe {
+            let rq = Request::from_raw(self.rq.as_ptr());
+            (rq, rq.owned_mut())
+        }
+    }
+
+    /// The request's owned data, e.g. to fill it in before [`PassthruRq::execute`] or read it
+    /// after.
+    pub(crate) fn owned(&mut self) -> &mut T::RequestOwned {
+        // SAFETY: the request is allocated and owned by this value; it is not running (it runs
+        // only within `execute`, which borrows `self` mutably), so nothing else uses its data.
+        unsafe { self.request().owned_mut() }
     }
 
     /// Attaches `buf` as the request's data (`blk_rq_map_kern()`): it is mapped, or copied
@@ -156,7 +188,7 @@ impl<'a> PassthruRq<'a> {
     }
 }
 
-impl Drop for PassthruRq<'_> {
+impl<T: Operations> Drop for PassthruRq<'_, T> {
     fn drop(&mut self) {
         // A request that failed before it was issued, or whose caller did not unmap it.
         let _ = self.unmap_user();

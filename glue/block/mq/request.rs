@@ -1,18 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! A blk-mq request (`struct request`) borrowed in a callback: its operation, position,
-//! flags, per-request data, start, end and completion. Upstream's `kernel::block::mq::Request`
-//! has no per-request data of a chosen size and no access to flags, bios or timeouts.
+//! flags, typed per-request data, start, end and completion. Upstream's
+//! `kernel::block::mq::Request<T>` keeps a reference count in the per-request data and has no
+//! driver data beside it, no access to flags, bios or timeouts, and no way to end a request
+//! other than whole.
+//!
+//! The per-request data area (`blk_mq_rq_to_pdu()`) holds a [`Pdu`]: the glue's completion
+//! state, the driver's [`Operations::RequestData`], which any callback reads through
+//! [`Request::data`] (shared: what the completion and timeout paths both touch is atomic),
+//! and the driver's [`Operations::RequestOwned`], reached only through an [`OwnedRequest`],
+//! which the glue hands out where blk-mq gives the driver the request alone: in `queue_rq`,
+//! in `complete` after the one completion the glue let through (see
+//! [`Request::complete`]), and to the submitter of a passthrough request around its run.
 //!
 //! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
 
-use crate::glue::block::status::BlkStatus;
-use core::{
-    ptr::{
-        self,
-        NonNull, //
+use crate::glue::{
+    block::{
+        mq::operations::Operations,
+        status::BlkStatus, //
     },
-    sync::atomic::Ordering, //
+    kver,
+};
+use core::{
+    cell::UnsafeCell,
+    marker::PhantomData,
+    ptr,
+    sync::atomic::{
+        AtomicU8,
+        Ordering, //
+    },
 };
 use kernel::{
     bindings,
@@ -36,14 +54,128 @@ pub(crate) enum ReqOp {
     Other(u32),
 }
 
-/// A block-layer request, borrowed for the duration of a blk-mq callback.
+/// A block-layer request of a tag set of `T`, borrowed for the duration of a blk-mq callback.
 ///
 /// # Invariants
 ///
 /// The wrapped `struct request` is owned by blk-mq and valid for as long as the reference is
-/// live: from `queue_rq` until the driver ends it, or within `complete`/`timeout`/`init_request`.
+/// live: from `queue_rq` until the driver ends it, or within `complete`/`timeout`. It belongs
+/// to a tag set created by [`super::tag_set::TagSet::new`] for `T`, so its per-request data
+/// area holds an initialised [`Pdu<T>`].
 #[repr(transparent)]
-pub(crate) struct Request(Opaque<bindings::request>);
+pub(crate) struct Request<T: Operations>(Opaque<bindings::request>, PhantomData<T>);
+
+/// Completion state: the driver has not issued the request (or it came back to the driver).
+const IDLE: u8 = 0;
+/// Completion state: the device may complete the request ([`Request::start`] was called).
+const IN_FLIGHT: u8 = 1;
+/// Completion state: a completion was let through ([`Request::complete`]); blk-mq calls the
+/// driver's `complete` next, or a completion batch ends it.
+const COMPLETING: u8 = 2;
+
+/// What blk-mq's per-request data area holds for a tag set of `T`.
+#[repr(C)]
+pub(crate) struct Pdu<T: Operations> {
+    /// `IDLE`, `IN_FLIGHT` or `COMPLETING`: lets exactly one completion through per issue.
+    state: AtomicU8,
+    /// The driver's shared per-request data.
+    data: T::RequestData,
+    /// The driver's owned per-request data, reached only through an [`OwnedRequest`].
+    owned: UnsafeCell<T::RequestOwned>,
+}
+
+impl<T: Operations> Pdu<T> {
+    /// Initialises the data area at `slot` (`init_request`).
+    ///
+    /// # Safety
+    ///
+    /// `slot` must be valid for writes of a `Pdu<T>`, suitably aligned, and not in use.
+    pub(in crate::glue) unsafe fn init(slot: *mut Self, set: &T::SetData) {
+        // SAFETY: `slot` is valid for writes and will not move (the function's requirements);
+        // each field is initialised once. The initialisers cannot fail.
+        unsafe {
+            ptr::addr_of_mut!((*slot).state).write(AtomicU8::new(IDLE));
+            let Ok(()) = kver::init_at(ptr::addr_of_mut!((*slot).data), T::init_request(set));
+            let owned = UnsafeCell::raw_get(ptr::addr_of!((*slot).owned));
+            let Ok(()) = kver::init_at(owned, T::init_request_owned(set));
+        }
+    }
+
+    /// Drops the data at `slot` (`exit_request`).
+    ///
+    /// # Safety
+    ///
+    /// `slot` must have been initialised by [`Pdu::init`] and be unused from now on.
+    pub(in crate::glue) unsafe fn drop_in_place(slot: *mut Self) {
+        // SAFETY: per the function's requirements.
+        unsafe { ptr::drop_in_place(slot) };
+    }
+}
+
+/// A request the driver has to itself: its owned data may be changed.
+///
+/// # Invariants
+///
+/// Nothing else uses `rq`'s owned data while this exists: the glue creates one only where
+/// blk-mq gives the request to the driver alone (see the module documentation), one at a time.
+pub(crate) struct OwnedRequest<'a, T: Operations> {
+    rq: &'a Request<T>,
+}
+
+impl<'a, T: Operations> OwnedRequest<'a, T> {
+    /// # Safety
+    ///
+    /// The caller must own `rq` alone for `'a` (see the type invariants).
+    pub(in crate::glue) unsafe fn new(rq: &'a Request<T>) -> Self {
+        // INVARIANT: per the function's requirements.
+        Self { rq }
+    }
+
+    /// The request and its owned data, apart, so that both can be used together.
+    pub(crate) fn parts(&mut self) -> (&'a Request<T>, &mut T::RequestOwned) {
+        // SAFETY: nothing else uses the owned data while `self` exists (type invariant); the
+        // reference borrows `self` mutably, so it is the only one made from it at a time.
+        let owned = unsafe { self.rq.owned_mut() };
+        (self.rq, owned)
+    }
+
+    /// The owned data.
+    pub(crate) fn owned(&mut self) -> &mut T::RequestOwned {
+        self.parts().1
+    }
+
+    /// Starts the request's timeout clock (`blk_mq_start_request()`): from now on the device
+    /// may complete it, and the owned data is out of reach until it does. Call in `queue_rq`,
+    /// after the last change to the owned data and before the device can see the command.
+    pub(crate) fn start(self) {
+        self.rq.pdu().state.store(IN_FLIGHT, Ordering::Release);
+        // SAFETY: `rq` is a valid request the driver owns, in `queue_rq`.
+        unsafe { bindings::blk_mq_start_request(self.rq.as_raw()) };
+    }
+
+    /// Ends the request with `status` (`blk_mq_end_request()`).
+    pub(crate) fn end(self, status: BlkStatus) {
+        self.rq.pdu().state.store(IDLE, Ordering::Relaxed);
+        // SAFETY: `rq` is a started request the driver owns; it is not touched again.
+        unsafe { bindings::blk_mq_end_request(self.rq.as_raw(), status.0) };
+    }
+
+    /// Puts the request back on its queue's requeue list to be issued again
+    /// (`blk_mq_requeue_request()`); used instead of ending it.
+    pub(crate) fn requeue(self) {
+        self.rq.pdu().state.store(IDLE, Ordering::Relaxed);
+        // SAFETY: `rq` is a request the driver owns and has not ended.
+        unsafe { bindings::blk_mq_requeue_request(self.rq.as_raw(), true) };
+    }
+}
+
+impl<T: Operations> core::ops::Deref for OwnedRequest<'_, T> {
+    type Target = Request<T>;
+
+    fn deref(&self) -> &Request<T> {
+        self.rq
+    }
+}
 
 /// `REQ_FUA`: the write must be on stable media when it completes.
 const REQ_FUA: u32 = 1 << bindings::req_flag_bits___REQ_FUA;
@@ -56,12 +188,13 @@ const REQ_NOUNMAP: u32 = 1 << bindings::req_flag_bits___REQ_NOUNMAP;
 /// `REQ_OP_MASK`: the operation bits of `cmd_flags`.
 const REQ_OP_MASK: u32 = (1 << bindings::REQ_OP_BITS) - 1;
 
-impl Request {
+impl<T: Operations> Request<T> {
     /// Borrows a request from a raw pointer.
     ///
     /// # Safety
     ///
-    /// `ptr` must point to a live request that stays valid for `'a` (see the type invariants).
+    /// `ptr` must point to a live request of a tag set of `T`, with its data area initialised,
+    /// that stays valid for `'a` (see the type invariants).
     pub(in crate::glue) unsafe fn from_raw<'a>(ptr: *mut bindings::request) -> &'a Self {
         // SAFETY: `Request` is `#[repr(transparent)]` over the C structure and the caller
         // guarantees that `ptr` is valid for `'a`.
@@ -152,33 +285,77 @@ impl Request {
         }
     }
 
-    /// Pointer to the driver's per-request data (`blk_mq_rq_to_pdu()`).
-    pub(crate) fn pdu<T>(&self) -> NonNull<T> {
-        // SAFETY: `self` is a valid request; the tag set was allocated with `cmd_size` covering
-        // a `T` (checked in `TagSet::new`), placed right after the request, which is where
-        // `blk_mq_rq_to_pdu()` (`rq + 1`) finds it: the allocation covers both.
-        let pdu = unsafe { self.as_raw().add(1) };
-        // SAFETY: the PDU follows a valid request and so is never null.
-        unsafe { NonNull::new_unchecked(pdu.cast::<T>()) }
+    /// The data area (`blk_mq_rq_to_pdu()`, the memory right after the request).
+    pub(in crate::glue) fn pdu_ptr(rq: *mut bindings::request) -> *mut Pdu<T> {
+        // The allocation covers the request and its `cmd_size` bytes of data (sized for a
+        // `Pdu<T>` in `TagSet::new`): `rq + 1` stays inside it.
+        rq.wrapping_add(1).cast()
     }
 
-    /// Starts the request's timeout clock (`blk_mq_start_request()`).
-    pub(crate) fn start(&self) {
-        // SAFETY: `self` is a valid request the driver owns, in `queue_rq`.
-        unsafe { bindings::blk_mq_start_request(self.as_raw()) };
+    fn pdu(&self) -> &Pdu<T> {
+        // SAFETY: the data area holds an initialised `Pdu<T>` (type invariant) that lives as
+        // long as the request; only its `owned` field is ever changed, behind an `UnsafeCell`.
+        unsafe { &*Self::pdu_ptr(self.as_raw()) }
     }
 
-    /// Ends the request with `status` (`blk_mq_end_request()`).
-    pub(crate) fn end(&self, status: BlkStatus) {
-        // SAFETY: `self` is a started request the driver owns; it is not touched again.
-        unsafe { bindings::blk_mq_end_request(self.as_raw(), status.0) };
+    /// The driver's owned per-request data.
+    ///
+    /// # Safety
+    ///
+    /// The caller must own the request alone, and make no other reference to the owned data
+    /// while this one lives.
+    #[expect(
+        clippy::mut_from_ref,
+        reason = "exclusive by the caller's ownership of the request"
+    )]
+    pub(in crate::glue) unsafe fn owned_mut(&self) -> &mut T::RequestOwned {
+        // SAFETY: the owned data is initialised (type invariant) and the caller has it alone.
+        unsafe { &mut *self.pdu().owned.get() }
     }
 
-    /// Hands the request to blk-mq for completion on the submitting CPU; blk-mq then calls
-    /// [`Operations::complete`] (`blk_mq_complete_request()`).
-    pub(crate) fn complete(&self) {
-        // SAFETY: `self` is a started request the driver owns.
+    /// The driver's shared per-request data.
+    #[inline]
+    pub(crate) fn data(&self) -> &T::RequestData {
+        &self.pdu().data
+    }
+
+    /// Takes the one completion of an issued request: true for the first caller after
+    /// [`OwnedRequest::start`], false for any other (a duplicated completion, or one racing with
+    /// recovery's cancel), which must then leave the request alone.
+    pub(in crate::glue) fn take_completion(&self) -> bool {
+        self.pdu()
+            .state
+            .compare_exchange(IN_FLIGHT, COMPLETING, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// A completing request back with the driver: for the `complete` callbacks.
+    ///
+    /// # Safety
+    ///
+    /// Called by blk-mq's completion of a request that [`Request::take_completion`] let
+    /// through, once.
+    pub(in crate::glue) unsafe fn completing<'a>(
+        rq: *mut bindings::request,
+    ) -> OwnedRequest<'a, T> {
+        // SAFETY: per the function's requirements the request is live and of a tag set of `T`;
+        // the one completion let through gives it to the driver alone until it is ended or
+        // requeued.
+        unsafe { OwnedRequest::new(Self::from_raw(rq)) }
+    }
+
+    /// Hands the request to blk-mq for completion on the submitting CPU, after `record` has
+    /// noted in its data how it ended; blk-mq then calls [`Operations::complete`]
+    /// (`blk_mq_complete_request()`). Only the first completion of an issue goes through;
+    /// returns false, without calling `record`, for any other.
+    pub(crate) fn complete(&self, record: impl FnOnce(&T::RequestData)) -> bool {
+        if !self.take_completion() {
+            return false;
+        }
+        record(self.data());
+        // SAFETY: `self` is a started request, completed once.
         unsafe { bindings::blk_mq_complete_request(self.as_raw()) };
+        true
     }
 
     /// True once the request has been completed (`blk_mq_request_completed()`).
@@ -212,11 +389,14 @@ impl Request {
         false
     }
 
-    /// Puts the request back on its queue's requeue list to be issued again
-    /// (`blk_mq_requeue_request()`); used instead of ending it.
-    pub(crate) fn requeue(&self) {
-        // SAFETY: `self` is a request the driver owns and has not ended.
-        unsafe { bindings::blk_mq_requeue_request(self.as_raw(), true) };
+    /// Back to idle when `queue_rq` did not issue the request (blk-mq keeps or ends it).
+    pub(in crate::glue) fn not_issued(&self) {
+        self.pdu().state.store(IDLE, Ordering::Relaxed);
+    }
+
+    /// Before a completion batch ends the request: back to idle.
+    pub(in crate::glue) fn batch_ended(&self) {
+        self.pdu().state.store(IDLE, Ordering::Relaxed);
     }
 
     pub(in crate::glue) fn rq_flags(&self) -> u32 {

@@ -16,8 +16,13 @@ use crate::glue::{
             Operations,
             TimeoutAction, //
         },
-        request::Request, //
+        request::{
+            OwnedRequest,
+            Pdu,
+            Request, //
+        },
     },
+    block::status::BlkStatus,
     device::raw_dev, //
 };
 use core::{
@@ -52,9 +57,10 @@ impl Tags {
     ///
     /// # Safety
     ///
-    /// The tag set must still be allocated, and the request with this tag must be in flight in
-    /// the driver (a completion for it arrived) so that it is not freed while borrowed.
-    pub(crate) unsafe fn request<'a>(self, tag: u16) -> Option<&'a Request> {
+    /// The tag set must still be allocated and be one created by [`TagSet::new`] for `T`, and
+    /// the request with this tag must be in flight in the driver (a completion for it arrived)
+    /// so that it is not freed while borrowed.
+    pub(crate) unsafe fn request<'a, T: Operations>(self, tag: u16) -> Option<&'a Request<T>> {
         if self.0.is_null() {
             return None;
         }
@@ -68,7 +74,7 @@ impl Tags {
         if rq.is_null() {
             return None;
         }
-        // SAFETY: the request is in flight (function safety requirements).
+        // SAFETY: the request is in flight, of a tag set of `T` (function safety requirements).
         Some(unsafe { Request::from_raw(rq) })
     }
 }
@@ -203,7 +209,7 @@ impl<T: Operations> TagSet<T> {
         init_hctx: Some(Self::init_hctx_callback),
         exit_hctx: None,
         init_request: Some(Self::init_request_callback),
-        exit_request: None,
+        exit_request: Some(Self::exit_request_callback),
         cleanup_rq: None,
         busy: None,
         map_queues: Some(Self::map_queues_callback),
@@ -211,17 +217,27 @@ impl<T: Operations> TagSet<T> {
         show_rq: None,
     };
 
-    /// Allocates a tag set of `nr_hw_queues` queues of `queue_depth` tags, each request with
-    /// `cmd_size` bytes of driver data, and a request timeout of `timeout_ms`; with `nr_maps`
-    /// of 3 it has default, read and poll maps (filled in by [`Operations::map_queues`]).
+    /// Bytes of per-request data: a [`Pdu`] of `T`.
+    const CMD_SIZE: u32 = {
+        // blk-mq places the data right after the request (`rq + 1`): it can only be as aligned
+        // as the request.
+        assert!(core::mem::align_of::<Pdu<T>>() <= core::mem::align_of::<bindings::request>());
+        assert!(core::mem::size_of::<Pdu<T>>() <= 1 << 16);
+        // CAST: at most 64 KiB, asserted above.
+        core::mem::size_of::<Pdu<T>>() as u32
+    };
+
+    /// Allocates a tag set of `nr_hw_queues` queues of `queue_depth` tags, each request with a
+    /// [`Pdu`] of `T`, and a request timeout of `timeout_ms`; with `nr_maps` of 3 it has
+    /// default, read and poll maps (filled in by [`Operations::map_queues`]).
     pub(crate) fn new(
         data: Arc<T::SetData>,
         nr_maps: u32,
         nr_hw_queues: u32,
         queue_depth: u32,
-        cmd_size: u32,
         timeout_ms: u32,
     ) -> impl PinInit<Self, Error> {
+        let cmd_size = Self::CMD_SIZE;
         try_pin_init!(Self {
             inner <- Opaque::try_ffi_init(|set: *mut bindings::blk_mq_tag_set| {
                 // SAFETY: plain arithmetic on an integer.
@@ -274,11 +290,29 @@ impl<T: Operations> TagSet<T> {
                 Self::set_data((*(*hctx).queue).tag_set),
                 &*(*hctx).driver_data.cast::<T::HwQueue>(),
                 &*(*(*hctx).queue).queuedata.cast::<T::Disk>(),
-                Request::from_raw((*bd).rq),
+                Request::<T>::from_raw((*bd).rq),
                 (*bd).last,
             )
         };
-        T::queue_rq(set, hwq, disk, rq, last).0
+        Self::issue(set, hwq, disk, rq, last).0
+    }
+
+    /// Hands `rq` to [`Operations::queue_rq`], which owns it for the call.
+    fn issue(
+        set: &T::SetData,
+        hwq: &T::HwQueue,
+        disk: &T::Disk,
+        rq: &Request<T>,
+        last: bool,
+    ) -> BlkStatus {
+        // SAFETY: blk-mq gives the driver a request it dispatches alone: it is idle (not
+        // started, or back from a completion that requeued it).
+        let owned = unsafe { OwnedRequest::new(rq) };
+        let status = T::queue_rq(set, hwq, disk, owned, last);
+        if !status.is_ok() {
+            rq.not_issued();
+        }
+        status
     }
 
     /// Issues a plugged list of requests (`queue_rqs`): each through [`Operations::queue_rq`]
@@ -310,7 +344,7 @@ impl<T: Operations> TagSet<T> {
                     Self::set_data((*(*hctx).queue).tag_set),
                     &*(*hctx).driver_data.cast::<T::HwQueue>(),
                     &*(*(*hctx).queue).queuedata.cast::<T::Disk>(),
-                    Request::from_raw(rq),
+                    Request::<T>::from_raw(rq),
                 )
             };
             if let Some(p) = prev {
@@ -319,7 +353,7 @@ impl<T: Operations> TagSet<T> {
                 }
             }
             prev = Some(hwq);
-            if !T::queue_rq(set, hwq, disk, request, false).is_ok() {
+            if !Self::issue(set, hwq, disk, request, false).is_ok() {
                 // SAFETY: `left` is our list; the request was not issued, so it is still
                 // blk-mq's, off any other list, and its link is free.
                 unsafe { rq_list_add_tail(&raw mut left, rq) };
@@ -343,13 +377,14 @@ impl<T: Operations> TagSet<T> {
 
     /// # Safety
     ///
-    /// Called by blk-mq only, for a request completed with `blk_mq_complete_request`.
+    /// Called by blk-mq only (or by [`super::comp_batch::complete_request`] in its place), for
+    /// a request whose completion [`Request::take_completion`] let through.
     pub(in crate::glue) unsafe extern "C" fn complete_callback(rq: *mut bindings::request) {
-        // SAFETY: `rq` is a live request of a queue of this tag set; `mq_hctx->queue->tag_set`
-        // leads back to the set whose data outlives its requests.
+        // SAFETY: `rq` is a live request of a queue of this tag set; `q->tag_set` leads back to
+        // the set whose data outlives its requests. Its one completion was let through.
         let (rq, data) = unsafe {
             let set = (*(*rq).q).tag_set;
-            (Request::from_raw(rq), Self::set_data(set))
+            (Request::<T>::completing(rq), Self::set_data(set))
         };
         T::complete(data, rq);
     }
@@ -386,10 +421,25 @@ impl<T: Operations> TagSet<T> {
         _hctx_idx: u32,
         _numa_node: i32,
     ) -> i32 {
-        // SAFETY: `set` is our tag set; `rq` is a newly allocated request of it.
-        let (data, rq) = unsafe { (Self::set_data(set), Request::from_raw(rq)) };
-        T::init_request(data, rq);
+        // SAFETY: `set` is our tag set; `rq` is a newly allocated request of it, followed by
+        // `cmd_size` bytes for a `Pdu<T>` (aligned as the request, asserted in `CMD_SIZE`) that
+        // nothing uses yet.
+        unsafe { Pdu::<T>::init(Request::<T>::pdu_ptr(rq), Self::set_data(set)) };
         0
+    }
+
+    /// # Safety
+    ///
+    /// Called by blk-mq only, for a request of a tag set created by `new` whose
+    /// `init_request` succeeded, when it is freed.
+    unsafe extern "C" fn exit_request_callback(
+        _set: *mut bindings::blk_mq_tag_set,
+        rq: *mut bindings::request,
+        _hctx_idx: u32,
+    ) {
+        // SAFETY: the data was initialised by `init_request_callback` and the request is freed:
+        // nothing uses the data any more.
+        unsafe { Pdu::<T>::drop_in_place(Request::<T>::pdu_ptr(rq)) };
     }
 
     /// # Safety
@@ -404,7 +454,7 @@ impl<T: Operations> TagSet<T> {
             (
                 Self::set_data((*(*rq).q).tag_set),
                 &*(*(*rq).mq_hctx).driver_data.cast::<T::HwQueue>(),
-                Request::from_raw(rq),
+                Request::<T>::from_raw(rq),
             )
         };
         match T::timeout(set, hwq, rq) {
@@ -442,14 +492,17 @@ impl<T: Operations> TagSet<T> {
     pub(in crate::glue) unsafe extern "C" fn complete_batch_callback(
         iob: *mut bindings::io_comp_batch,
     ) {
-        // SAFETY: every request on the list completed successfully and belongs to a tag set of
-        // `T` (type invariant of `CompBatch`); the list is only read until it is handed to
-        // `blk_mq_end_request_batch`, which ends every request and empties it.
+        // SAFETY: every request on the list completed successfully, its one completion let
+        // through, and belongs to a tag set of `T` (type invariant of `CompBatch`); the list is
+        // only read until it is handed to `blk_mq_end_request_batch`, which ends every request
+        // and empties it.
         unsafe {
             let mut rq = (*iob).req_list.head;
             while !rq.is_null() {
                 let next = (*rq).__bindgen_anon_1.rq_next;
-                T::complete_batched(Self::set_data((*(*rq).q).tag_set), Request::from_raw(rq));
+                let mut owned = Request::<T>::completing(rq);
+                T::complete_batched(Self::set_data((*(*rq).q).tag_set), &mut owned);
+                owned.batch_ended();
                 rq = next;
             }
             bindings::blk_mq_end_request_batch(iob);
@@ -457,8 +510,8 @@ impl<T: Operations> TagSet<T> {
     }
 
     /// A handle for recovery code that must reach the whole tag set.
-    pub(crate) fn handle(&self) -> TagSetRef {
-        TagSetRef(self.as_raw())
+    pub(crate) fn handle(&self) -> TagSetRef<T> {
+        TagSetRef(self.as_raw(), PhantomData)
     }
 
     /// # Safety
@@ -489,15 +542,22 @@ impl<T: Operations> PinnedDrop for TagSet<T> {
 ///
 /// Points to a tag set allocated by [`TagSet::new`]; users guarantee (see each method) that the
 /// tag set is still allocated when they use the handle.
-#[derive(Clone, Copy)]
-pub(crate) struct TagSetRef(*mut bindings::blk_mq_tag_set);
+pub(crate) struct TagSetRef<T: Operations>(*mut bindings::blk_mq_tag_set, PhantomData<T>);
+
+impl<T: Operations> Clone for TagSetRef<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Operations> Copy for TagSetRef<T> {}
 
 // SAFETY: the handle is a plain pointer; blk-mq synchronises the operations below internally.
-unsafe impl Send for TagSetRef {}
+unsafe impl<T: Operations> Send for TagSetRef<T> {}
 // SAFETY: as above.
-unsafe impl Sync for TagSetRef {}
+unsafe impl<T: Operations> Sync for TagSetRef<T> {}
 
-impl TagSetRef {
+impl<T: Operations> TagSetRef<T> {
     /// Stops dispatch to every queue of the set and waits for running `queue_rq` calls
     /// (`blk_mq_quiesce_tagset()`).
     ///
@@ -524,14 +584,14 @@ impl TagSetRef {
     /// # Safety
     ///
     /// The tag set must be allocated.
-    pub(crate) unsafe fn for_each_busy(self, mut f: impl FnMut(&Request)) {
-        let mut f: &mut dyn FnMut(&Request) = &mut f;
+    pub(crate) unsafe fn for_each_busy(self, mut f: impl FnMut(&Request<T>)) {
+        let mut f: &mut dyn FnMut(&Request<T>) = &mut f;
         // SAFETY: the tag set is allocated; `busy_callback` casts `data` back to the
         // `&mut dyn FnMut` that lives on this stack frame for the whole call.
         unsafe {
             bindings::blk_mq_tagset_busy_iter(
                 self.0,
-                Some(busy_callback),
+                Some(busy_callback::<T>),
                 ptr::from_mut(&mut f).cast::<c_void>(),
             )
         };
@@ -552,11 +612,14 @@ impl TagSetRef {
 /// # Safety
 ///
 /// Only passed to `blk_mq_tagset_busy_iter` by [`TagSetRef::for_each_busy`].
-unsafe extern "C" fn busy_callback(rq: *mut bindings::request, data: *mut c_void) -> bool {
-    // SAFETY: `data` is the `&mut dyn FnMut` of `for_each_busy`; `rq` is a started request that
-    // blk-mq keeps alive during the iteration.
+unsafe extern "C" fn busy_callback<T: Operations>(
+    rq: *mut bindings::request,
+    data: *mut c_void,
+) -> bool {
+    // SAFETY: `data` is the `&mut dyn FnMut` of `for_each_busy`; `rq` is a started request of
+    // the tag set of `T` that blk-mq keeps alive during the iteration.
     unsafe {
-        let f = &mut *data.cast::<&mut dyn FnMut(&Request)>();
+        let f = &mut *data.cast::<&mut dyn FnMut(&Request<T>)>();
         f(Request::from_raw(rq));
     }
     true
