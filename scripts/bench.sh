@@ -407,7 +407,7 @@ total=$((ROUNDS * 5 * $(echo $JOBS | wc -w)))
 # run_job TARGET DRIVER PCIADDR|- DISK JOB: runs one fio job and prints its
 # record (raw fio JSON, interrupts, guest uptime before and after) on the
 # console for the host. Record lines start with '[' so the live output of
-# scripts/vm.sh shows them only with RNVME_VERBOSE=1; the progress line is
+# tests/harness/vm.sh shows them only with RNVME_VERBOSE=1; the progress line is
 # the one a person reads.
 run_job() {
 	local target=$1 drv=$2 addr=$3 disk=$4 job=$5 rc=0 s
@@ -538,11 +538,11 @@ GUEST
 # --- the run ------------------------------------------------------------------------
 
 # The run takes minutes and bash reads a script as it goes: run a private copy
-# of vm.sh, so an edit to scripts/vm.sh meanwhile cannot break it. Its lib.sh
+# of vm.sh, so an edit to tests/harness/vm.sh meanwhile cannot break it. Its lib.sh
 # is the real one (which sets RNVME_ROOT from its own path).
 mkdir -p "$work/harness"
-cp scripts/vm.sh "$work/harness/vm.sh"
-echo ". '$RNVME_ROOT/scripts/lib.sh'" >"$work/harness/lib.sh"
+cp tests/harness/vm.sh "$work/harness/vm.sh"
+echo ". '$RNVME_ROOT/tests/harness/lib.sh'" >"$work/harness/lib.sh"
 
 say "benchmark: $rounds rounds, scale $scale, icount; console: $console"
 vm_rc=0

@@ -11,7 +11,7 @@
 # .git and config) to build/blktests/src, whose src/ helpers are built there with
 # the host's cc, and the copy goes into the guest as a tarball. bash, gawk,
 # GNU coreutils and the other programs blktests calls come from the host
-# (RNVME_EXTRA_TOOLS of scripts/initramfs.sh); the test kernel's .config is
+# (RNVME_EXTRA_TOOLS of tests/harness/initramfs.sh); the test kernel's .config is
 # the guest's /boot/config-<release> (gzipped), where blktests looks for kernel
 # options.
 #
@@ -319,7 +319,7 @@ for d in $drivers; do
 	guest_script "$d" >"$out/guest-$d.sh"
 	t0=$SECONDS
 	rc=0
-	scripts/vm.sh --name "blktests-$d" --timeout "$vm_timeout" --mem 2G \
+	tests/harness/vm.sh --name "blktests-$d" --timeout "$vm_timeout" --mem 2G \
 		--disk d0=1G \
 		--qemu '-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x8 -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off' \
 		--nvme serial=blkt0,drive=d0,bus=rp1,id=nv0 \

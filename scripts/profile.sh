@@ -195,8 +195,8 @@ GUEST
 
 # A private copy of vm.sh, as in scripts/bench.sh, so an edit meanwhile cannot break the run.
 mkdir -p "$raw/harness"
-cp scripts/vm.sh "$raw/harness/vm.sh"
-echo ". '$RNVME_ROOT/scripts/lib.sh'" >"$raw/harness/lib.sh"
+cp tests/harness/vm.sh "$raw/harness/vm.sh"
+echo ". '$RNVME_ROOT/tests/harness/lib.sh'" >"$raw/harness/lib.sh"
 
 say "profiling $job, $reap reaping ($ios I/Os per driver), icount + tbprof plugin; console: $console"
 vm_rc=0

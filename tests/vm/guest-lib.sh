@@ -42,7 +42,7 @@ nvme_ctrls() {
 	return 0
 }
 
-# pci_addr_of N: PCI address of the N-th (from 0) --nvme of scripts/vm.sh.
+# pci_addr_of N: PCI address of the N-th (from 0) --nvme of tests/harness/vm.sh.
 pci_addr_of() {
 	local a
 	a=$(rnvme_param slots | cut -d, -f$(($1 + 1)))
@@ -208,14 +208,14 @@ fio_verify() {
 # host_do MONITOR_CMD...: has the host run an HMP command on this VM's QEMU
 # monitor (device_del, qemu-io, ...), waits for it to be done, prints the
 # monitor's output and returns non-zero when the monitor reported an error.
-# The request goes out on the console as "RNVME-HOST: SEQ CMD"; scripts/vm.sh
+# The request goes out on the console as "RNVME-HOST: SEQ CMD"; tests/harness/vm.sh
 # runs it and answers on the second serial port (/dev/ttyS1) with
 # "RNVME-OUT SEQ LINE" lines and one "RNVME-ACK SEQ RC".
 host_do() {
 	local seq line rc=
 	seq=$(($(cat /tmp/.rnvme-host-seq 2>/dev/null || echo 0) + 1))
 	echo "$seq" >/tmp/.rnvme-host-seq
-	[ -c /dev/ttyS1 ] || fail "host_do: no /dev/ttyS1; run the test through scripts/vm.sh"
+	[ -c /dev/ttyS1 ] || fail "host_do: no /dev/ttyS1; run the test through tests/harness/vm.sh"
 	exec 8<>/dev/ttyS1
 	stty raw -echo <&8
 	# Start on a fresh line: a tool's progress output (fio's ETA ends in \r, not \n) may

@@ -8,7 +8,7 @@
 # the C driver's data and what is left of its own.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec scripts/vm.sh --name cross-driver --timeout 120 \
+exec tests/harness/vm.sh --name cross-driver --timeout 120 \
 	--disk d0=64M --nvme serial=rxd0,drive=d0 - <<'GUEST'
 M=1048576
 # sha_of DEV OFFSET LEN: sha256 of LEN bytes at OFFSET, read with O_DIRECT.

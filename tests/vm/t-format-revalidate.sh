@@ -22,7 +22,7 @@ cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 gcc -O2 -static -Wall -o "$tmp/nvme-fd-probe" tests/vm/tools/nvme-fd-probe.c
-scripts/vm.sh --name format-revalidate --timeout 240 \
+tests/harness/vm.sh --name format-revalidate --timeout 240 \
 	--file "$tmp/nvme-fd-probe=/usr/bin/nvme-fd-probe" \
 	--disk d1=64M --disk d2=32M \
 	--nvme serial=rnfmt0,id=c0 \

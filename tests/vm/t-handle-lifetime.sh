@@ -154,7 +154,7 @@ vm() {
 	{
 		echo "$COMMON"
 		cat
-	} | scripts/vm.sh --name "handle-lifetime-$name" \
+	} | tests/harness/vm.sh --name "handle-lifetime-$name" \
 		--file "$tmp/nvme-fd-probe=/usr/bin/nvme-fd-probe" "$@" -
 }
 

@@ -55,7 +55,7 @@ for i in 0 1; do
 	drives+=" -drive if=none,id=e$i,format=raw,file.driver=blkdebug,file.config=$tmp/blkdebug.conf,file.image.filename=$tmp/e$i.img"
 done
 
-scripts/vm.sh --name inject-errors --timeout 150 \
+tests/harness/vm.sh --name inject-errors --timeout 150 \
 	--qemu "$drives" \
 	--nvme serial=rie0,drive=e0 \
 	--nvme serial=rie1,drive=e1 - <<'GUEST'

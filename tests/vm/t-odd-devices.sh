@@ -85,7 +85,7 @@ LIB
 )
 
 echo "== VM 1: odd controllers, then use_msi=0"
-scripts/vm.sh --name odd-devices --timeout 200 \
+tests/harness/vm.sh --name odd-devices --timeout 200 \
 	--disk d0=32M --disk d1=32M --disk d2=32M --disk d3=32M --disk d4=64M \
 	--nvme serial=rod0,drive=d0,max_ioqpairs=1 \
 	--nvme serial=rod1,drive=d1,mqes=3 \
@@ -165,7 +165,7 @@ GUEST1
 GUEST
 
 echo "== VM 2: pci=nomsi"
-exec scripts/vm.sh --name odd-devices-nomsi --timeout 120 --append pci=nomsi \
+exec tests/harness/vm.sh --name odd-devices-nomsi --timeout 120 --append pci=nomsi \
 	--disk d0=32M --nvme serial=rodn,drive=d0 - <<GUEST
 $lib
 $(

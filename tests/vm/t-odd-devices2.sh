@@ -16,7 +16,7 @@
 #                    a fio verify over the last 32 MiB
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec scripts/vm.sh --name odd-devices2 --timeout 200 \
+exec tests/harness/vm.sh --name odd-devices2 --timeout 200 \
 	--disk d0=32M --disk n1=32M --disk n2=32M --disk n3=32M --disk n4=32M --disk big=3T \
 	--nvme serial=rod5,drive=d0,dbcs=off \
 	--qemu '-device nvme-subsys,id=ss0,nqn=rnvme-empty-subsys' \

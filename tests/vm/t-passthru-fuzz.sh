@@ -37,7 +37,7 @@ trap 'rm -rf "$tmp"' EXIT
 gcc -O2 -static -Wall -o "$tmp/nvme-passthru-fuzz" tests/vm/tools/nvme-passthru-fuzz.c
 echo "passthrough fuzz: $count calls on rust_nvme, $ccount on nvme, seed $seed"
 # Under TCG the guest sends about 5000 calls a second; the limit allows 100 a second.
-scripts/vm.sh --name passthru-fuzz --timeout $((300 + (count + ccount) / 100)) \
+tests/harness/vm.sh --name passthru-fuzz --timeout $((300 + (count + ccount) / 100)) \
 	--append "rnvme.fuzz_count=$count rnvme.fuzz_c_count=$ccount rnvme.fuzz_seed=$seed" \
 	--file "$tmp/nvme-passthru-fuzz=/usr/bin/nvme-passthru-fuzz" \
 	--disk d0=64M --disk d1=64M \

@@ -9,7 +9,7 @@
 # unbind removes the disks and that rmmod leaves no trace in lsmod.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec scripts/vm.sh --name probe-cycles --timeout 120 \
+exec tests/harness/vm.sh --name probe-cycles --timeout 120 \
 	--disk d0=16M --disk d1=16M \
 	--nvme serial=rpc0,drive=d0,mqes=63 --nvme serial=rpc1,drive=d1 - <<'GUEST'
 # probe_line ADDR: the rust_nvme probe summary line of ADDR in the kernel log.
