@@ -17,7 +17,7 @@
 #   when it exists; "none" adds no module), RNVME_EXTRA_TOOLS (more host
 #   programs for the common part, by name or absolute path, separated by
 #   spaces: copied with their libraries like the tools above and part of the
-#   cache key; scripts/blktests.sh adds bash, gawk, coreutils and the rest
+#   cache key; tests/blktests.sh adds bash, gawk, coreutils and the rest
 #   blktests calls).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
