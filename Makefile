@@ -67,14 +67,14 @@ matrix:
 	@$(CURDIR)/tests/matrix.sh
 
 bench:
-	@$(CURDIR)/scripts/bench.sh
+	@$(CURDIR)/bench/bench.sh
 
 soak: module
 	@HOTUNPLUG_ROUNDS=$${HOTUNPLUG_ROUNDS:-10} $(CURDIR)/tests/vm/t-hotunplug.sh
-	@$(CURDIR)/scripts/soak.sh
+	@$(CURDIR)/bench/soak.sh
 
 profile:
-	@$(CURDIR)/scripts/profile.sh
+	@$(CURDIR)/bench/profile.sh
 
 # Not part of 'make test': it needs a blktests checkout (BLKTESTS=) and takes minutes.
 blktests:

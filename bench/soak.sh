@@ -16,7 +16,7 @@
 # At least one round of each disruption runs, however short SOAK_MINUTES is.
 # Not part of 'make test'.
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../scripts/lib.sh"
 cd "$RNVME_ROOT"
 
 minutes=${SOAK_MINUTES:-30}
