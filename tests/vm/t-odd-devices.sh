@@ -16,24 +16,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-# The guest functions both VMs use.
+# The guest functions both VMs use (besides those of tests/vm/guest-lib.sh).
 lib=$(
 	cat <<'LIB'
-# probe_line ADDR: the rust_nvme probe summary line of ADDR.
-probe_line() {
-	dmesg | grep "rust_nvme $1: .* I/O queues of depth " | tail -n 1 | sed 's/^\[[^]]*\] //'
-}
-# expect_probe ADDR TEXT...: ADDR's probe line contains every TEXT.
-expect_probe() {
-	local a=$1 l t
-	shift
-	l=$(probe_line "$a")
-	[ -n "$l" ] || fail "no probe line for $a"
-	for t in "$@"; do
-		case "$l" in *"$t"*) ;; *) fail "$a: probe line lacks '$t': $l" ;; esac
-	done
-	log "$l"
-}
 # hw_queues DISK: number of blk-mq hardware queues of DISK.
 hw_queues() {
 	ls -d /sys/block/$1/mq/* | wc -l
@@ -47,12 +32,6 @@ irq_count() {
 	for i in $irqs; do
 		awk -v irq="$i:" '$1 == irq { s = 0; for (c = 2; c <= NF && $c ~ /^[0-9]+$/; c++) s += $c; print s }' /proc/interrupts
 	done | awk '{ s += $1 } END { print s + 0 }'
-}
-# disk_on ADDR: the one disk of ADDR.
-disk_on() {
-	wait_for '[ -n "$(disks_of '"$1"')" ]' 20
-	[ "$(disks_of "$1" | wc -l)" = 1 ] || fail "$1 has disks '$(disks_of "$1" | tr '\n' ' ')', want one"
-	disks_of "$1"
 }
 # verify ADDR SIZE_MIB FIO_ARGS...: a crc32c write+verify on ADDR's disk that
 # must exit 0, report error 0, move all data and raise ADDR's interrupt count.
