@@ -64,21 +64,21 @@ test-debug:
 	@RNVME_VARIANT=debug $(CURDIR)/tests/run.sh
 
 matrix:
-	@$(CURDIR)/scripts/matrix.sh
+	@$(CURDIR)/tests/matrix.sh
 
 bench:
-	@$(CURDIR)/scripts/bench.sh
+	@$(CURDIR)/bench/bench.sh
 
 soak: module
 	@HOTUNPLUG_ROUNDS=$${HOTUNPLUG_ROUNDS:-10} $(CURDIR)/tests/vm/t-hotunplug.sh
-	@$(CURDIR)/scripts/soak.sh
+	@$(CURDIR)/bench/soak.sh
 
 profile:
-	@$(CURDIR)/scripts/profile.sh
+	@$(CURDIR)/bench/profile.sh
 
 # Not part of 'make test': it needs a blktests checkout (BLKTESTS=) and takes minutes.
 blktests:
-	@BLKTESTS="$(BLKTESTS)" KDIR="$(KDIR)" $(CURDIR)/scripts/blktests.sh
+	@BLKTESTS="$(BLKTESTS)" KDIR="$(KDIR)" $(CURDIR)/tests/blktests.sh
 
 # Not part of 'make test' (which runs the same test with 30000 calls and seed 1): a new seed
 # each run unless FUZZ_SEED= is given; the test prints it. RNVME_VARIANT=debug: the debug kernel.

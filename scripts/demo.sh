@@ -21,7 +21,7 @@ else
 fi
 
 say "booting QEMU with one NVMe controller (serial rnvme-demo, 4 GiB)"
-exec scripts/vm.sh --name demo --timeout 240 \
+exec tests/harness/vm.sh --name demo --timeout 240 \
 	--disk d0=4G --nvme serial=rnvme-demo,drive=d0 - <<'EOF'
 a=$(pci_addr_of 0)
 log "NVMe controller at $a (PCI id $(cat /sys/bus/pci/devices/$a/vendor):$(cat /sys/bus/pci/devices/$a/device))"

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Shared shell helpers for the rust-nvme scripts: logging, errors, and the
-# location of the cached test kernel. Sourced, never run.
+# location of the cached test kernel. Sourced, never run; the test harness
+# sources it through tests/harness/lib.sh, which adds what only tests need.
 
 RNVME_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RNVME_CACHE=${RNVME_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rust-nvme}
@@ -24,19 +25,6 @@ case " $RNVME_KVERS " in
 *" $RNVME_KVER "*) ;;
 *) die "unknown kernel version KVER=$RNVME_KVER (supported: $RNVME_KVERS)" ;;
 esac
-
-# rnvme_need_kconfig KDIR OPTION...: a VM test's gate on the kernel it boots. Unless KDIR's
-# .config has every CONFIG_OPTION=y, says which it needs and exits 77 (a skip for tests/run.sh).
-rnvme_need_kconfig() {
-	local kdir=$1 o
-	shift
-	for o in "$@"; do
-		if ! grep -q "^CONFIG_$o=y" "$kdir/.config" 2>/dev/null; then
-			echo "skipped: the kernel in $kdir lacks $(printf 'CONFIG_%s=y ' "$@")(the test kernel of 'make setup' has them)"
-			exit 77
-		fi
-	done
-}
 
 # The set-up command for the selected kernel, for messages.
 rnvme_setup_cmd() {

@@ -9,7 +9,7 @@
 # Usage: tests/host-bad-input.sh [CASE...]   (no CASE: all; --list: names)
 # Exit 77 means the case was skipped (it needs something this host lacks).
 set -euo pipefail
-. "$(dirname "$0")/../scripts/lib.sh"
+. "$(dirname "$0")/harness/lib.sh"
 
 CASES=(kdir-missing kdir-no-rust kdir-preempt-rt kdir-no-rmeta no-bindgen no-libclang disk-full)
 

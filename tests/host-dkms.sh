@@ -7,7 +7,7 @@
 # removes everything it added. DKMS forces CC=clang LD=ld.lld for kernels built with clang,
 # so LLVM 19 is put on PATH under those names for the run.
 set -euo pipefail
-. "$(dirname "$0")/../scripts/lib.sh"
+. "$(dirname "$0")/harness/lib.sh"
 cd "$RNVME_ROOT"
 # /usr/src and DKMS's tree are machine-wide: two test runs at once (two clones, or 7.2 and
 # 7.3 side by side) take turns here instead of removing each other's files.

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Host-side test of scripts/scan-console.sh, the check that fails a VM test on any kernel
+# Host-side test of tests/harness/scan-console.sh, the check that fails a VM test on any kernel
 # report: each report it may excuse (tests/fixtures/console, copied from real guest consoles)
 # fails without its option, passes with it, and still fails when it is altered to name a
 # driver frame, another task or another lock, or when a plain warning sits beside it.
 set -euo pipefail
-. "$(dirname "$0")/../scripts/lib.sh"
+. "$(dirname "$0")/harness/lib.sh"
 
 fx=$RNVME_ROOT/tests/fixtures/console
-scan=$RNVME_ROOT/scripts/scan-console.sh
+scan=$RNVME_ROOT/tests/harness/scan-console.sh
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/rnvme-scan.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 bad=0

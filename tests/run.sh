@@ -8,7 +8,7 @@
 # T=pattern) runs only the tests whose name contains pattern; setup and
 # build always run, the VM tests need them. See tests/README.md.
 set -euo pipefail
-. "$(dirname "$0")/../scripts/lib.sh"
+. "$(dirname "$0")/harness/lib.sh"
 cd "$RNVME_ROOT"
 
 export RNVME_LOGDIR=${RNVME_LOGDIR:-$RNVME_ROOT/build/logs}

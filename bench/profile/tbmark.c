@@ -3,7 +3,7 @@
  * tbmark: the guest's "dump now" signal to the tbprof plugin (tbprof.c).
  *
  * A static program without libc whose only code is its entry point: it exits
- * at once. scripts/profile.sh links it at an address no other guest code
+ * at once. bench/profile.sh links it at an address no other guest code
  * uses and gives that entry address to the plugin as mark=ADDR, so each run
  * of /usr/bin/tbmark in the guest makes the plugin write its counters and
  * start again from zero, at an exact point of the guest's execution.

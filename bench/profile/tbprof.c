@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * tbprof: a QEMU TCG plugin that counts the guest kernel's executed
- * instructions per translation-block start address, for scripts/profile.sh.
+ * instructions per translation-block start address, for bench/profile.sh.
  *
  * Every translation block whose guest virtual address is in the kernel half
  * (>= 0xffff800000000000) gets an execution callback that adds the block's

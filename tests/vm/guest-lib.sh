@@ -42,7 +42,7 @@ nvme_ctrls() {
 	return 0
 }
 
-# pci_addr_of N: PCI address of the N-th (from 0) --nvme of scripts/vm.sh.
+# pci_addr_of N: PCI address of the N-th (from 0) --nvme of tests/harness/vm.sh.
 pci_addr_of() {
 	local a
 	a=$(rnvme_param slots | cut -d, -f$(($1 + 1)))
@@ -157,6 +157,58 @@ disk_bytes() {
 	echo $(($(cat "/sys/block/$1/size") * 512))
 }
 
+# disk_on PCIADDR [WHAT]: the one disk of that function, once it is there (20 s at most);
+# fails when it has none or several (WHAT, such as the driver, goes into the message).
+disk_on() {
+	wait_for '[ -n "$(disks_of '"$1"')" ]' 20
+	[ "$(disks_of "$1" | wc -l)" = 1 ] || fail "$1${2:+ ($2)} has disks '$(disks_of "$1" | tr '\n' ' ')', want one"
+	disks_of "$1"
+}
+
+# disk_nsid PCIADDR NSID: the disk of namespace NSID under that function, or nothing.
+disk_nsid() {
+	local d
+	for d in $(disks_of "$1"); do
+		[ "$(cat /sys/block/$d/nsid 2>/dev/null)" = "$2" ] && echo "$d"
+	done
+	return 0
+}
+
+# probe_line PCIADDR: the last rust_nvme probe summary line of that function in the kernel
+# log, without its timestamp.
+probe_line() {
+	dmesg | grep "rust_nvme $1: .* I/O queues of depth " | tail -n 1 | sed 's/^\[[^]]*\] //'
+}
+
+# expect_probe PCIADDR TEXT...: its probe line contains every TEXT; logs the line.
+expect_probe() {
+	local a=$1 l t
+	shift
+	l=$(probe_line "$a")
+	[ -n "$l" ] || fail "no probe line for $a"
+	for t in "$@"; do
+		case "$l" in *"$t"*) ;; *) fail "$a: probe line lacks '$t': $l" ;; esac
+	done
+	log "$l"
+}
+
+# write_at DEV OFFSET FILE: writes FILE to DEV at byte OFFSET with O_DIRECT.
+write_at() {
+	/usr/bin/dd if="$3" of="$1" bs=1M oflag=direct,seek_bytes seek=$2 conv=notrunc status=none ||
+		fail "writing $3 to $1 at byte $2 failed"
+}
+
+# sha_at DEV OFFSET LEN: sha256 of LEN bytes of DEV at byte OFFSET, read with O_DIRECT.
+sha_at() {
+	/usr/bin/dd if="$1" bs=1M iflag=direct,skip_bytes,count_bytes skip=$2 count=$3 status=none |
+		/usr/bin/sha256sum | cut -d' ' -f1
+}
+
+# sha_file FILE: sha256 of FILE.
+sha_file() {
+	/usr/bin/sha256sum <"$1" | cut -d' ' -f1
+}
+
 # uptime_ms: guest time since boot in milliseconds.
 uptime_ms() {
 	local up frac
@@ -208,14 +260,14 @@ fio_verify() {
 # host_do MONITOR_CMD...: has the host run an HMP command on this VM's QEMU
 # monitor (device_del, qemu-io, ...), waits for it to be done, prints the
 # monitor's output and returns non-zero when the monitor reported an error.
-# The request goes out on the console as "RNVME-HOST: SEQ CMD"; scripts/vm.sh
+# The request goes out on the console as "RNVME-HOST: SEQ CMD"; tests/harness/vm.sh
 # runs it and answers on the second serial port (/dev/ttyS1) with
 # "RNVME-OUT SEQ LINE" lines and one "RNVME-ACK SEQ RC".
 host_do() {
 	local seq line rc=
 	seq=$(($(cat /tmp/.rnvme-host-seq 2>/dev/null || echo 0) + 1))
 	echo "$seq" >/tmp/.rnvme-host-seq
-	[ -c /dev/ttyS1 ] || fail "host_do: no /dev/ttyS1; run the test through scripts/vm.sh"
+	[ -c /dev/ttyS1 ] || fail "host_do: no /dev/ttyS1; run the test through tests/harness/vm.sh"
 	exec 8<>/dev/ttyS1
 	stty raw -echo <&8
 	# Start on a fresh line: a tool's progress output (fio's ETA ends in \r, not \n) may

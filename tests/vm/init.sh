@@ -30,7 +30,7 @@ if [ -f /test.sh ]; then
 	/bin/sh -c 'set -e; . /lib/rnvme.sh; . /test.sh'
 	rc=$?
 else
-	echo "RNVME-FAIL: no /test.sh in the initramfs; run tests through scripts/vm.sh"
+	echo "RNVME-FAIL: no /test.sh in the initramfs; run tests through tests/harness/vm.sh"
 	rc=2
 fi
 

@@ -14,7 +14,7 @@
 # are outstanding again (a new warning arrives); unbind with them outstanding is clean.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec scripts/vm.sh --name aen --timeout 200 \
+exec tests/harness/vm.sh --name aen --timeout 200 \
 	--disk d1=64M --disk d2=128M --disk d3=32M \
 	--qemu '-device nvme-subsys,id=subsys0,nqn=rnaen' \
 	--nvme 'id=nv0,serial=rnaen,subsys=subsys0' \

@@ -11,7 +11,7 @@
 # and every file's sha256 compared.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec scripts/vm.sh --name buffered --timeout 180 \
+exec tests/harness/vm.sh --name buffered --timeout 180 \
 	--disk d0=64M --disk d1=64M \
 	--nvme serial=rbf0,drive=d0,logical_block_size=512,physical_block_size=512 \
 	--nvme serial=rbf1,drive=d1,logical_block_size=4096,physical_block_size=4096 - <<'GUEST'

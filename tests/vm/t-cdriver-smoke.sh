@@ -6,7 +6,7 @@
 # verify on each. It passes whatever state our own driver is in.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec scripts/vm.sh --name cdriver-smoke --timeout 120 \
+exec tests/harness/vm.sh --name cdriver-smoke --timeout 120 \
 	--disk d0=64M --disk d1=96M \
 	--nvme serial=rnc0,drive=d0 --nvme serial=rnc1,drive=d1 - <<'GUEST'
 load_c_driver

@@ -21,7 +21,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/rnvme-dz.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 FSYNCS=3
 rc=0
-scripts/vm.sh --name discard-zeroes --timeout 150 \
+tests/harness/vm.sh --name discard-zeroes --timeout 150 \
 	--disk d0=64M,discard=unmap --disk d1=16M --disk d2=16M \
 	--nvme serial=rdz0,drive=d0,write-cache=on \
 	--nvme id=nv1,serial=rdz1 \

@@ -20,18 +20,18 @@
 # add_disk runs: the report is the kernel's, printed whichever driver adds the disk. Also
 # allowed: a Linux 7.3 bug that the same failures reach, SRCU's warning when
 # blk_mq_alloc_tag_set() cleans up after failing to allocate its request maps (see
-# scripts/scan-console.sh for the exact pattern). Two slab caches are spared, for two
+# tests/harness/scan-console.sh for the exact pattern). Two slab caches are spared, for two
 # kernel bugs that injection reaches outside the driver (see below).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-. scripts/lib.sh
-kdir=${KDIR:-$(scripts/kdir.sh)}
+. tests/harness/lib.sh
+kdir=${KDIR:-$(rnvme_kdir)}
 rnvme_need_kconfig "$kdir" FAILSLAB FAULT_INJECTION_DEBUG_FS
 
 rc=0
 [ -f "$kdir/fs/configfs/configfs.ko" ] || { echo "no $kdir/fs/configfs/configfs.ko (null_blk needs it)"; exit 1; }
-out=$(scripts/vm.sh --name failslab-probe --timeout 600 --append slab_nomerge --allow-alloc-warnings \
+out=$(tests/harness/vm.sh --name failslab-probe --timeout 600 --append slab_nomerge --allow-alloc-warnings \
 	--file "$kdir/fs/configfs/configfs.ko=/lib/modules/configfs.ko" \
 	--disk d0=64M --nvme serial=rfs0,drive=d0 - 2>&1 <<'GUEST'
 FS=/sys/kernel/debug/failslab

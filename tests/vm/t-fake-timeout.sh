@@ -11,11 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-. scripts/lib.sh
-kdir=${KDIR:-$(scripts/kdir.sh)}
+. tests/harness/lib.sh
+kdir=${KDIR:-$(rnvme_kdir)}
 rnvme_need_kconfig "$kdir" FAIL_IO_TIMEOUT FAULT_INJECTION_DEBUG_FS
 
-exec scripts/vm.sh --name fake-timeout --timeout 300 \
+exec tests/harness/vm.sh --name fake-timeout --timeout 300 \
 	--disk d0=64M --nvme serial=rft0,drive=d0 - <<'GUEST'
 FI=/sys/kernel/debug/fail_io_timeout
 [ -d $FI ] || fail "no $FI in the guest"

@@ -24,7 +24,7 @@ cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 gcc -O2 -static -Wall -o "$tmp/nvme-ioctl-probe" tests/vm/tools/nvme-ioctl-probe.c
-scripts/vm.sh --name fio-modes --timeout 300 \
+tests/harness/vm.sh --name fio-modes --timeout 300 \
 	--file "$tmp/nvme-ioctl-probe=/usr/bin/nvme-ioctl-probe" \
 	--disk d0=48M --disk d1=48M \
 	--nvme serial=rfm0,drive=d0,logical_block_size=512,physical_block_size=512 \

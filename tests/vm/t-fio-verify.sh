@@ -13,7 +13,7 @@
 # data (fio's terse output).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec scripts/vm.sh --name fio-verify --timeout 240 \
+exec tests/harness/vm.sh --name fio-verify --timeout 240 \
 	--disk d0=64M --disk n1=32M --disk n2=32M --disk n3=48M \
 	--nvme serial=rfv0,drive=d0,logical_block_size=512,physical_block_size=512 \
 	--qemu '-device nvme-subsys,id=subsys0,nqn=rnvme-fio' \

@@ -22,7 +22,7 @@ cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 gcc -O2 -static -Wall -o "$tmp/nvme-fd-probe" tests/vm/tools/nvme-fd-probe.c
-scripts/vm.sh --name format-revalidate --timeout 240 \
+tests/harness/vm.sh --name format-revalidate --timeout 240 \
 	--file "$tmp/nvme-fd-probe=/usr/bin/nvme-fd-probe" \
 	--disk d1=64M --disk d2=32M \
 	--nvme serial=rnfmt0,id=c0 \
@@ -32,14 +32,6 @@ load_rust_driver
 a=$(pci_addr_of 0)
 BYTES=67108864
 
-# disk_nsid NSID: the disk of namespace NSID under the controller, or nothing.
-disk_nsid() {
-	local d
-	for d in $(disks_of "$a"); do
-		[ "$(cat /sys/block/$d/nsid 2>/dev/null)" = "$1" ] && echo "$d"
-	done
-	return 0
-}
 # state DISK: "lbs=N log-sec=N size=BYTES" from sysfs and lsblk.
 state() {
 	echo "lbs=$(cat /sys/block/$1/queue/logical_block_size)" \
@@ -126,32 +118,32 @@ unpriv() {
 
 # --- The C driver -----------------------------------------------------------------------
 bind "$a" nvme
-wait_for '[ -n "$(disk_nsid 1)" ] && [ -n "$(disk_nsid 2)" ]' 20
+wait_for '[ -n "$(disk_nsid "$a" 1)" ] && [ -n "$(disk_nsid "$a" 2)" ]' 20
 c=$(ls /sys/bus/pci/devices/$a/nvme/)
-d=$(disk_nsid 1)
+d=$(disk_nsid "$a" 1)
 lbaf_check "$d"
-start_bg "$(disk_nsid 2)"
+start_bg "$(disk_nsid "$a" 2)"
 works C "$d" 512
 unpriv C "$c"
 [ "$(state "$d")" = "lbs=512 log-sec=512 size=$BYTES" ] || fail "C: the refused format changed /dev/$d: $(state "$d")"
 format C "$c" 4 --namespace-id=1
-d=$(disk_nsid 1)
+d=$(disk_nsid "$a" 1)
 log "C: after format 4: /dev/$d $(state "$d")"
 works C "$d" 4096
 format C "$d" 0
-d=$(disk_nsid 1)
+d=$(disk_nsid "$a" 1)
 log "C: after format 0 through /dev/$d: $(state "$d")"
 works C "$d" 512
 format C "$c" 1 --namespace-id=1
-d=$(disk_nsid 1)
+d=$(disk_nsid "$a" 1)
 if [ -n "$d" ]; then
 	log "C: after format 1 (metadata): /dev/$d still there, $(state "$d"), $(cat /sys/block/$d/size) sectors"
 else
 	log "C: after format 1 (metadata): no disk for namespace 1"
 fi
 format C "$c" 0 --namespace-id=1
-wait_for '[ -n "$(disk_nsid 1)" ]' 10
-d=$(disk_nsid 1)
+wait_for '[ -n "$(disk_nsid "$a" 1)" ]' 10
+d=$(disk_nsid "$a" 1)
 log "C: after format 0: /dev/$d $(state "$d")"
 works C "$d" 512
 stop_bg C

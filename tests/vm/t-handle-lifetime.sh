@@ -63,14 +63,6 @@ check_pattern() {
 	/usr/bin/dd if=/dev/$1 of=/tmp/back bs=512 skip=4096 count=8 iflag=direct status=none
 	/usr/bin/cmp -s /tmp/pattern /tmp/back || fail "the pattern at LBA 4096 of /dev/$1 does not read back"
 }
-# disk_nsid ADDR NSID: the disk of namespace NSID under PCI function ADDR.
-disk_nsid() {
-	local d
-	for d in $(disks_of "$1"); do
-		[ "$(cat /sys/block/$d/nsid 2>/dev/null)" = "$2" ] && echo "$d"
-	done
-	return 0
-}
 # hold DISK CHARDEV CTRLSYSFS: descriptors 3 (disk, read-only), 4 (disk, read-write),
 # 5 (partition 1, read-only), 6 (char device), 7 (the disk's wwid attribute) and 9 (the
 # controller's serial attribute; 8 is host_do's). HELD_DISK is the disk's name.
@@ -154,7 +146,7 @@ vm() {
 	{
 		echo "$COMMON"
 		cat
-	} | scripts/vm.sh --name "handle-lifetime-$name" \
+	} | tests/harness/vm.sh --name "handle-lifetime-$name" \
 		--file "$tmp/nvme-fd-probe=/usr/bin/nvme-fd-probe" "$@" -
 }
 

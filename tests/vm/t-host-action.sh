@@ -6,10 +6,10 @@
 # host is what the guest then reads, and device_del hot-unplugs a
 # controller behind a PCIe root port (pciehp), with the C driver bound.
 # --allow-pciehp-lockdep: pciehp's own lockdep report on that removal (lockdep kernel).
-# --tcg-one-thread: QEMU 10.0.2's TCG race on a hot-unplug (see scripts/vm.sh).
+# --tcg-one-thread: QEMU 10.0.2's TCG race on a hot-unplug (see tests/harness/vm.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec scripts/vm.sh --name host-action --timeout 120 --allow-pciehp-lockdep --tcg-one-thread \
+exec tests/harness/vm.sh --name host-action --timeout 120 --allow-pciehp-lockdep --tcg-one-thread \
 	--disk d0=16M --disk d1=16M \
 	--nvme id=nv0,serial=rnh0,drive=d0 \
 	--qemu '-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x8 -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off' \

@@ -8,9 +8,9 @@
 # moving between the two root ports, then the module unloads.
 # On the lockdep kernel every surprise removal makes pciehp report its own lock order, with
 # either NVMe driver bound: --allow-pciehp-lockdep excuses exactly that report (see
-# scripts/scan-console.sh); lockdep has already checked this driver's remove path by then.
+# tests/harness/scan-console.sh); lockdep has already checked this driver's remove path by then.
 # --tcg-one-thread: QEMU 10.0.2's TCG can abort on a hot-unplug when vCPUs run on their own
-# threads (see scripts/vm.sh); the guest still has two CPUs.
+# threads (see tests/harness/vm.sh); the guest still has two CPUs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${HOTUNPLUG_ROUNDS:-2}
@@ -20,7 +20,7 @@ disks=()
 for i in $(seq 1 $((rounds + 1))); do
 	disks+=(--disk "d$i=64M")
 done
-scripts/vm.sh --name hotunplug --timeout $((120 + 60 * rounds)) --append "rnvme.hp_rounds=$rounds" --allow-pciehp-lockdep --tcg-one-thread \
+tests/harness/vm.sh --name hotunplug --timeout $((120 + 60 * rounds)) --append "rnvme.hp_rounds=$rounds" --allow-pciehp-lockdep --tcg-one-thread \
 	"${disks[@]}" \
 	--qemu '-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x8 -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x9 -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off' \
 	--nvme id=hp0,serial=rnhp,drive=d1,bus=rp1 - <<'GUEST'

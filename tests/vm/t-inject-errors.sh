@@ -55,7 +55,7 @@ for i in 0 1; do
 	drives+=" -drive if=none,id=e$i,format=raw,file.driver=blkdebug,file.config=$tmp/blkdebug.conf,file.image.filename=$tmp/e$i.img"
 done
 
-scripts/vm.sh --name inject-errors --timeout 150 \
+tests/harness/vm.sh --name inject-errors --timeout 150 \
 	--qemu "$drives" \
 	--nvme serial=rie0,drive=e0 \
 	--nvme serial=rie1,drive=e1 - <<'GUEST'
@@ -64,12 +64,6 @@ scripts/vm.sh --name inject-errors --timeout 150 \
 die() {
 	echo "RNVME-FAIL: $*" >&2
 	exit 1
-}
-# disk_on ADDR: the one disk of ADDR.
-disk_on() {
-	wait_for '[ -n "$(disks_of '"$1"')" ]' 20
-	[ "$(disks_of "$1" | wc -l)" = 1 ] || fail "$1 has disks '$(disks_of "$1" | tr '\n' ' ')', want one"
-	disks_of "$1"
 }
 # rd DEV SECTOR COUNT OUT: reads COUNT 512-byte sectors at SECTOR with O_DIRECT into OUT
 # (one read(2) up to 1 MiB);
@@ -97,9 +91,6 @@ ref() {
 	/usr/bin/dd if=/tmp/pat.bin bs=1M skip=$(($1 * 512)) count=$(($2 * 512)) \
 		iflag=skip_bytes,count_bytes status=none | /usr/bin/sha256sum | cut -d' ' -f1
 }
-sha() {
-	/usr/bin/sha256sum <"$1" | cut -d' ' -f1
-}
 # must_fail_read DEV SECTOR COUNT WHAT: a read of the range fails; prints the errno text.
 must_fail_read() {
 	local e
@@ -113,7 +104,7 @@ must_fail_read() {
 must_read() {
 	local e
 	e=$(rd "$1" $2 $3 /tmp/r.bin) || fail "$1: reading $3 sectors at $2 failed ($e), but it touches no poisoned sector"
-	[ "$(sha /tmp/r.bin)" = "$(ref $2 $3)" ] || fail "$1: $3 sectors at $2 read back other data than written"
+	[ "$(sha_file /tmp/r.bin)" = "$(ref $2 $3)" ] || fail "$1: $3 sectors at $2 read back other data than written"
 }
 
 load_rust_driver

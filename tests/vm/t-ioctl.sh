@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 gcc -O2 -static -Wall -o "$tmp/nvme-ioctl-probe" tests/vm/tools/nvme-ioctl-probe.c
-scripts/vm.sh --name ioctl --timeout 120 \
+tests/harness/vm.sh --name ioctl --timeout 120 \
 	--file "$tmp/nvme-ioctl-probe=/usr/bin/nvme-ioctl-probe" \
 	--disk d0=64M --nvme serial=rni0,drive=d0 - <<'GUEST'
 load_rust_driver

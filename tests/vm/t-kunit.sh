@@ -10,8 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-. scripts/lib.sh
-kdir=${KDIR:-$(scripts/kdir.sh)}
+. tests/harness/lib.sh
+kdir=${KDIR:-$(rnvme_kdir)}
 rnvme_need_kconfig "$kdir" KUNIT
 make -s kunit-module KDIR="$kdir" >/dev/null
 # The cases in the sources: every #[test] inside a #[kunit_tests] module.
@@ -58,5 +58,5 @@ echo none > /sys/bus/pci/devices/$a/driver_override
 echo "$a" > /sys/bus/pci/drivers/rust_nvme/unbind
 unload_rust_driver
 GUEST
-} | RNVME_MODULE=$PWD/build/kunit/rust_nvme.ko scripts/vm.sh --name kunit --timeout 180 \
+} | RNVME_MODULE=$PWD/build/kunit/rust_nvme.ko tests/harness/vm.sh --name kunit --timeout 180 \
 	--disk d0=16M --nvme serial=rku0,drive=d0 -

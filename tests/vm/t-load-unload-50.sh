@@ -12,7 +12,7 @@
 # to the next with nothing loaded). Caches are shrunk before each snapshot.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec scripts/vm.sh --name load-unload-50 --timeout 180 --append slab_debug=F \
+exec tests/harness/vm.sh --name load-unload-50 --timeout 180 --append slab_debug=F \
 	--disk d0=64M --nvme serial=rlu0,drive=d0 - <<'GUEST'
 CYCLES=50
 # slab_snapshot FILE: "name active_objs" of every slab cache, after

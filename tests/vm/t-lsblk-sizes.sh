@@ -9,7 +9,7 @@
 # must be exactly four of them, named after their controller and nsid.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec scripts/vm.sh --name lsblk-sizes --timeout 120 \
+exec tests/harness/vm.sh --name lsblk-sizes --timeout 120 \
 	--disk d0=41943552 --disk n1=48M --disk n2=64M --disk n3=80M \
 	--nvme serial=rls0,drive=d0,logical_block_size=512,physical_block_size=512 \
 	--qemu '-device nvme-subsys,id=subsys0,nqn=rnvme-lsblk' \

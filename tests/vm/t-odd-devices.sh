@@ -16,24 +16,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-# The guest functions both VMs use.
+# The guest functions both VMs use (besides those of tests/vm/guest-lib.sh).
 lib=$(
 	cat <<'LIB'
-# probe_line ADDR: the rust_nvme probe summary line of ADDR.
-probe_line() {
-	dmesg | grep "rust_nvme $1: .* I/O queues of depth " | tail -n 1 | sed 's/^\[[^]]*\] //'
-}
-# expect_probe ADDR TEXT...: ADDR's probe line contains every TEXT.
-expect_probe() {
-	local a=$1 l t
-	shift
-	l=$(probe_line "$a")
-	[ -n "$l" ] || fail "no probe line for $a"
-	for t in "$@"; do
-		case "$l" in *"$t"*) ;; *) fail "$a: probe line lacks '$t': $l" ;; esac
-	done
-	log "$l"
-}
 # hw_queues DISK: number of blk-mq hardware queues of DISK.
 hw_queues() {
 	ls -d /sys/block/$1/mq/* | wc -l
@@ -47,12 +32,6 @@ irq_count() {
 	for i in $irqs; do
 		awk -v irq="$i:" '$1 == irq { s = 0; for (c = 2; c <= NF && $c ~ /^[0-9]+$/; c++) s += $c; print s }' /proc/interrupts
 	done | awk '{ s += $1 } END { print s + 0 }'
-}
-# disk_on ADDR: the one disk of ADDR.
-disk_on() {
-	wait_for '[ -n "$(disks_of '"$1"')" ]' 20
-	[ "$(disks_of "$1" | wc -l)" = 1 ] || fail "$1 has disks '$(disks_of "$1" | tr '\n' ' ')', want one"
-	disks_of "$1"
 }
 # verify ADDR SIZE_MIB FIO_ARGS...: a crc32c write+verify on ADDR's disk that
 # must exit 0, report error 0, move all data and raise ADDR's interrupt count.
@@ -85,7 +64,7 @@ LIB
 )
 
 echo "== VM 1: odd controllers, then use_msi=0"
-scripts/vm.sh --name odd-devices --timeout 200 \
+tests/harness/vm.sh --name odd-devices --timeout 200 \
 	--disk d0=32M --disk d1=32M --disk d2=32M --disk d3=32M --disk d4=64M \
 	--nvme serial=rod0,drive=d0,max_ioqpairs=1 \
 	--nvme serial=rod1,drive=d1,mqes=3 \
@@ -165,7 +144,7 @@ GUEST1
 GUEST
 
 echo "== VM 2: pci=nomsi"
-exec scripts/vm.sh --name odd-devices-nomsi --timeout 120 --append pci=nomsi \
+exec tests/harness/vm.sh --name odd-devices-nomsi --timeout 120 --append pci=nomsi \
 	--disk d0=32M --nvme serial=rodn,drive=d0 - <<GUEST
 $lib
 $(

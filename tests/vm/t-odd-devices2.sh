@@ -16,7 +16,7 @@
 #                    a fio verify over the last 32 MiB
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec scripts/vm.sh --name odd-devices2 --timeout 200 \
+exec tests/harness/vm.sh --name odd-devices2 --timeout 200 \
 	--disk d0=32M --disk n1=32M --disk n2=32M --disk n3=32M --disk n4=32M --disk big=3T \
 	--nvme serial=rod5,drive=d0,dbcs=off \
 	--qemu '-device nvme-subsys,id=ss0,nqn=rnvme-empty-subsys' \
@@ -27,21 +27,6 @@ exec scripts/vm.sh --name odd-devices2 --timeout 200 \
 		-device nvme-ns,bus=nm,drive=n3,nsid=3,ms=8,pi=1
 		-device nvme-ns,bus=nm,drive=n4,nsid=4,logical_block_size=4096,physical_block_size=4096' \
 	--nvme serial=rod8,drive=big - <<'GUEST'
-# probe_line ADDR: the rust_nvme probe summary line of ADDR.
-probe_line() {
-	dmesg | grep "rust_nvme $1: .* I/O queues of depth " | tail -n 1 | sed 's/^\[[^]]*\] //'
-}
-# expect_probe ADDR TEXT...: ADDR's probe line contains every TEXT.
-expect_probe() {
-	local a=$1 l t
-	shift
-	l=$(probe_line "$a")
-	[ -n "$l" ] || fail "no probe line for $a"
-	for t in "$@"; do
-		case "$l" in *"$t"*) ;; *) fail "$a: probe line lacks '$t': $l" ;; esac
-	done
-	log "$l"
-}
 # verify DEV SIZE FIO_ARGS...: a crc32c write+verify that must exit 0 and report no error.
 verify() {
 	local dev=$1 size=$2 out=/tmp/fio.out rc=0
@@ -53,18 +38,6 @@ verify() {
 	grep '^3;' $out | awk -F';' '$5 != 0 || $6 == 0 || $47 == 0 { bad = 1 } END { exit bad || NR != 1 }' ||
 		{ cat $out; fail "fio on $dev ($size $*) reported errors or moved no data"; }
 	log "$dev: fio verify $size $* ok"
-}
-# put DEV OFFSET FILE / get DEV OFFSET LEN: O_DIRECT write and sha256 of a read at a byte offset.
-put() {
-	/usr/bin/dd if="$3" of="$1" bs=1M oflag=direct,seek_bytes seek=$2 conv=notrunc status=none ||
-		fail "writing $3 to $1 at byte $2 failed"
-}
-get() {
-	/usr/bin/dd if="$1" bs=1M iflag=direct,skip_bytes,count_bytes skip=$2 count=$3 status=none |
-		/usr/bin/sha256sum | cut -d' ' -f1
-}
-sha() {
-	/usr/bin/sha256sum <"$1" | cut -d' ' -f1
 }
 
 load_rust_driver
@@ -134,12 +107,12 @@ offs="0 $((T2 - M)) $T2 $((T2 + M + 4096)) $((T2 + 7 * M + 512)) $((want - M))"
 i=0
 for o in $offs; do
 	/usr/bin/dd if=/dev/urandom of=/tmp/p$i.bin bs=64k count=16 status=none
-	put /dev/$b $o /tmp/p$i.bin
+	write_at /dev/$b $o /tmp/p$i.bin
 	i=$((i + 1))
 done
 i=0
 for o in $offs; do
-	[ "$(get /dev/$b $o $M)" = "$(sha /tmp/p$i.bin)" ] ||
+	[ "$(sha_at /dev/$b $o $M)" = "$(sha_file /tmp/p$i.bin)" ] ||
 		fail "$b: the 1 MiB written at byte $o (sector $((o / 512))) reads back different"
 	i=$((i + 1))
 done

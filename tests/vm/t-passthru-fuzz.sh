@@ -37,7 +37,7 @@ trap 'rm -rf "$tmp"' EXIT
 gcc -O2 -static -Wall -o "$tmp/nvme-passthru-fuzz" tests/vm/tools/nvme-passthru-fuzz.c
 echo "passthrough fuzz: $count calls on rust_nvme, $ccount on nvme, seed $seed"
 # Under TCG the guest sends about 5000 calls a second; the limit allows 100 a second.
-scripts/vm.sh --name passthru-fuzz --timeout $((300 + (count + ccount) / 100)) \
+tests/harness/vm.sh --name passthru-fuzz --timeout $((300 + (count + ccount) / 100)) \
 	--append "rnvme.fuzz_count=$count rnvme.fuzz_c_count=$ccount rnvme.fuzz_seed=$seed" \
 	--file "$tmp/nvme-passthru-fuzz=/usr/bin/nvme-passthru-fuzz" \
 	--disk d0=64M --disk d1=64M \
@@ -56,15 +56,6 @@ load_c_driver
 a=$(pci_addr_of 0)
 bind "$a" rust_nvme
 wait_for '[ -e /dev/rnvme0 ] && [ -e /dev/rnvme0n1 ] && [ -e /dev/rnvme0n2 ]' 20
-
-# disk_of_nsid NSID: the disk of the controller with that namespace id.
-disk_of_nsid() {
-	local d
-	for d in $(disks_of "$a"); do
-		[ "$(cat /sys/block/$d/nsid)" = "$1" ] && echo "$d"
-	done
-	return 0
-}
 
 # partition DISK: one 16 MiB partition from sector 2048 on /dev/DISK (zeroing the first MiB
 # first: a fuzzed disk may hold anything there, blocks marked uncorrectable included).
@@ -170,8 +161,8 @@ now() {
 }
 
 # --- rust_nvme ---------------------------------------------------------------------------
-n1=$(disk_of_nsid 1)
-n2=$(disk_of_nsid 2)
+n1=$(disk_nsid "$a" 1)
+n2=$(disk_nsid "$a" 2)
 [ "$n1" = rnvme0n1 ] && [ "$n2" = rnvme0n2 ] || fail "namespaces 1 and 2 are '$n1' and '$n2'"
 partition $n1
 pattern_write $n2
@@ -193,9 +184,9 @@ partition $n1
 # --- the C nvme driver, same controller ---------------------------------------------------
 unbind "$a"
 bind "$a" nvme
-wait_for '[ -n "$(disk_of_nsid 1)" ] && [ -n "$(disk_of_nsid 2)" ]' 20
-c1=$(disk_of_nsid 1)
-c2=$(disk_of_nsid 2)
+wait_for '[ -n "$(disk_nsid "$a" 1)" ] && [ -n "$(disk_nsid "$a" 2)" ]' 20
+c1=$(disk_nsid "$a" 1)
+c2=$(disk_nsid "$a" 2)
 cc=$(ls /sys/bus/pci/devices/$a/nvme/)
 wait_for "[ -e /dev/${c1}p1 ]" 10
 pattern_check $c2 "nvme, before fuzzing"

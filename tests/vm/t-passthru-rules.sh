@@ -27,7 +27,7 @@ cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 gcc -O2 -static -Wall -o "$tmp/nvme-fd-probe" tests/vm/tools/nvme-fd-probe.c
-scripts/vm.sh --name passthru-rules --timeout 180 \
+tests/harness/vm.sh --name passthru-rules --timeout 180 \
 	--file "$tmp/nvme-fd-probe=/usr/bin/nvme-fd-probe" \
 	--disk d1=64M --disk d2=32M \
 	--nvme serial=rnpr0,id=c0 \

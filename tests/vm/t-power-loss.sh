@@ -40,7 +40,7 @@ drives="-drive file=$tmp/data.qcow2,if=none,id=pl,format=qcow2,cache=writeback
 
 echo "== VM 1: records until QEMU is killed after $RECORDS acknowledged ones"
 rm -f "$log1"
-scripts/vm.sh --name power-loss-1 --timeout 150 \
+tests/harness/vm.sh --name power-loss-1 --timeout 150 \
 	--qemu "-pidfile $tmp/qemu.pid $drives" \
 	--nvme serial=rpl0,drive=pl,write-cache=on \
 	--nvme serial=rpl1,drive=ctl,write-cache=on - >"$tmp/vm1.out" 2>&1 <<'GUEST' &
@@ -124,7 +124,7 @@ sed 's/^/    /' "$tmp/vm1.out"
 [ $rc != 0 ] || { echo "FAIL: vm.sh passed a VM that was killed"; exit 1; }
 grep -aq '^RNVME-EXIT' "$log1" && { echo "FAIL: VM 1's guest script ended before the kill"; exit 1; }
 grep -aq '^RNVME-FAIL' "$log1" && { echo "FAIL: VM 1's guest script failed: $(grep -a '^RNVME-FAIL' "$log1")"; exit 1; }
-scripts/scan-console.sh "$log1" || { echo "FAIL: kernel reports on VM 1's console"; exit 1; }
+tests/harness/scan-console.sh "$log1" || { echo "FAIL: kernel reports on VM 1's console"; exit 1; }
 sed 's/\r$//' "$log1" | awk '$1 == "[pl]" && $2 == "ACK" { print $3, $4 }' >"$tmp/acks"
 sed 's/\r$//' "$log1" | awk '$1 == "[pl]" && $2 == "NOSYNC" { print $3, $4 }' >"$tmp/nosync"
 n=$(wc -l <"$tmp/acks")
@@ -136,7 +136,7 @@ echo "   killed QEMU after $n acknowledged records (record $inflight was the las
 qemu-img check -q "$tmp/data.qcow2" >"$tmp/check.out" 2>&1 || echo "   qemu-img check after the kill (informational): $(tr '\n' ' ' <"$tmp/check.out")"
 
 echo "== VM 2: every acknowledged record must read back"
-scripts/vm.sh --name power-loss-2 --timeout 120 \
+tests/harness/vm.sh --name power-loss-2 --timeout 120 \
 	--file "$tmp/acks=/pl-acks" --file "$tmp/nosync=/pl-nosync" \
 	--qemu "$drives" \
 	--nvme serial=rpl0,drive=pl,write-cache=on \

@@ -9,14 +9,9 @@
 # unbind removes the disks and that rmmod leaves no trace in lsmod.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec scripts/vm.sh --name probe-cycles --timeout 120 \
+exec tests/harness/vm.sh --name probe-cycles --timeout 120 \
 	--disk d0=16M --disk d1=16M \
 	--nvme serial=rpc0,drive=d0,mqes=63 --nvme serial=rpc1,drive=d1 - <<'GUEST'
-# probe_line ADDR: the rust_nvme probe summary line of ADDR in the kernel log.
-probe_line() {
-	dmesg | grep "rust_nvme $1: .* I/O queues of depth " | tail -n 1
-}
-
 # check_probe ADDR MQES DEPTH: the probe line reports NVMe 1.4, MQES and DEPTH.
 check_probe() {
 	local l
@@ -61,8 +56,8 @@ for cycle in 1 2 3 4 5; do
 	unload_rust_driver
 	! lsmod | grep -q '^rust_nvme' || fail "cycle $cycle: lsmod still lists rust_nvme after rmmod"
 	[ ! -e /sys/module/rust_nvme ] || fail "cycle $cycle: /sys/module/rust_nvme still exists after rmmod"
-	log "cycle $cycle: $(probe_line "$a0" | sed 's/^\[[^]]*\] //')"
-	log "cycle $cycle: $(probe_line "$a1" | sed 's/^\[[^]]*\] //')"
+	log "cycle $cycle: $(probe_line "$a0")"
+	log "cycle $cycle: $(probe_line "$a1")"
 done
 if lsmod | grep -q rust_nvme; then
 	lsmod

@@ -10,11 +10,11 @@ cd "$(dirname "$0")/../.."
 say() { echo "== $*"; }
 
 say "a clean run passes"
-scripts/vm.sh --name scanner-clean - <<<'log "nothing to see"'
+tests/harness/vm.sh --name scanner-clean - <<<'log "nothing to see"'
 
 say "a WARNING on the console fails the run and is named"
 rc=0
-out=$(scripts/vm.sh --name scanner-warning - 2>&1 <<'GUEST'
+out=$(tests/harness/vm.sh --name scanner-warning - 2>&1 <<'GUEST'
 echo "WARNING: CPU: 0 PID: 1 at fake/rnvme.c:1 rnvme_fake_warning" >/dev/kmsg
 echo "WARNING: from the console too"
 GUEST
@@ -26,12 +26,12 @@ grep -q 'WARNING: CPU: 0 PID: 1 at fake/rnvme.c:1' <<<"$out" ||
 
 say "a failing guest script fails the run"
 rc=0
-out=$(scripts/vm.sh --name scanner-guest-fail - 2>&1 <<<'fail "deliberate failure"') || rc=$?
+out=$(tests/harness/vm.sh --name scanner-guest-fail - 2>&1 <<<'fail "deliberate failure"') || rc=$?
 echo "$out"
 [ $rc != 0 ] || { echo "vm.sh passed a guest script that failed"; exit 1; }
 grep -q 'RNVME-FAIL: deliberate failure' <<<"$out" ||
 	{ echo "vm.sh did not show the guest's RNVME-FAIL line"; exit 1; }
 
 say "--expect-fail passes a failing guest script"
-scripts/vm.sh --name scanner-expect-fail --expect-fail - <<<'fail "deliberate failure"'
+tests/harness/vm.sh --name scanner-expect-fail --expect-fail - <<<'fail "deliberate failure"'
 say "all verdicts as expected"

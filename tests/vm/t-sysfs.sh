@@ -12,7 +12,7 @@
 # driver's queue depth, and the integrity segments (no protection information here).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-scripts/vm.sh --name sysfs --timeout 120 \
+tests/harness/vm.sh --name sysfs --timeout 120 \
 	--disk d0=32M --disk d1=32M \
 	--nvme serial=rnsys0,id=c0 \
 	--qemu '-device nvme-ns,drive=d0,nsid=1,bus=c0,uuid=6f2c5e0a-1b2c-4d3e-8f90-a1b2c3d4e5f6,eui64=0x5254001122334455,nguid=00112233-4455-6677-8899-aabbccddeeff' \

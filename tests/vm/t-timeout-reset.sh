@@ -10,7 +10,7 @@
 # module still unbinds and unloads cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-scripts/vm.sh --name timeout-reset --timeout 180 \
+tests/harness/vm.sh --name timeout-reset --timeout 180 \
 	--disk d0=64M --nvme id=nv0,serial=rnt0,drive=d0 - <<'GUEST'
 load_rust_driver io_timeout=2
 a=$(pci_addr_of 0)
@@ -41,7 +41,7 @@ GUEST
 
 # The partition scan at probe time reads the never-answering disk too, so the bind itself
 # sits through one round of retries before the test's own read.
-scripts/vm.sh --name timeout-dead --timeout 240 \
+tests/harness/vm.sh --name timeout-dead --timeout 240 \
 	--qemu '-drive if=none,id=slow,driver=null-co,size=64M,latency-ns=3000000000,read-zeroes=on' \
 	--nvme serial=rnt1,drive=slow - <<'GUEST'
 load_rust_driver io_timeout=1

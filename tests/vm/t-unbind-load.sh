@@ -7,7 +7,7 @@
 # exits, no task is left stuck, the disks are gone, and the module then unloads.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-scripts/vm.sh --name unbind-load --timeout 180 \
+tests/harness/vm.sh --name unbind-load --timeout 180 \
 	--disk d0=64M --disk d1=64M \
 	--qemu '-device nvme-subsys,id=subsys0,nqn=rnvme-unbind' \
 	--nvme serial=rnu0,id=c0,subsys=subsys0 \

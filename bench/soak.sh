@@ -16,14 +16,14 @@
 # At least one round of each disruption runs, however short SOAK_MINUTES is.
 # Not part of 'make test'.
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../scripts/lib.sh"
 cd "$RNVME_ROOT"
 
 minutes=${SOAK_MINUTES:-30}
 [[ "$minutes" =~ ^[0-9]+$ ]] && [ "$minutes" -gt 0 ] || die "SOAK_MINUTES='$minutes' is not a positive number of minutes"
 secs=$((minutes * 60))
 say "soak: $minutes min of verified I/O on two controllers with rebinds, resets and reloads"
-exec scripts/vm.sh --name soak --timeout $((secs + 900)) --append "rnvme.soak_secs=$secs" \
+exec tests/harness/vm.sh --name soak --timeout $((secs + 900)) --append "rnvme.soak_secs=$secs" \
 	--disk sa=256M --disk sb=256M \
 	--nvme id=nva,serial=rsoak0,drive=sa \
 	--nvme id=nvb,serial=rsoak1,drive=sb - <<'GUEST'

@@ -4,14 +4,14 @@
 # Boots the test kernel in QEMU with emulated NVMe controllers, runs one
 # guest test script in it and judges the run: it passes when the guest
 # reports "RNVME-EXIT: 0" and the console holds no kernel report (see
-# scripts/scan-console.sh). The console is saved to
+# tests/harness/scan-console.sh). The console is saved to
 # ${RNVME_LOGDIR:-build/logs}/NAME.log. See tests/README.md.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 usage() {
 	cat <<'EOF'
-usage: scripts/vm.sh --name NAME [options] TEST_SCRIPT|-
+usage: tests/harness/vm.sh --name NAME [options] TEST_SCRIPT|-
 
   --nvme 'PROPS'      add '-device nvme,addr=SLOT,PROPS'; the N-th --nvme (from 0)
                       gets PCI slot 0x10+N, which the guest's 'pci_addr_of N' returns
@@ -36,12 +36,12 @@ usage: scripts/vm.sh --name NAME [options] TEST_SCRIPT|-
                       not fail the run: for tests that inject allocation failures
   --allow-pciehp-lockdep
                       the PCIe hot-plug driver's own lockdep report on a surprise removal
-                      (see scripts/scan-console.sh) does not fail the run
+                      (see tests/harness/scan-console.sh) does not fail the run
 
 TEST_SCRIPT (or - for stdin) runs in the guest under busybox sh with 'set -e'
 and tests/vm/guest-lib.sh sourced. Environment: KDIR, RNVME_KVM=1 (use KVM),
 RNVME_LOGDIR, RNVME_VERBOSE=1 (show the kernel's lines live too), RNVME_KEEP=1
-(keep the run directory), RNVME_MODULE (see scripts/initramfs.sh).
+(keep the run directory), RNVME_MODULE (see tests/harness/initramfs.sh).
 EOF
 }
 
@@ -49,7 +49,7 @@ name='' script='' smp=2 mem=1G timeout=300 icount=0 one_thread=0 monitor=0 expec
 append='' nvmes=() disks=() nulls=() files=() order=()
 
 need() {
-	[ $# -ge 2 ] || die "option $1 needs a value; see scripts/vm.sh --help"
+	[ $# -ge 2 ] || die "option $1 needs a value; see tests/harness/vm.sh --help"
 }
 
 while [ $# -gt 0 ]; do
@@ -72,7 +72,7 @@ while [ $# -gt 0 ]; do
 	--allow-pciehp-lockdep) allow_pciehp=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	-) script=-; shift ;;
-	-*) die "unknown option $1; see scripts/vm.sh --help" ;;
+	-*) die "unknown option $1; see tests/harness/vm.sh --help" ;;
 	*) [ -z "$script" ] || die "more than one test script ($script, $1)"; script=$1; shift ;;
 	esac
 done
@@ -81,9 +81,9 @@ done
 if [ "$RNVME_VARIANT" = debug ]; then
 	timeout=$((timeout * ${RNVME_DEBUG_SLOWDOWN:-6}))
 fi
-[ -n "$name" ] || die "--name NAME is missing; see scripts/vm.sh --help"
+[ -n "$name" ] || die "--name NAME is missing; see tests/harness/vm.sh --help"
 [[ "$name" =~ ^[A-Za-z0-9._-]+$ ]] || die "--name '$name' may only hold letters, digits, '.', '_' and '-'"
-[ -n "$script" ] || die "no test script given (a file, or - for stdin); see scripts/vm.sh --help"
+[ -n "$script" ] || die "no test script given (a file, or - for stdin); see tests/harness/vm.sh --help"
 [ "$script" = - ] || [ -f "$script" ] || die "test script $script does not exist"
 [[ "$timeout" =~ ^[0-9]+$ ]] || die "--timeout '$timeout' is not a number of seconds"
 
@@ -121,7 +121,7 @@ if [ "$script" = - ]; then
 else
 	cp "$script" "$run/test.sh"
 fi
-"$RNVME_ROOT/scripts/initramfs.sh" "$run/initrd.img" "$run/test.sh=/test.sh" "${files[@]}"
+"$RNVME_ROOT/tests/harness/initramfs.sh" "$run/initrd.img" "$run/test.sh=/test.sh" "${files[@]}"
 
 devargs=()
 id_ok() {
@@ -372,7 +372,7 @@ else
 		reasons+=("the guest script exited with $code${fails:+: $fails}")
 	fi
 fi
-scan_out=$(RNVME_ALLOW_ALLOC_WARN=$allow_alloc_warn RNVME_ALLOW_PCIEHP_LOCKDEP=$allow_pciehp "$RNVME_ROOT/scripts/scan-console.sh" "$log") || reasons+=("kernel reports on the console")
+scan_out=$(RNVME_ALLOW_ALLOC_WARN=$allow_alloc_warn RNVME_ALLOW_PCIEHP_LOCKDEP=$allow_pciehp "$RNVME_ROOT/tests/harness/scan-console.sh" "$log") || reasons+=("kernel reports on the console")
 
 times=$(awk -v a="$t0" -v b="$t1" -v g="$(cat "$run/t-guest" 2>/dev/null || echo 0)" 'BEGIN {
 	if (g > 0) printf "%.1f s: boot %.1f s, test %.1f s", b - a, g - a, b - g

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# 'make matrix': 'make test' against every supported kernel (RNVME_KVERS in lib.sh) in
-# turn, each with its own logs in build/logs/<version>/, then one summary line per kernel.
+# 'make matrix': 'make test' against every supported kernel (RNVME_KVERS in scripts/lib.sh)
+# in turn, each with its own logs in build/logs/<version>/, then one summary line per kernel.
 # A failing kernel does not stop the next one; the exit status is 1 if any failed.
 # T=pattern is passed on to 'make test'.
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/harness/lib.sh"
 cd "$RNVME_ROOT"
 
 summary=()

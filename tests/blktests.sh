@@ -11,7 +11,7 @@
 # .git and config) to build/blktests/src, whose src/ helpers are built there with
 # the host's cc, and the copy goes into the guest as a tarball. bash, gawk,
 # GNU coreutils and the other programs blktests calls come from the host
-# (RNVME_EXTRA_TOOLS of scripts/initramfs.sh); the test kernel's .config is
+# (RNVME_EXTRA_TOOLS of tests/harness/initramfs.sh); the test kernel's .config is
 # the guest's /boot/config-<release> (gzipped), where blktests looks for kernel
 # options.
 #
@@ -24,20 +24,20 @@
 # build/logs/blktests-<driver>.log; blktests' results/ directories and the
 # table: build/blktests/<date>/.
 #
-# Usage: scripts/blktests.sh [--args 'CHECK ARGS'] [--time S] [--timeout S]
-#                            [--drivers 'rust_nvme nvme'] | --report DIR
+# Usage: tests/blktests.sh [--args 'CHECK ARGS'] [--time S] [--timeout S]
+#                          [--drivers 'rust_nvme nvme'] | --report DIR
 # Environment: BLKTESTS (the blktests checkout, required), BLKTESTS_ARGS,
 #   BLKTESTS_TIME, BLKTESTS_VM_TIMEOUT, BLKTESTS_DRIVERS (same meaning as the
 #   options), KDIR, RNVME_MODULE (a rust_nvme.ko to test instead of building
 #   one), RNVME_LOGDIR.
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/harness/lib.sh"
 cd "$RNVME_ROOT"
 
 usage() {
 	cat <<'EOF'
 usage: make blktests BLKTESTS=/path/to/blktests
-       scripts/blktests.sh [--args 'CHECK ARGS'] [--time S] [--timeout S] [--drivers LIST]
+       tests/blktests.sh [--args 'CHECK ARGS'] [--time S] [--timeout S] [--drivers LIST]
 
   --args 'ARGS'   arguments of blktests' ./check (default '-d block nvme': the tests of
                   both groups that run on TEST_DEVS)
@@ -162,7 +162,7 @@ while [ $# -gt 0 ]; do
 	--drivers) drivers=${2:?--drivers needs a list}; shift 2 ;;
 	--report) report "${2:?--report needs a results directory}"; exit 0 ;;
 	-h | --help) usage; exit 0 ;;
-	*) die "unknown argument '$1'; see scripts/blktests.sh --help" ;;
+	*) die "unknown argument '$1'; see tests/blktests.sh --help" ;;
 	esac
 done
 [[ "$fio_time" =~ ^[1-9][0-9]*$ ]] || die "--time '$fio_time' is not a number of seconds"
@@ -319,7 +319,7 @@ for d in $drivers; do
 	guest_script "$d" >"$out/guest-$d.sh"
 	t0=$SECONDS
 	rc=0
-	scripts/vm.sh --name "blktests-$d" --timeout "$vm_timeout" --mem 2G \
+	tests/harness/vm.sh --name "blktests-$d" --timeout "$vm_timeout" --mem 2G \
 		--disk d0=1G \
 		--qemu '-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x8 -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off' \
 		--nvme serial=blkt0,drive=d0,bus=rp1,id=nv0 \

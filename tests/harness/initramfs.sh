@@ -10,19 +10,19 @@
 # never rebuilds the common part. The common part is not compressed: under
 # TCG the kernel unpacks it in 0.7 s instead of 2.3 s gzipped.
 #
-# Usage: scripts/initramfs.sh OUT [HOSTFILE[=GUESTPATH]...]
+# Usage: tests/harness/initramfs.sh OUT [HOSTFILE[=GUESTPATH]...]
 #   HOSTFILE without =GUESTPATH lands at the same absolute path in the guest.
 # Environment: KDIR (kernel build directory; default: the cached test kernel),
 #   RNVME_MODULE (the rust_nvme.ko to add; default $RNVME_ROOT/rust_nvme.ko
 #   when it exists; "none" adds no module), RNVME_EXTRA_TOOLS (more host
 #   programs for the common part, by name or absolute path, separated by
 #   spaces: copied with their libraries like the tools above and part of the
-#   cache key; scripts/blktests.sh adds bash, gawk, coreutils and the rest
+#   cache key; tests/blktests.sh adds bash, gawk, coreutils and the rest
 #   blktests calls).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-[ $# -ge 1 ] || die "usage: scripts/initramfs.sh OUT [HOSTFILE[=GUESTPATH]...]"
+[ $# -ge 1 ] || die "usage: tests/harness/initramfs.sh OUT [HOSTFILE[=GUESTPATH]...]"
 OUT=$1
 shift
 KDIR=${KDIR:-$(rnvme_kdir)}

@@ -6,7 +6,7 @@
 # lockdep, RCU stalls, hung tasks, kmemleak reports and panics. Prints the
 # matching lines (with line numbers) and exits 1 when there is one.
 #
-# Usage: scripts/scan-console.sh LOGFILE
+# Usage: tests/harness/scan-console.sh LOGFILE
 #
 # RNVME_ALLOW_ALLOC_WARN=1 (vm.sh --allow-alloc-warnings, for tests that inject allocation
 # failures on purpose) excuses one kind of call trace: the kernel's own report of a failed
@@ -29,7 +29,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 1 ] || die "usage: scripts/scan-console.sh LOGFILE"
+[ $# = 1 ] || die "usage: tests/harness/scan-console.sh LOGFILE"
 log=$1
 [ -f "$log" ] || die "console log $log does not exist"
 
