@@ -99,6 +99,7 @@ impl Iod {
     }
 
     /// Completion dwords 0 and 1.
+    #[inline]
     pub(crate) fn result(&self) -> u64 {
         self.result.load(Ordering::Relaxed)
     }
@@ -111,6 +112,7 @@ impl Iod {
     }
 
     /// Marks the request as aborted by its first timeout; false when it already was.
+    #[inline]
     pub(crate) fn set_aborted(&self) -> bool {
         !self.aborted.swap(true, Ordering::Relaxed)
     }
@@ -132,6 +134,7 @@ impl ListBufs {
     }
 
     /// Keeps `buf`; false (and `buf` not kept) when the request holds `MAX_LIST_PAGES` already.
+    #[inline]
     pub(crate) fn push(&mut self, buf: PoolBuf) -> bool {
         let i = usize::from(self.nr);
         if i >= MAX_LIST_PAGES {
@@ -143,6 +146,7 @@ impl ListBufs {
     }
 
     /// Takes back the buffer pushed last.
+    #[inline]
     pub(crate) fn pop(&mut self) -> Option<PoolBuf> {
         let i = usize::from(self.nr).checked_sub(1)?;
         // CAST: `i` is below `nr`, a `u8`.
@@ -163,6 +167,7 @@ impl ListBufs {
     }
 
     /// Room for another buffer.
+    #[inline]
     pub(crate) fn has_room(&self) -> bool {
         usize::from(self.nr) < MAX_LIST_PAGES
     }

@@ -210,7 +210,9 @@ impl<const N: usize> SgTable<N> {
     /// false when memory or the mapping failed (`dma_map_sg` returned 0), which the caller
     /// reports as `BLK_STS_RESOURCE` so blk-mq retries.
     pub(crate) fn map<T: Operations>(&mut self, dev: &device::Device, rq: &Request<T>) -> bool {
-        self.unmap(dev, true);
+        if self.mapping.is_some() {
+            self.unmap(dev, true);
+        }
         let segs = rq.nr_phys_segments();
         if usize::from(segs) > N {
             match SgHeap::alloc(segs) {
@@ -252,6 +254,7 @@ impl<const N: usize> SgTable<N> {
     }
 
     /// Number of mapped segments (what `dma_map_sg` returned), 0 when nothing is mapped.
+    #[inline]
     pub(crate) fn nr_segments(&self) -> u32 {
         self.mapping.as_ref().map_or(0, |m| m.count)
     }
@@ -284,6 +287,7 @@ impl<const N: usize> SgTable<N> {
     /// Undoes the mapping, if any, and frees an allocated table. With `unmap` false the
     /// mapping is dropped without `dma_unmap_sg` (as the C driver does where
     /// [`dma_need_unmap`] said, at mapping time, that none is needed).
+    #[inline]
     pub(crate) fn unmap(&mut self, dev: &device::Device, unmap: bool) {
         if let Some(m) = self.mapping.take() {
             if unmap {
@@ -296,6 +300,8 @@ impl<const N: usize> SgTable<N> {
                 unsafe { bindings::dma_unmap_sg_attrs(raw_dev(dev), sgl, m.nents, m.dir, 0) };
             }
         }
-        self.heap = None;
+        if self.heap.is_some() {
+            self.heap = None;
+        }
     }
 }

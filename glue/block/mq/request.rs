@@ -132,6 +132,7 @@ impl<'a, T: Operations> OwnedRequest<'a, T> {
     }
 
     /// The request and its owned data, apart, so that both can be used together.
+    #[inline]
     pub(crate) fn parts(&mut self) -> (&'a Request<T>, &mut T::RequestOwned) {
         // SAFETY: nothing else uses the owned data while `self` exists (type invariant); the
         // reference borrows `self` mutably, so it is the only one made from it at a time.
@@ -147,6 +148,7 @@ impl<'a, T: Operations> OwnedRequest<'a, T> {
     /// Starts the request's timeout clock (`blk_mq_start_request()`): from now on the device
     /// may complete it, and the owned data is out of reach until it does. Call in `queue_rq`,
     /// after the last change to the owned data and before the device can see the command.
+    #[inline]
     pub(crate) fn start(self) {
         self.rq.pdu().state.store(IN_FLIGHT, Ordering::Release);
         // SAFETY: `rq` is a valid request the driver owns, in `queue_rq`.
@@ -154,6 +156,7 @@ impl<'a, T: Operations> OwnedRequest<'a, T> {
     }
 
     /// Ends the request with `status` (`blk_mq_end_request()`).
+    #[inline]
     pub(crate) fn end(self, status: BlkStatus) {
         self.rq.pdu().state.store(IDLE, Ordering::Relaxed);
         // SAFETY: `rq` is a started request the driver owns; it is not touched again.
@@ -292,6 +295,7 @@ impl<T: Operations> Request<T> {
         rq.wrapping_add(1).cast()
     }
 
+    #[inline]
     fn pdu(&self) -> &Pdu<T> {
         // SAFETY: the data area holds an initialised `Pdu<T>` (type invariant) that lives as
         // long as the request; only its `owned` field is ever changed, behind an `UnsafeCell`.
@@ -322,6 +326,7 @@ impl<T: Operations> Request<T> {
     /// Takes the one completion of an issued request: true for the first caller after
     /// [`OwnedRequest::start`], false for any other (a duplicated completion, or one racing with
     /// recovery's cancel), which must then leave the request alone.
+    #[inline]
     pub(in crate::glue) fn take_completion(&self) -> bool {
         self.pdu()
             .state
@@ -390,11 +395,13 @@ impl<T: Operations> Request<T> {
     }
 
     /// Back to idle when `queue_rq` did not issue the request (blk-mq keeps or ends it).
+    #[inline]
     pub(in crate::glue) fn not_issued(&self) {
         self.pdu().state.store(IDLE, Ordering::Relaxed);
     }
 
     /// Before a completion batch ends the request: back to idle.
+    #[inline]
     pub(in crate::glue) fn batch_ended(&self) {
         self.pdu().state.store(IDLE, Ordering::Relaxed);
     }
