@@ -5,7 +5,7 @@
 //!
 //! It is shared, through an `Arc`, by probe and unbind, by the blk-mq timeout handler and by
 //! the reset work, so it holds no borrow of the PCI device: BAR0 is reached through a raw
-//! mapping that the [`crate::Controller`] keeps alive until every user of the core is gone.
+//! mapping that the [`crate::driver::Controller`] keeps alive until every user of the core is gone.
 
 use core::sync::atomic::{
     AtomicU8,
@@ -80,12 +80,13 @@ pub(crate) enum State {
     Dead = 3,
 }
 
-/// The I/O side, known to the core once the tag set exists.
+/// The I/O side, known to the core from the moment its queues exist on the controller: the
+/// core holds their memory until the controller is disabled (see [`CtrlCore::clear_io`]).
 pub(crate) struct IoRefs {
     /// The I/O queues, in queue-id order.
     pub(crate) queues: KVec<Arc<Queue>>,
-    /// The tag set of the controller's disks.
-    pub(crate) tagset: TagSetRef<NvmeMq>,
+    /// The tag set of the controller's disks, once it exists.
+    pub(crate) tagset: Option<TagSetRef<NvmeMq>>,
     /// The shadow doorbell pages, when in use.
     pub(crate) dbbuf: Option<Arc<DbBuf>>,
 }
@@ -95,7 +96,7 @@ pub(crate) struct IoRefs {
 /// # Invariants
 ///
 /// `regs` maps BAR0 of the controller and stays mapped while the core is in use: the owning
-/// [`crate::Controller`] cancels the reset work and frees the tag set (the only other holders
+/// [`crate::driver::Controller`] cancels the reset work and frees the tag set (the only other holders
 /// of the core) before it unmaps BAR0. The tag set in `io` is allocated while `io` holds it:
 /// teardown clears `io` before freeing the tag set.
 #[pin_data]
@@ -202,14 +203,31 @@ impl CtrlCore {
         self.state.load(Ordering::Relaxed) == State::Dead as u8
     }
 
-    /// Tells the core about the I/O side once the tag set exists.
+    /// Tells the core about the I/O queues as they are created on the controller.
     pub(crate) fn set_io(&self, io: IoRefs) {
         *self.io.lock() = Some(io);
     }
 
-    /// Forgets the I/O side before its tag set is freed; returns its queues.
-    pub(crate) fn clear_io(&self) -> Option<KVec<Arc<Queue>>> {
-        self.io.lock().take().map(|io| io.queues)
+    /// Adds an I/O queue, before it is created on the controller: the core holds it until the
+    /// controller is disabled or the queue deleted.
+    pub(crate) fn add_io_queue(&self, q: Arc<Queue>) -> Result {
+        match &mut *self.io.lock() {
+            Some(io) => Ok(io.queues.push(q, GFP_KERNEL)?),
+            None => Err(EINVAL),
+        }
+    }
+
+    /// Tells the core about the tag set of the I/O queues.
+    pub(crate) fn set_tagset(&self, tagset: TagSetRef<NvmeMq>) {
+        if let Some(io) = &mut *self.io.lock() {
+            io.tagset = Some(tagset);
+        }
+    }
+
+    /// Forgets the I/O side before its tag set is freed; returns what it held, whose memory
+    /// the controller may use until it is disabled or the queues are deleted.
+    pub(crate) fn clear_io(&self) -> Option<IoRefs> {
+        self.io.lock().take()
     }
 
     /// Waits until CSTS.RDY equals `ready`, failing on CSTS.CFS or after CAP.TO.
@@ -315,11 +333,13 @@ impl CtrlCore {
         for q in io.queues.iter() {
             q.nvme_poll_cq(|cqe| nvme_handle_cqe(q, cqe, None));
         }
-        // SAFETY: the tag set is allocated while `io` holds it (type invariant), and the
-        // caller holds the `io` lock.
-        unsafe {
-            io.tagset.for_each_busy(nvme_cancel_request);
-            io.tagset.wait_completed();
+        if let Some(tagset) = io.tagset {
+            // SAFETY: the tag set is allocated while `io` holds it (type invariant), and the
+            // caller holds the `io` lock.
+            unsafe {
+                tagset.for_each_busy(nvme_cancel_request);
+                tagset.wait_completed();
+            }
         }
     }
 
@@ -360,9 +380,10 @@ impl CtrlCore {
         }
         dev_warn!(self.dev, "resetting controller\n");
         let io = self.io.lock();
-        if let Some(io) = io.as_ref() {
+        let tagset = io.as_ref().and_then(|io| io.tagset);
+        if let Some(t) = tagset {
             // SAFETY: the tag set is allocated while `io` holds it (type invariant).
-            unsafe { io.tagset.quiesce() };
+            unsafe { t.quiesce() };
         }
         // The disabled controller drops the outstanding Asynchronous Event Requests: submit
         // none meanwhile, and submit them again once it is back.
@@ -393,9 +414,9 @@ impl CtrlCore {
                 self.cancel_inflight(io.as_ref());
             }
         }
-        if let Some(io) = io.as_ref() {
+        if let Some(t) = tagset {
             // SAFETY: quiesced above; the tag set is still allocated (we hold the lock).
-            unsafe { io.tagset.unquiesce() };
+            unsafe { t.unquiesce() };
         }
     }
 

@@ -33,12 +33,12 @@ pub(crate) struct VectorIrq {
     admin: Option<Arc<AdminQueue>>,
     io: KVec<Arc<Queue>>,
     /// I/O completions are processed only while the tag set is alive.
-    pub(crate) io_active: AtomicBool,
+    io_active: AtomicBool,
     /// For the shared vector: I/O queues added once they exist.
-    pub(crate) shared: SetOnce<KVec<Arc<Queue>>>,
+    shared: SetOnce<KVec<Arc<Queue>>>,
     /// `shared` has been set: checked first, with a plain atomic load, so that the interrupts
     /// of vectors that never get shared queues skip the `SetOnce` lookup.
-    pub(crate) has_shared: AtomicBool,
+    has_shared: AtomicBool,
 }
 
 impl VectorIrq {
@@ -50,6 +50,20 @@ impl VectorIrq {
             shared: SetOnce::new(),
             has_shared: AtomicBool::new(false),
         }
+    }
+
+    /// Adds `queues`, the I/O queues that share this vector (the admin queue's, when there is
+    /// one vector for all); only once.
+    pub(crate) fn share(&self, queues: KVec<Arc<Queue>>) {
+        if self.shared.populate(queues) {
+            self.has_shared.store(true, Ordering::Release);
+        }
+    }
+
+    /// Stops handling I/O completions: the tag set is about to go. The caller then waits for
+    /// a running handler (`synchronize`).
+    pub(crate) fn stop_io(&self) {
+        self.io_active.store(false, Ordering::Release);
     }
 
     /// Drains the I/O queues of the vector (`nvme_irq()`), each one's completions ended as one

@@ -224,9 +224,9 @@ pub(crate) struct QueueStats {
 }
 
 impl QueueStats {
-    fn new() -> Self {
+    fn new(enabled: bool) -> Self {
         Self {
-            enabled: crate::debug_stats(),
+            enabled,
             submitted: AtomicU64::new(0),
             sq_mmio: AtomicU64::new(0),
             cq_mmio: AtomicU64::new(0),
@@ -287,7 +287,8 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
-    /// Allocates the rings of queue `qid` with `depth` entries, signalling `vector`.
+    /// Allocates the rings of queue `qid` with `depth` entries, signalling `vector`; `stats`
+    /// keeps the `debug_stats` counters.
     pub(crate) fn new<'a>(
         dev: &'a device::Device<device::Bound>,
         db: DoorbellBar,
@@ -295,6 +296,7 @@ impl Queue {
         depth: u16,
         vector: Option<u16>,
         dbbuf: Option<&Arc<DbBuf>>,
+        stats: bool,
     ) -> impl PinInit<Self, Error> + 'a {
         let polled = vector.is_none();
         let vector = vector.unwrap_or(0);
@@ -329,7 +331,7 @@ impl Queue {
             polled,
             sq_shadow,
             cq_shadow,
-            stats: QueueStats::new(),
+            stats: QueueStats::new(stats),
         })
     }
 

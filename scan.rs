@@ -60,7 +60,7 @@ pub(crate) struct DiskParams {
     pub(crate) max_segs: u16,
     /// The controller's passthrough, for disk ioctls.
     pub(crate) passthru: Arc<Passthru>,
-    /// Namespace identifiers are not to be trusted (see [`crate::QUIRK_BOGUS_NID`]).
+    /// Namespace identifiers are not to be trusted (see [`crate::driver::QUIRK_BOGUS_NID`]).
     pub(crate) bogus_nid: bool,
     /// Dataset Management and Write Zeroes limits of the controller.
     pub(crate) nvm: IdCtrlNvm,

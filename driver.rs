@@ -1,0 +1,799 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Probe and unbind of one controller, in the steps of the C driver's pci.c: enable the PCI
+//! function ([`nvme_pci_enable`]), configure the admin queue and enable the controller
+//! ([`nvme_pci_configure_admin_queue`]), identify it ([`nvme_identify`]), create the I/O queues
+//! ([`nvme_setup_io_queues`]), allocate the tag set ([`nvme_alloc_io_tag_set`]) and scan the
+//! namespaces ([`nvme_scan`]); unbind ([`Controller::nvme_remove`]) undoes them.
+//!
+//! Each step returns what it built, and what it built is released by drop: a probe that fails
+//! at any step drops the steps before it in reverse order, with no cleanup list. What makes
+//! that safe for the device is [`Enabled`]: built when the controller is enabled, it disables
+//! the controller when dropped, and the core ([`CtrlCore`]) holds every I/O queue from the
+//! moment it exists on the controller, so no ring memory is freed while the controller may
+//! still use it, whatever order the rest drops in.
+
+use core::sync::atomic::{
+    AtomicU64,
+    Ordering, //
+};
+
+use kernel::{
+    device::{
+        self,
+        Bound,
+        Core, //
+    },
+    dma::{
+        self,
+        Coherent,
+        DmaMask, //
+    },
+    io::Io,
+    new_mutex, pci,
+    prelude::*,
+    str::BStr,
+    sync::{
+        aref::ARef,
+        Arc,
+        Mutex, //
+    },
+};
+
+use crate::{
+    admin::{
+        identify_copy,
+        AdminQueue, //
+    },
+    aen::Events,
+    chardev::CtrlChar,
+    ctrl::{
+        CtrlCore,
+        IoRefs, //
+    },
+    glue::{
+        self,
+        kver,
+        DmaPool,
+        IrqHandler,
+        IrqKind,
+        IrqVectors,
+        TagSet, //
+    },
+    io::IoSet,
+    iod::{
+        NvmeMq,
+        MAX_LIST_PAGES,
+        MAX_SEGMENTS, //
+    },
+    irq::VectorIrq,
+    map::DataPath,
+    nvme::{
+        cmd,
+        effects::{
+            self,
+            Effects, //
+        },
+        ident::{
+            self,
+            IdCtrl,
+            IdCtrlNvm, //
+        },
+        prp,
+        regs::{
+            Cap,
+            Vs,
+            CTRL_PAGE_SHIFT, //
+        },
+        ring,
+    },
+    passthru::{
+        CtrlInfo,
+        Passthru, //
+    },
+    queue::{
+        DbBuf,
+        DoorbellBar,
+        Queue,
+        QueueStats, //
+    },
+    regs,
+    scan::{
+        DiskParams,
+        NsScan, //
+    },
+};
+
+/// BAR0 with the register file mapped; doorbells beyond the admin pair are checked at run time.
+type Bar0<'bound> = pci::Bar<'bound, { regs::BAR0_MIN }>;
+
+/// Time allowed for a normal shutdown when the controller does not report RTD3E.
+const SHUTDOWN_TIMEOUT_MS: u32 = 5_000;
+
+/// Largest transfer the driver issues, whatever MDTS allows.
+const MAX_TRANSFER_BYTES: u32 = 2 << 20;
+
+/// Largest number of controllers bound at once (bits of [`CTRL_IDS`]).
+const MAX_CONTROLLERS: u32 = 64;
+
+/// Controller numbers in use, for disk names.
+static CTRL_IDS: AtomicU64 = AtomicU64::new(0);
+
+/// PCI ids of controllers whose namespace identifiers (EUI64, NGUID, UUID) are not unique:
+/// QEMU's emulated controller, whose older versions gave every namespace the same ones. As the
+/// C driver does for it, such identifiers are ignored, and `wwid` is built from the vendor,
+/// serial, model and nsid instead.
+pub(crate) const QUIRK_BOGUS_NID: [(u16, u16); 1] = [(0x1b36, 0x0010)];
+
+/// What the module parameters ask of every controller.
+#[derive(Clone, Copy)]
+pub(crate) struct Params {
+    /// I/O request timeout, in milliseconds.
+    pub(crate) io_timeout_ms: u32,
+    /// Admin command timeout, in milliseconds.
+    pub(crate) admin_timeout_ms: u32,
+    /// Entries per I/O queue asked for.
+    pub(crate) io_queue_depth: u32,
+    /// Most I/O queue pairs (0: one per CPU).
+    pub(crate) max_io_queues: u32,
+    /// Polled I/O queues.
+    pub(crate) poll_queues: u32,
+    /// `sgl_threshold`.
+    pub(crate) sgl_threshold: u32,
+    /// Shadow doorbells allowed.
+    pub(crate) use_dbbuf: bool,
+    /// Per-queue counters.
+    pub(crate) debug_stats: bool,
+    /// MSI-X/MSI allowed.
+    pub(crate) use_msi: bool,
+}
+
+/// A controller number, released on drop.
+struct CtrlId(u32);
+
+impl CtrlId {
+    fn alloc() -> Result<Self> {
+        let mut cur = CTRL_IDS.load(Ordering::Relaxed);
+        loop {
+            let free = (!cur).trailing_zeros();
+            if free >= MAX_CONTROLLERS {
+                return Err(EBUSY);
+            }
+            match CTRL_IDS.compare_exchange(
+                cur,
+                cur | (1 << free),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(Self(free)),
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
+
+impl Drop for CtrlId {
+    fn drop(&mut self) {
+        CTRL_IDS.fetch_and(!(1u64 << self.0), Ordering::AcqRel);
+    }
+}
+
+/// The controller enabled: dropped, it disables the controller, waits for a running reset,
+/// and only then lets go of the I/O queues the core holds, so that the rings go after the
+/// controller stopped using them. A failed probe drops it; a bound controller keeps it until
+/// its driver data goes, after unbind has shut the controller down.
+struct Enabled(Arc<CtrlCore>);
+
+impl Drop for Enabled {
+    fn drop(&mut self) {
+        self.0.start_teardown();
+        let _ = self.0.disable();
+        drop(self.0.clear_io());
+    }
+}
+
+/// What [`nvme_pci_enable`] sets up.
+struct PciSetup<'bound> {
+    bar: Bar0<'bound>,
+    cap: Cap,
+    vs: Vs,
+    /// Where the doorbells are.
+    dbar: DoorbellBar,
+    /// One vector per I/O queue beyond the admin one, as far as the platform gives them.
+    vectors: Arc<IrqVectors>,
+}
+
+/// Enables the PCI function (memory space, bus mastering), maps BAR0, checks the controller's
+/// capabilities, sets the DMA mask and allocates interrupt vectors for up to `max_io` I/O
+/// queues.
+fn nvme_pci_enable<'bound>(
+    pdev: &'bound pci::Device<Core<'_>>,
+    max_io: u32,
+    params: &Params,
+) -> Result<PciSetup<'bound>> {
+    pdev.enable_device_mem()?;
+    pdev.set_master();
+    let bar = pdev.iomap_region_sized::<{ regs::BAR0_MIN }>(0, c"rust_nvme")?;
+    let cap = Cap(u64::from(bar.read(regs::CAP_LO).into_raw())
+        | (u64::from(bar.read(regs::CAP_HI).into_raw()) << 32));
+    if cap.0 == u64::MAX {
+        dev_err!(pdev, "CAP reads as all ones: controller not responding\n");
+        return Err(ENODEV);
+    }
+    if !cap.css_nvm() {
+        dev_err!(pdev, "controller does not support the NVM command set\n");
+        return Err(ENODEV);
+    }
+    if CTRL_PAGE_SHIFT < cap.min_page_shift() || CTRL_PAGE_SHIFT > cap.max_page_shift() {
+        dev_err!(
+            pdev,
+            "controller page sizes 2^{}..2^{} exclude 4 KiB\n",
+            cap.min_page_shift(),
+            cap.max_page_shift()
+        );
+        return Err(ENODEV);
+    }
+    let vs = Vs(bar.read(regs::VS).into_raw());
+    // SAFETY: nothing has been allocated or mapped for DMA on this device yet.
+    unsafe { dma::Device::dma_set_mask_and_coherent(pdev, DmaMask::new::<64>())? };
+    // PRPs describe segments of any length, and the queue limits let the block layer build
+    // them; raise the DMA layer's 64 KiB default to match (DMA-API debugging checks it).
+    // SAFETY: as above, no DMA allocation or mapping runs concurrently.
+    unsafe { dma::Device::dma_set_max_seg_size(pdev, u32::MAX) };
+    let dbar = DoorbellBar {
+        base: kver::bar_base(&bar),
+        len: kver::bar_len(&bar),
+        dstrd: cap.dstrd(),
+    };
+    let pdev_b: &pci::Device<Bound> = pdev;
+    let vectors = Arc::new(
+        IrqVectors::alloc(pdev_b, max_io + 1, params.use_msi)?,
+        GFP_KERNEL,
+    )?;
+    Ok(PciSetup {
+        bar,
+        cap,
+        vs,
+        dbar,
+        vectors,
+    })
+}
+
+/// What [`nvme_pci_configure_admin_queue`] sets up.
+struct AdminSetup {
+    core: Arc<CtrlCore>,
+    admin_irq: IrqHandler<VectorIrq>,
+    enabled: Enabled,
+}
+
+/// Allocates the admin queue and the controller core, disables the controller, hooks the
+/// admin queue's interrupt, programs the admin queue and enables the controller.
+fn nvme_pci_configure_admin_queue(
+    dev: &device::Device<Bound>,
+    pci: &PciSetup<'_>,
+    params: &Params,
+) -> Result<AdminSetup> {
+    let admin_q = Arc::pin_init(
+        Queue::new(
+            dev,
+            pci.dbar,
+            0,
+            cmd::AQ_DEPTH,
+            Some(0),
+            None,
+            params.debug_stats,
+        ),
+        GFP_KERNEL,
+    )?;
+    let admin = Arc::pin_init(
+        AdminQueue::new(admin_q.clone(), params.admin_timeout_ms),
+        GFP_KERNEL,
+    )?;
+    let core = Arc::pin_init(
+        // SAFETY: `dbar` describes the BAR0 mapping that the controller's `_bar` keeps until
+        // the core's users are gone (unbind, and the field order of `Controller`).
+        unsafe {
+            CtrlCore::new(
+                ARef::from(&**dev),
+                kver::regs_new(pci.dbar.base, pci.dbar.len)?,
+                admin.clone(),
+                pci.cap.timeout_ms(),
+            )
+        },
+        GFP_KERNEL,
+    )?;
+    core.disable()?;
+    let admin_irq = IrqHandler::new(
+        &pci.vectors,
+        0,
+        c"rust_nvme",
+        VectorIrq::new(Some(admin), KVec::new()),
+    )?;
+    // From here on the controller may use the admin queue: disabled again before it goes.
+    let enabled = Enabled(core.clone());
+    core.enable(&admin_q)?;
+    Ok(AdminSetup {
+        core,
+        admin_irq,
+        enabled,
+    })
+}
+
+/// What [`nvme_identify`] learns.
+struct Identity {
+    idc: IdCtrl,
+    nvm: IdCtrlNvm,
+    effects: KBox<Effects>,
+}
+
+/// Identify Controller, the NVM command set's controller limits and the Commands Supported and
+/// Effects log.
+fn nvme_identify(admin: &AdminQueue, dev: &device::Device<Bound>, vs: Vs) -> Result<Identity> {
+    let idc = admin.identify(dev, cmd::CNS_CTRL, 0).inspect_err(|e| {
+        dev_err!(dev, "Identify Controller failed: {:?}\n", e);
+    })?;
+    let idc = IdCtrl::parse(&*identify_copy(&idc)?);
+    let nvm = identify_ctrl_nvm(admin, dev, vs);
+    let effects = read_effects(admin, dev, &idc)?;
+    Ok(Identity { idc, nvm, effects })
+}
+
+/// Identify Controller for the NVM command set (CNS 06h), from NVMe 1.2 on, where the CNS
+/// field is a full byte; a controller without it has no such limits.
+fn identify_ctrl_nvm(admin: &AdminQueue, dev: &device::Device<Bound>, vs: Vs) -> IdCtrlNvm {
+    if (vs.major(), vs.minor()) < (1, 2) {
+        return IdCtrlNvm::default();
+    }
+    admin
+        .identify(dev, ident::CNS_CS_CTRL, 0)
+        .ok()
+        .and_then(|buf| identify_copy(&buf).ok())
+        .map(|b| IdCtrlNvm::parse(&b))
+        .unwrap_or_default()
+}
+
+/// The Commands Supported and Effects log when the controller has one (LPA bit 1), with
+/// what the driver knows added; only the driver's knowledge otherwise (then no I/O
+/// passthrough is open to unprivileged users, as in the C driver).
+fn read_effects(
+    admin: &AdminQueue,
+    dev: &device::Device<Bound>,
+    idc: &IdCtrl,
+) -> Result<KBox<Effects>> {
+    if idc.lpa & effects::LPA_CMD_EFFECTS != 0 {
+        let buf = Coherent::<u8>::zeroed_slice(dev, effects::LOG_SIZE, GFP_KERNEL)?;
+        // CAST: 4 KiB.
+        match admin.get_log_page(&buf, effects::LOG_CMD_EFFECTS, effects::LOG_SIZE as u32) {
+            Ok(()) => {
+                let log = identify_copy(&buf)?;
+                return Ok(KBox::new(Effects::parse(&log), GFP_KERNEL)?);
+            }
+            Err(e) => dev_warn!(
+                dev,
+                "Commands Supported and Effects log unreadable ({:?}): unprivileged I/O passthrough off\n",
+                e
+            ),
+        }
+    }
+    Ok(KBox::new(Effects::known(), GFP_KERNEL)?)
+}
+
+/// What [`nvme_setup_io_queues`] sets up.
+struct IoQueues {
+    /// The I/O queues, interrupt driven first, then polled.
+    queues: KVec<Arc<Queue>>,
+    /// The handlers of the vectors of their own.
+    irqs: KVec<IrqHandler<VectorIrq>>,
+    /// Interrupt-driven queues.
+    nr_default: u16,
+    /// Polled queues.
+    nr_poll: u16,
+    /// Entries per queue.
+    depth: u16,
+    /// Each interrupt-driven queue has a vector of its own (else all share the admin one).
+    irq_affinity: bool,
+    /// Shadow doorbells are in use.
+    dbbuf_on: bool,
+}
+
+/// Asks for the I/O queues (one per vector beyond the admin one, or one on a shared vector,
+/// then the polled queues the `poll_queues` parameter asks for), creates those granted on the
+/// controller with their interrupt handlers, and hands the core the queues (which it holds
+/// until the controller is disabled) and the shadow doorbell pages.
+fn nvme_setup_io_queues(
+    dev: &device::Device<Bound>,
+    pci: &PciSetup<'_>,
+    admin: &AdminSetup,
+    idc: &IdCtrl,
+    max_io: u32,
+    params: &Params,
+) -> Result<IoQueues> {
+    let core = &admin.core;
+    let vectors = &pci.vectors;
+    let irq_affinity = vectors.count() > 1;
+    let want = if irq_affinity {
+        (vectors.count() - 1).min(max_io)
+    } else {
+        1
+    };
+    let want_poll = params.poll_queues.min(max_io);
+    // CAST: both at most 1024.
+    let (want, want_poll) = (want as u16, want_poll as u16);
+    let granted = core.admin.set_queue_count(want + want_poll).map_err(|e| {
+        dev_err!(
+            dev,
+            "Set Features (Number of Queues) failed: {}\n",
+            e.name()
+        );
+        Error::from(e)
+    })?;
+    let nr_default = want.min(granted);
+    let nr_poll = want_poll.min(granted - nr_default);
+    let nr_io = nr_default + nr_poll;
+    let depth = ring::io_queue_depth(pci.cap.max_queue_entries(), params.io_queue_depth);
+    // Not on INTx: the pin is level-triggered, and a controller may lower it only when an
+    // MMIO CQ head doorbell write shows the queue drained (QEMU's does). Shadow doorbells
+    // skip most of those writes, which leaves the pin asserted after the handler has drained
+    // the queue: interrupts that find nothing, until the kernel disables the line.
+    let dbbuf = if idc.oacs_dbbuf() && params.use_dbbuf && vectors.kind() != IrqKind::Intx {
+        Some(Arc::new(DbBuf::new(dev, pci.cap.dstrd())?, GFP_KERNEL)?)
+    } else {
+        None
+    };
+    core.set_io(IoRefs {
+        queues: KVec::with_capacity(usize::from(nr_io), GFP_KERNEL)?,
+        tagset: None,
+        dbbuf: dbbuf.clone(),
+    });
+    let mut queues = KVec::with_capacity(usize::from(nr_io), GFP_KERNEL)?;
+    let mut irqs = KVec::with_capacity(usize::from(nr_default), GFP_KERNEL)?;
+    for qid in 1..=nr_io {
+        let vector = match (qid <= nr_default, irq_affinity) {
+            (false, _) => None,
+            (true, true) => Some(qid),
+            (true, false) => Some(0),
+        };
+        let q = Arc::pin_init(
+            Queue::new(
+                dev,
+                pci.dbar,
+                qid,
+                depth,
+                vector,
+                dbbuf.as_ref(),
+                params.debug_stats,
+            ),
+            GFP_KERNEL,
+        )?;
+        // The core holds the queue before the controller may use it (see `Enabled`).
+        core.add_io_queue(q.clone())?;
+        if let Err(e) = core.admin.create_io_queue(&q, !q.polled) {
+            dev_err!(dev, "creating I/O queue {} failed: {}\n", qid, e.name());
+            return Err(e.into());
+        }
+        if irq_affinity && !q.polled {
+            let mut own = KVec::with_capacity(1, GFP_KERNEL)?;
+            own.push(q.clone(), GFP_KERNEL)?;
+            irqs.push(
+                IrqHandler::new(
+                    vectors,
+                    u32::from(qid),
+                    c"rust_nvme",
+                    VectorIrq::new(None, own),
+                )?,
+                GFP_KERNEL,
+            )?;
+        }
+        queues.push(q, GFP_KERNEL)?;
+    }
+    if !irq_affinity {
+        let mut shared = KVec::with_capacity(queues.len(), GFP_KERNEL)?;
+        for q in queues.iter().filter(|q| !q.polled) {
+            shared.push(q.clone(), GFP_KERNEL)?;
+        }
+        admin.admin_irq.handler().share(shared);
+    }
+    let dbbuf_on = dbbuf.as_ref().is_some_and(|b| core.config_dbbuf(b));
+    Ok(IoQueues {
+        queues,
+        irqs,
+        nr_default,
+        nr_poll,
+        depth,
+        irq_affinity,
+        dbbuf_on,
+    })
+}
+
+/// The transfer limits of the controller's disks: MDTS, our own cap, and what fits the
+/// per-request list pages; returns the largest transfer and the most segments.
+fn transfer_limits(idc: &IdCtrl, cap: Cap) -> (u32, u16) {
+    let mut max_transfer = idc
+        .max_transfer_bytes(cap.min_page_shift())
+        .unwrap_or(u32::MAX)
+        .min(MAX_TRANSFER_BYTES);
+    while prp::max_list_pages(max_transfer, CTRL_PAGE_SHIFT) > MAX_LIST_PAGES {
+        max_transfer /= 2;
+    }
+    // CAST: capped by `MAX_SEGMENTS`, a `u16`.
+    let max_segs =
+        prp::max_segments(max_transfer, CTRL_PAGE_SHIFT).min(u32::from(MAX_SEGMENTS)) as u16;
+    (max_transfer, max_segs)
+}
+
+/// The tag set of the controller's disks and the data its callbacks share.
+type IoTagSet = Arc<Pin<KBox<TagSet<NvmeMq>>>>;
+
+/// Allocates the tag set of the I/O queues (with a poll map when there are polled queues)
+/// and tells the core about it.
+fn nvme_alloc_io_tag_set(
+    dev: &device::Device<Bound>,
+    core: &Arc<CtrlCore>,
+    io: &IoQueues,
+    sgl: bool,
+    params: &Params,
+) -> Result<IoTagSet> {
+    let mut queues = KVec::with_capacity(io.queues.len(), GFP_KERNEL)?;
+    for q in io.queues.iter() {
+        queues.push(q.clone(), GFP_KERNEL)?;
+    }
+    let set = Arc::new(
+        IoSet {
+            queues,
+            data: DataPath {
+                dev: glue::DevRef::new(dev),
+                pool: DmaPool::new(c"rust_nvme_prp", dev, 1 << CTRL_PAGE_SHIFT)?,
+                sgl,
+                sgl_threshold: params.sgl_threshold,
+            },
+            irq_affinity: io.irq_affinity,
+            nr_default: u32::from(io.nr_default),
+            core: core.clone(),
+        },
+        GFP_KERNEL,
+    )?;
+    let tagset = Arc::new(
+        KBox::pin_init(
+            TagSet::<NvmeMq>::new(
+                set,
+                if io.nr_poll > 0 { 3 } else { 1 },
+                u32::from(io.nr_default + io.nr_poll),
+                u32::from(io.depth) - 1,
+                params.io_timeout_ms,
+            ),
+            GFP_KERNEL,
+        )?,
+        GFP_KERNEL,
+    )?;
+    core.set_tagset(tagset.handle());
+    Ok(tagset)
+}
+
+/// Sets up the namespaces' scanning over `tagset` and scans them: a disk per supported active
+/// namespace.
+fn nvme_scan(
+    dev: &device::Device<Bound>,
+    admin: &AdminQueue,
+    idc: &IdCtrl,
+    params: DiskParams,
+    tagset: IoTagSet,
+) -> Result<Arc<NsScan>> {
+    let ns = NsScan::new(dev, idc.clone(), params, tagset)?;
+    ns.rescan(admin, false)?;
+    Ok(ns)
+}
+
+/// Prints an identify string (space padded ASCII).
+fn id_str(s: &[u8]) -> &BStr {
+    BStr::from_bytes(ident::trim(s))
+}
+
+/// What exists only while the controller serves I/O; torn down first, in order, on unbind.
+struct IoState {
+    ns: Arc<NsScan>,
+    tagset: IoTagSet,
+    irqs: KVec<IrqHandler<VectorIrq>>,
+}
+
+/// Per-controller driver data, alive from probe until unbind.
+///
+/// Fields drop in declaration order: the char device, the I/O state, the admin interrupt, the
+/// controller's enabled state (disabling it if unbind did not), the core, then BAR0, which the
+/// core's register mapping relies on.
+#[pin_data]
+pub(crate) struct Controller<'bound> {
+    /// `/dev/rnvme<N>`, removed first.
+    _chardev: Option<Pin<KBox<CtrlChar>>>,
+    #[pin]
+    io: Mutex<Option<IoState>>,
+    admin_irq: IrqHandler<VectorIrq>,
+    _enabled: Enabled,
+    core: Arc<CtrlCore>,
+    /// Passthrough, shared with the char device and the disks, which open descriptors may keep
+    /// after unbind; unbind detaches it from the controller.
+    passthru: Arc<Passthru>,
+    _id: CtrlId,
+    /// Time allowed for shutdown, in milliseconds.
+    shutdown_ms: u32,
+    /// The `debug_stats` parameter: queue counters logged at unbind.
+    debug_stats: bool,
+    /// Keeps BAR0 mapped for the core's registers and the queues' doorbells.
+    _bar: Bar0<'bound>,
+}
+
+impl<'bound> Controller<'bound> {
+    /// Brings the controller up, step by step; a failed step drops what the earlier ones
+    /// built (see the module documentation).
+    pub(crate) fn new<'core>(
+        pdev: &'bound pci::Device<Core<'core>>,
+        params: Params,
+    ) -> impl PinInit<Self, Error> + use<'bound, 'core> {
+        // The probe runs inside the initializer, once the PCI core has the driver data's box:
+        // a probe evaluated first would leave a live controller (disks, events, an enabled
+        // device) to a plain drop, never unbound, if that allocation then failed.
+        pin_init::pin_init_scope(move || {
+            let dev: &device::Device<Bound> = pdev.as_ref();
+            let max_io = match params.max_io_queues {
+                0 => kernel::cpu::nr_cpu_ids(),
+                n => n.min(kernel::cpu::nr_cpu_ids()),
+            }
+            .clamp(1, 1024);
+            let pci = nvme_pci_enable(pdev, max_io, &params)?;
+            let id = CtrlId::alloc()?;
+            let admin = nvme_pci_configure_admin_queue(dev, &pci, &params)?;
+            let Identity { idc, nvm, effects } = nvme_identify(&admin.core.admin, dev, pci.vs)?;
+            let io = nvme_setup_io_queues(dev, &pci, &admin, &idc, max_io, &params)?;
+            let tagset =
+                nvme_alloc_io_tag_set(dev, &admin.core, &io, idc.sgl_supported(), &params)?;
+            let info = CtrlInfo {
+                vid: idc.vid,
+                model: idc.mn,
+                serial: idc.sn,
+                firmware: idc.fr,
+                queue_count: u32::from(io.nr_default + io.nr_poll) + 1,
+                sqsize: u32::from(io.depth) - 1,
+            };
+            let passthru =
+                Passthru::new(dev, admin.core.clone(), info, effects, idc.sgl_supported())?;
+            let (max_transfer, max_segs) = transfer_limits(&idc, pci.cap);
+            let disk_params = DiskParams {
+                ctrl: id.0,
+                max_transfer,
+                max_segs,
+                passthru: passthru.clone(),
+                bogus_nid: QUIRK_BOGUS_NID.contains(&(pdev.vendor_id().as_raw(), pdev.device_id())),
+                nvm,
+            };
+            let ns = nvme_scan(dev, &admin.core.admin, &idc, disk_params, tagset.clone())?;
+            Self::announce(pdev, &idc, &pci, &io, ns.count());
+            let chardev = match CtrlChar::new(id.0, passthru.clone()) {
+                Some(init) => KBox::pin_init(init, GFP_KERNEL)
+                    .inspect_err(|e| dev_warn!(pdev, "no char device: {:?}\n", e))
+                    .ok(),
+                None => None,
+            };
+            // Last, once nothing can fail: from here on unbind stops the events.
+            if let Err(e) = Events::start(&admin.core.admin, dev, &idc, ns.clone()) {
+                dev_warn!(pdev, "no asynchronous events: {:?}\n", e);
+            }
+            let shutdown_ms = if idc.rtd3e == 0 {
+                SHUTDOWN_TIMEOUT_MS
+            } else {
+                (idc.rtd3e / 1000).clamp(SHUTDOWN_TIMEOUT_MS, 60_000)
+            };
+            let AdminSetup {
+                core,
+                admin_irq,
+                enabled,
+            } = admin;
+            Ok(try_pin_init!(Self {
+                _chardev: chardev,
+                io <- new_mutex!(Some(IoState {
+                    ns,
+                    tagset,
+                    irqs: io.irqs,
+                })),
+                admin_irq,
+                _enabled: enabled,
+                core,
+                passthru,
+                _id: id,
+                shutdown_ms,
+                debug_stats: params.debug_stats,
+                _bar: pci.bar,
+            }? Error))
+        })
+    }
+
+    /// The probe's one line about the controller.
+    fn announce(
+        pdev: &pci::Device<Core<'_>>,
+        idc: &IdCtrl,
+        pci: &PciSetup<'_>,
+        io: &IoQueues,
+        namespaces: usize,
+    ) {
+        dev_info!(
+            pdev,
+            "{} ({}), firmware {}, NVMe {}.{}.{}, MQES {}, {} I/O queues of depth {} on {} {}, {} namespaces; {} poll queues, shadow doorbells {}\n",
+            id_str(idc.model()),
+            id_str(idc.serial()),
+            id_str(idc.firmware()),
+            pci.vs.major(),
+            pci.vs.minor(),
+            pci.vs.tertiary(),
+            pci.cap.mqes(),
+            io.nr_default,
+            io.depth,
+            pci.vectors.count(),
+            pci.vectors.kind().name(),
+            namespaces,
+            io.nr_poll,
+            if io.dbbuf_on { "on" } else { "off" }
+        );
+    }
+
+    /// Unbind (`nvme_remove`): stops recovery and the events, removes the disks, deletes the
+    /// I/O queues, shuts the controller down, and detaches what open descriptors may keep.
+    pub(crate) fn nvme_remove(&self) {
+        self.core.start_teardown();
+        if self.core.csts().is_gone() {
+            // Surprise removal: nothing will complete what is in flight, so fail it now, and
+            // fail new I/O at once, so that removing the disks cannot hang.
+            self.core.kill("device removed");
+        }
+        // No more asynchronous event work: the interrupt handler may have queued it until it
+        // saw the events stopped; a running rescan finishes before the disks go.
+        self.core.admin.stop_events();
+        self.admin_irq.synchronize();
+        self.core.admin.flush_events();
+        let io = self.io.lock().take();
+        // Held until the controller is shut down: it may use the queues until then.
+        let io_refs = io.map(|io| self.nvme_remove_io(io));
+        self.core.shutdown(self.shutdown_ms);
+        drop(io_refs);
+        // Open char devices and disk nodes may outlive us: nothing more reaches the device,
+        // and what they hold keeps no controller memory.
+        self.core.admin.close();
+        self.passthru.detach();
+        // Recovery polling during teardown may have queued the event work once more.
+        self.core.admin.flush_events();
+    }
+
+    /// Removes the disks (draining their I/O, which still completes through the queues),
+    /// deletes the I/O queues on the controller and frees the tag set; returns what the core
+    /// held, for the caller to keep until the controller is shut down.
+    fn nvme_remove_io(&self, io: IoState) -> Option<IoRefs> {
+        io.ns.remove_all();
+        drop(io.ns);
+        let refs = self.core.clear_io();
+        if let Some(refs) = &refs {
+            if self.debug_stats {
+                Self::log_stats(&self.core, &refs.queues);
+            }
+            self.core.delete_io_queues(&refs.queues);
+        }
+        drop(io.irqs);
+        self.admin_irq.handler().stop_io();
+        self.admin_irq.synchronize();
+        drop(io.tagset);
+        refs
+    }
+
+    /// `debug_stats`: each queue's counters.
+    fn log_stats(core: &CtrlCore, queues: &[Arc<Queue>]) {
+        for q in queues.iter() {
+            let st = &q.stats;
+            dev_info!(
+                core.dev,
+                "queue {}: {} commands, {} completions, {} SQ and {} CQ doorbell MMIO writes, {} by SGL\n",
+                q.qid,
+                QueueStats::get(&st.submitted),
+                QueueStats::get(&st.completed),
+                QueueStats::get(&st.sq_mmio),
+                QueueStats::get(&st.cq_mmio),
+                QueueStats::get(&st.sgl)
+            );
+        }
+    }
+}
