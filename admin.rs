@@ -174,6 +174,18 @@ struct AdminSlot {
     next_cid: u16,
     /// False once unbind closed the queue: BAR0 may be unmapped, nothing may be submitted.
     open: bool,
+    /// A command timed out: the controller was stopped, and commands fail at once until a
+    /// reset brings it back ([`AdminQueue::restart`]).
+    stalled: bool,
+}
+
+/// What the admin queue asks of the controller when a command gets no answer within the admin
+/// timeout: stop it from reaching memory at once (the command's buffer is the caller's to free
+/// or reuse when `submit_sync` returns), then recover it, as the C driver disables and resets
+/// the controller on an admin timeout. Implemented for the controller core ([`crate::ctrl`]).
+pub(crate) trait AdminRecovery: Send + Sync {
+    /// Called with the admin queue's lock held: must not issue admin commands.
+    fn admin_timed_out(&self);
 }
 
 /// The admin queue pair and its one-at-a-time command slot.
@@ -195,6 +207,10 @@ pub(crate) struct AdminQueue {
     done: Waiter,
     /// How long to wait for a completion, in milliseconds.
     timeout_ms: u32,
+    /// Who stops and recovers the controller when a command times out; set once the core
+    /// exists, cleared when the controller goes (it holds the core).
+    #[pin]
+    recovery: Mutex<Option<Arc<dyn AdminRecovery>>>,
     /// One state per Asynchronous Event Request slot: [`FREE`], [`OUTSTANDING`], [`RETIRED`]
     /// or a [`COMPLETED`] entry.
     aer_slots: [AtomicU64; MAX_AERS],
@@ -230,7 +246,15 @@ impl AdminQueue {
     pub(crate) fn new(q: Arc<Queue>, timeout_ms: u32) -> impl PinInit<Self> {
         pin_init!(Self {
             q,
-            lock <- new_mutex!(AdminSlot { next_cid: 0, open: true }, "nvme_admin_lock"),
+            lock <- new_mutex!(
+                AdminSlot {
+                    next_cid: 0,
+                    open: true,
+                    stalled: false,
+                },
+                "nvme_admin_lock"
+            ),
+            recovery <- new_mutex!(None, "nvme_admin_recovery"),
             waiting_cid: AtomicU32::new(NO_CID),
             result <- new_spinlock_irq!(None, "nvme_admin_result"),
             done <- Waiter::new(),
@@ -315,6 +339,9 @@ impl AdminQueue {
         if !slot.open {
             return Err(AdminError::Closed);
         }
+        if slot.stalled {
+            return Err(AdminError::Timeout);
+        }
         let cid = slot.next_cid;
         slot.next_cid = next_sync_cid(cid);
         cmd.set_cid(cid);
@@ -334,8 +361,35 @@ impl AdminQueue {
                     Err(AdminError::Status(status))
                 }
             }
-            _ => Err(AdminError::Timeout),
+            // Woken without a completion: cancelled by whoever is disabling the controller.
+            _ if completed => Err(AdminError::Timeout),
+            _ => {
+                // No answer: the controller may still carry the command out, into a buffer
+                // the caller frees or reuses as soon as this returns. Stop it first.
+                slot.stalled = true;
+                let recovery = self.recovery.lock().clone();
+                if let Some(r) = recovery {
+                    r.admin_timed_out();
+                }
+                Err(AdminError::Timeout)
+            }
         }
+    }
+
+    /// Attaches what stops and recovers the controller on a timeout.
+    pub(crate) fn set_recovery(&self, r: Arc<dyn AdminRecovery>) {
+        *self.recovery.lock() = Some(r);
+    }
+
+    /// Detaches it again (it holds the core, which holds this queue).
+    pub(crate) fn clear_recovery(&self) {
+        let r = self.recovery.lock().take();
+        drop(r);
+    }
+
+    /// The controller was enabled again (a reset): commands go through again.
+    pub(crate) fn restart(&self) {
+        self.lock.lock().stalled = false;
     }
 
     /// Identify with `cns`/`nsid` into a fresh 4 KiB buffer.

@@ -33,7 +33,10 @@ use kernel::{
 };
 
 use crate::{
-    admin::AdminQueue,
+    admin::{
+        AdminQueue,
+        AdminRecovery, //
+    },
     glue::{
         self,
         kver::{
@@ -78,6 +81,8 @@ pub(crate) enum State {
     Deleting = 2,
     /// The controller is gone or could not be brought back: all I/O fails.
     Dead = 3,
+    /// Probe is bringing the controller up: no reset may start yet.
+    New = 4,
 }
 
 /// The I/O side, known to the core from the moment its queues exist on the controller: the
@@ -118,6 +123,17 @@ pub(crate) struct CtrlCore {
 }
 
 impl State {
+    /// The state stored as `v`.
+    fn from_raw(v: u8) -> Self {
+        match v {
+            0 => State::Live,
+            1 => State::Resetting,
+            2 => State::Deleting,
+            4 => State::New,
+            _ => State::Dead,
+        }
+    }
+
     /// The name sysfs shows, as the C driver's `state` attribute does.
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -125,12 +141,35 @@ impl State {
             State::Resetting => "resetting",
             State::Deleting => "deleting",
             State::Dead => "dead",
+            State::New => "new",
         }
     }
 }
 
 impl_has_work! {
     impl HasWork<Self> for CtrlCore { self.reset_work }
+}
+
+/// The core's answer to an admin command without completion, attached to the admin queue by
+/// [`CtrlCore::attach_recovery`].
+struct Recovery(Arc<CtrlCore>);
+
+impl AdminRecovery for Recovery {
+    fn admin_timed_out(&self) {
+        let core = &self.0;
+        let then = if core.state() == State::Live {
+            ", then resetting it"
+        } else {
+            ""
+        };
+        dev_warn!(
+            core.dev,
+            "admin command timed out: disabling the controller{}\n",
+            then
+        );
+        core.stop_dma();
+        core.schedule_reset();
+    }
 }
 
 impl WorkItem for CtrlCore {
@@ -162,7 +201,7 @@ impl CtrlCore {
             regs,
             admin,
             timeout_ms,
-            state: AtomicU8::new(State::Live as u8),
+            state: AtomicU8::new(State::New as u8),
             io <- new_mutex!(None),
             reset_work <- new_work!("rust_nvme_reset"),
         })
@@ -180,22 +219,35 @@ impl CtrlCore {
 
     /// The current state.
     pub(crate) fn state(&self) -> State {
-        match self.state.load(Ordering::Acquire) {
-            0 => State::Live,
-            1 => State::Resetting,
-            2 => State::Deleting,
-            _ => State::Dead,
-        }
+        State::from_raw(self.state.load(Ordering::Acquire))
     }
 
     fn set_state(&self, s: State) -> State {
-        let old = self.state.swap(s as u8, Ordering::AcqRel);
-        match old {
-            0 => State::Live,
-            1 => State::Resetting,
-            2 => State::Deleting,
-            _ => State::Dead,
-        }
+        State::from_raw(self.state.swap(s as u8, Ordering::AcqRel))
+    }
+
+    /// Has the admin queue stop and reset the controller when a command times out. Undone by
+    /// [`CtrlCore::detach_recovery`], which the owner must call when it lets go of the core.
+    pub(crate) fn attach_recovery(self: &Arc<Self>) -> Result {
+        let r: Arc<dyn AdminRecovery> = Arc::new(Recovery(self.clone()), GFP_KERNEL)?;
+        self.admin.set_recovery(r);
+        Ok(())
+    }
+
+    /// Undoes [`CtrlCore::attach_recovery`].
+    pub(crate) fn detach_recovery(&self) {
+        self.admin.clear_recovery();
+    }
+
+    /// Probe brought the controller up: from now on a reset may start. Nothing changes a state
+    /// other than `New` (a teardown that started meanwhile keeps its own).
+    pub(crate) fn set_live(&self) {
+        let _ = self.state.compare_exchange(
+            State::New as u8,
+            State::Live as u8,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 
     /// True when I/O must fail at once.
@@ -315,6 +367,26 @@ impl CtrlCore {
         let _ = self.disable();
     }
 
+    /// Disables the controller and turns bus mastering off, so that the function reaches no
+    /// memory whether or not the controller obeyed (a controller that does not report itself
+    /// disabled within CAP.TO may still be writing): what it was using may then be completed,
+    /// reused or freed. As the C driver's `nvme_dev_disable()`, which disables the PCI
+    /// function before it cancels requests. A reset turns bus mastering back on (`reinit`).
+    pub(crate) fn stop_dma(&self) {
+        match self.disable() {
+            // A device that is gone reaches no memory either.
+            Ok(()) | Err(ENODEV) => {}
+            Err(e) => dev_warn!(
+                self.dev,
+                "controller not disabled ({:?}): bus mastering off\n",
+                e
+            ),
+        }
+        // SAFETY: `dev` is the PCI function's device, and the core is used only while the driver
+        // is bound to it (see `reinit`).
+        unsafe { glue::pci_clear_master_of(&self.dev) };
+    }
+
     /// Queues a controller reset unless one is pending or the controller is past saving.
     pub(crate) fn schedule_reset(self: &Arc<Self>) {
         if self.state() == State::Live {
@@ -350,7 +422,7 @@ impl CtrlCore {
             dev_err!(self.dev, "controller is dead ({}): failing its I/O\n", why);
         }
         self.admin.pause_events();
-        let _ = self.disable();
+        self.stop_dma();
         self.cancel_inflight(io.as_ref());
     }
 
@@ -388,7 +460,7 @@ impl CtrlCore {
         // The disabled controller drops the outstanding Asynchronous Event Requests: submit
         // none meanwhile, and submit them again once it is back.
         self.admin.pause_events();
-        let _ = self.disable();
+        self.stop_dma();
         self.cancel_inflight(io.as_ref());
         self.admin.forget_events();
         match self.reinit(io.as_ref()) {
@@ -410,7 +482,7 @@ impl CtrlCore {
                     "controller could not be reset ({:?}): failing its I/O\n",
                     e
                 );
-                let _ = self.disable();
+                self.stop_dma();
                 self.cancel_inflight(io.as_ref());
             }
         }
@@ -429,6 +501,7 @@ impl CtrlCore {
         // bound to it: teardown cancels the reset work before the driver lets go.
         unsafe { glue::pci_set_master_of(&self.dev) };
         self.admin.q.reset_rings();
+        self.admin.restart();
         if let Some(b) = io.and_then(|io| io.dbbuf.as_ref()) {
             b.set_enabled(false);
             b.clear();

@@ -187,7 +187,8 @@ struct Enabled(Arc<CtrlCore>);
 impl Drop for Enabled {
     fn drop(&mut self) {
         self.0.start_teardown();
-        let _ = self.0.disable();
+        self.0.stop_dma();
+        self.0.detach_recovery();
         drop(self.0.clear_io());
     }
 }
@@ -311,6 +312,7 @@ fn nvme_pci_configure_admin_queue(
     )?;
     // From here on the controller may use the admin queue: disabled again before it goes.
     let enabled = Enabled(core.clone());
+    core.attach_recovery()?;
     core.enable(&admin_q)?;
     Ok(AdminSetup {
         core,
@@ -645,6 +647,8 @@ impl<'bound> Controller<'bound> {
             let io = nvme_setup_io_queues(dev, &pci, &admin, &idc, max_io, &params)?;
             let tagset =
                 nvme_alloc_io_tag_set(dev, &admin.core, &io, idc.sgl_supported(), &params)?;
+            // The queues serve I/O: from here on a timeout may reset the controller.
+            admin.core.set_live();
             let info = CtrlInfo {
                 vid: idc.vid,
                 model: idc.mn,
@@ -751,6 +755,7 @@ impl<'bound> Controller<'bound> {
         // Held until the controller is shut down: it may use the queues until then.
         let io_refs = io.map(|io| self.nvme_remove_io(io));
         self.core.shutdown(self.shutdown_ms);
+        self.core.stop_dma();
         drop(io_refs);
         // Open char devices and disk nodes may outlive us: nothing more reaches the device,
         // and what they hold keeps no controller memory.

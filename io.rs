@@ -217,7 +217,7 @@ impl glue::Operations for NvmeMq {
             },
             ReqOp::Other(_) => return BlkStatus::NOTSUPP,
         };
-        c.set_cid(r.tag());
+        c.set_cid(r.data().next_cid(r.tag()));
         hwq.note_sgl(&c);
         rq.start();
         hwq.submit(&c, last);
@@ -305,7 +305,10 @@ impl glue::Operations for NvmeMq {
                     rq.tag(),
                     hwq.qid
                 );
-                match core.admin.submit_sync(Command::abort(hwq.qid, rq.tag())) {
+                match core
+                    .admin
+                    .submit_sync(Command::abort(hwq.qid, iod.cid(rq.tag())))
+                {
                     // Completion dword 0 bit 0 clear: the command was aborted and completes
                     // with "Command Abort Requested".
                     Ok(cqe) if cqe.result_dw0() & 1 == 0 => TimeoutAction::ResetTimer,
@@ -332,7 +335,7 @@ impl glue::Operations for NvmeMq {
             // The reset in progress cancels and retries the request.
             State::Resetting => TimeoutAction::ResetTimer,
             // Gone, dead or being removed: nothing will complete it.
-            State::Live | State::Deleting | State::Dead => {
+            State::Live | State::Deleting | State::Dead | State::New => {
                 core.kill("I/O timeout with the controller unreachable or being removed");
                 TimeoutAction::Done
             }

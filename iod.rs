@@ -13,6 +13,7 @@ use core::sync::atomic::{
     AtomicBool,
     AtomicU16,
     AtomicU64,
+    AtomicU8,
     Ordering, //
 };
 
@@ -28,6 +29,7 @@ use crate::{
     },
     nvme::{
         cmd::{
+            self,
             Command,
             Completion, //
         },
@@ -63,6 +65,9 @@ pub(crate) struct Iod {
     result: AtomicU64,
     /// An Abort was sent for this request after its first timeout.
     aborted: AtomicBool,
+    /// Issue counter of the request's tag: the top bits of its command identifier
+    /// ([`cmd::io_cid`]); changed only by `queue_rq`, read by the completion path.
+    genctr: AtomicU8,
 }
 
 impl Iod {
@@ -72,7 +77,23 @@ impl Iod {
             status: AtomicU16::new(0),
             result: AtomicU64::new(0),
             aborted: AtomicBool::new(false),
+            genctr: AtomicU8::new(0),
         }
+    }
+
+    /// The command identifier of the next issue of the request with `tag` (`queue_rq`).
+    #[inline]
+    pub(crate) fn next_cid(&self, tag: u16) -> u16 {
+        // Relaxed: only `queue_rq`, which owns the request, changes the counter; starting the
+        // request orders the store before the device can complete the command.
+        let gen = cmd::next_gen(self.genctr.load(Ordering::Relaxed));
+        self.genctr.store(gen, Ordering::Relaxed);
+        cmd::io_cid(tag, gen)
+    }
+
+    /// The command identifier of the request's current issue, with `tag`.
+    pub(crate) fn cid(&self, tag: u16) -> u16 {
+        cmd::io_cid(tag, self.genctr.load(Ordering::Relaxed))
     }
 
     /// Clears the completion state, for a request about to be issued.
@@ -232,14 +253,19 @@ pub(crate) fn blk_status(status: Status) -> BlkStatus {
 /// A successful completion goes into `batch` when there is one, to be ended with the rest of
 /// the batch; anything else completes on its own.
 pub(crate) fn nvme_handle_cqe(q: &Queue, cqe: &Completion, batch: Option<&mut CompBatch>) {
+    let cid = cqe.command_id();
     // SAFETY: the queue's tags are those of the controller's tag set, created for `NvmeMq`; a
     // completion for this command identifier means the request is in flight on this queue, and
     // the tag set outlives the queue's interrupt handler.
-    let Some(rq) = (unsafe { q.tags().request::<NvmeMq>(cqe.command_id()) }) else {
+    let Some(rq) = (unsafe { q.tags().request::<NvmeMq>(cmd::cid_tag(cid)) }) else {
         // A completion for a tag we never issued: the controller is confused. Ignore it; the
         // block layer's timeout catches anything lost.
         return;
     };
+    // A completion of an earlier issue of this tag (late, or repeated) is not the request's.
+    if rq.data().cid(rq.tag()) != cid {
+        return;
+    }
     let status = cqe.status_field();
     let result = u64::from(cqe.result_dw0()) | (u64::from(cqe.result_dw1()) << 32);
     // A second completion for the same issue (a duplicated entry) is not let through.

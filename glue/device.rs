@@ -91,3 +91,20 @@ pub(crate) unsafe fn pci_set_master_of(dev: &device::Device) {
     // bit of its command register.
     unsafe { bindings::pci_set_master(pdev) };
 }
+
+/// Turns bus mastering off for the PCI function whose device is `dev` (`pci_clear_master()`):
+/// the function can no longer read or write memory (nor signal MSI/MSI-X), whatever state the
+/// device itself is in. Used before the driver gives up memory the device may still be using,
+/// as the C driver's `pci_disable_device()` in `nvme_dev_disable()`.
+///
+/// # Safety
+///
+/// `dev` must be the `struct device` of a PCI function the driver is bound to, for the whole
+/// call.
+pub(crate) unsafe fn pci_clear_master_of(dev: &device::Device) {
+    // SAFETY: by the caller's guarantee `dev` is the `dev` field of a `struct pci_dev`.
+    let pdev = unsafe { kernel::container_of!(raw_dev(dev), bindings::pci_dev, dev) };
+    // SAFETY: `pdev` is a bound PCI function; the call only clears the bus master bit of its
+    // command register.
+    unsafe { bindings::pci_clear_master(pdev) };
+}

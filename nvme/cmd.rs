@@ -17,6 +17,35 @@ pub(crate) const CQ_ENTRY_SHIFT: u8 = 4;
 /// Number of entries of the admin submission and completion queues.
 pub(crate) const AQ_DEPTH: u16 = 32;
 
+/// Bits of an I/O command identifier that hold the request's tag (tags are below the queue
+/// depth, at most 1024); the 4 bits above count the tag's issues, as the C driver's
+/// `nvme_cid()`, so that a completion of an earlier issue of the same tag (late, or repeated
+/// by a faulty controller) is told apart from the one the request waits for.
+pub(crate) const CID_TAG_BITS: u32 = 12;
+const _: () = assert!(crate::nvme::ring::MAX_IO_QUEUE_DEPTH <= 1 << CID_TAG_BITS);
+
+/// The command identifier of issue `gen` (4 bits) of tag `tag`.
+pub(crate) const fn io_cid(tag: u16, gen: u8) -> u16 {
+    // CAST: `gen` is masked to 4 bits.
+    (((gen & 0xf) as u16) << CID_TAG_BITS) | (tag & ((1 << CID_TAG_BITS) - 1))
+}
+
+/// The tag of I/O command identifier `cid`.
+pub(crate) const fn cid_tag(cid: u16) -> u16 {
+    cid & ((1 << CID_TAG_BITS) - 1)
+}
+
+/// The issue counter of I/O command identifier `cid`.
+pub(crate) const fn cid_gen(cid: u16) -> u8 {
+    // CAST: 4 bits.
+    (cid >> CID_TAG_BITS) as u8
+}
+
+/// The issue counter after `gen`, wrapping at 16.
+pub(crate) const fn next_gen(gen: u8) -> u8 {
+    gen.wrapping_add(1) & 0xf
+}
+
 /// Admin command set opcodes.
 pub(crate) mod admin {
     /// Delete I/O Submission Queue.

@@ -296,3 +296,32 @@ fn completion_decode() {
     assert_eq!(u32::from(cqe.status_field()), field);
     assert_eq!(Completion::default().status_word(), 0);
 }
+
+#[test]
+fn io_cid_packs_tag_and_issue_counter() {
+    assert_eq!(io_cid(0, 0), 0);
+    assert_eq!(io_cid(5, 1), 0x1005);
+    assert_eq!(io_cid(1023, 15), 0xf3ff);
+    // The counter keeps 4 bits; the tag its 12.
+    assert_eq!(io_cid(7, 0x13), 0x3007);
+    assert_eq!(io_cid(0x1fff, 0), 0x0fff);
+    for tag in [0u16, 1, 511, 1023, 4095] {
+        for gen in 0u8..16 {
+            let cid = io_cid(tag, gen);
+            assert_eq!(cid_tag(cid), tag);
+            assert_eq!(cid_gen(cid), gen);
+        }
+    }
+}
+
+#[test]
+fn next_gen_wraps_at_16() {
+    assert_eq!(next_gen(0), 1);
+    assert_eq!(next_gen(14), 15);
+    assert_eq!(next_gen(15), 0);
+    let mut g = 0;
+    for _ in 0..16 {
+        g = next_gen(g);
+    }
+    assert_eq!(g, 0);
+}
