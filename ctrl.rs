@@ -415,6 +415,32 @@ impl CtrlCore {
         }
     }
 
+    /// System restart, halt or power off (C's `nvme_shutdown()`): dispatch stops (queued
+    /// requests wait), the I/O queues are deleted and the controller is shut down normally
+    /// (CC.SHN), so that it writes back what it caches and counts no unsafe shutdown; what is
+    /// still in flight is failed. Nothing when unbind is tearing the controller down already,
+    /// or it is dead.
+    pub(crate) fn nvme_shutdown(&self, ms: u32) {
+        let io = self.io.lock();
+        if matches!(self.state(), State::Deleting | State::Dead) {
+            return;
+        }
+        let tagset = io.as_ref().and_then(|io| io.tagset);
+        if let Some(t) = tagset {
+            // SAFETY: the tag set is allocated while `io` holds it (type invariant). It stays
+            // quiesced: the system is going down.
+            unsafe { t.quiesce() };
+        }
+        self.admin.pause_events();
+        if let Some(io) = io.as_ref() {
+            self.delete_io_queues(&io.queues);
+        }
+        self.shutdown(ms);
+        self.set_state(State::Dead);
+        self.stop_dma();
+        self.cancel_inflight(io.as_ref());
+    }
+
     /// Gives up on the controller: I/O fails from now on, and what is in flight is failed.
     pub(crate) fn kill(&self, why: &str) {
         let io = self.io.lock();

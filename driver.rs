@@ -58,6 +58,8 @@ use crate::{
         IrqHandler,
         IrqKind,
         IrqVectors,
+        RebootHandler,
+        RebootNotifier,
         TagSet, //
     },
     io::IoSet,
@@ -190,6 +192,19 @@ impl Drop for Enabled {
         self.0.stop_dma();
         self.0.detach_recovery();
         drop(self.0.clear_io());
+    }
+}
+
+/// Shuts the controller down when the system restarts, halts or powers off: 7.3's
+/// `pci::Driver` has no `shutdown` callback, so a reboot notifier stands in for it.
+struct ShutdownOnReboot {
+    core: Arc<CtrlCore>,
+    shutdown_ms: u32,
+}
+
+impl RebootHandler for ShutdownOnReboot {
+    fn reboot(&self) {
+        self.core.nvme_shutdown(self.shutdown_ms);
     }
 }
 
@@ -599,12 +614,15 @@ struct IoState {
 
 /// Per-controller driver data, alive from probe until unbind.
 ///
-/// Fields drop in declaration order: the char device, the I/O state, the admin interrupt, the
+/// Fields drop in declaration order: the reboot notifier, the char device, the I/O state, the admin interrupt, the
 /// controller's enabled state (disabling it if unbind did not), the core, then BAR0, which the
 /// core's register mapping relies on.
 #[pin_data]
 pub(crate) struct Controller<'bound> {
-    /// `/dev/rnvme<N>`, removed first.
+    /// Shuts the controller down at restart and power off; unregistered first.
+    #[pin]
+    _reboot: RebootNotifier<ShutdownOnReboot>,
+    /// `/dev/rnvme<N>`.
     _chardev: Option<Pin<KBox<CtrlChar>>>,
     #[pin]
     io: Mutex<Option<IoState>>,
@@ -690,6 +708,10 @@ impl<'bound> Controller<'bound> {
                 admin_irq,
                 enabled,
             } = admin;
+            let on_reboot = ShutdownOnReboot {
+                core: core.clone(),
+                shutdown_ms,
+            };
             Ok(try_pin_init!(Self {
                 _chardev: chardev,
                 io <- new_mutex!(Some(IoState {
@@ -705,6 +727,8 @@ impl<'bound> Controller<'bound> {
                 shutdown_ms,
                 debug_stats: params.debug_stats,
                 _bar: pci.bar,
+                // Last: a reboot from now on shuts the bound controller down.
+                _reboot <- RebootNotifier::new(on_reboot),
             }? Error))
         })
     }

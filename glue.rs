@@ -37,6 +37,7 @@ pub(crate) mod irq {
     pub(crate) mod request;
 }
 pub(crate) mod kver;
+pub(crate) mod reboot;
 pub(crate) mod pci {
     //! PCI interrupt vectors.
     pub(crate) mod irq;
@@ -109,6 +110,10 @@ pub(crate) use irq::request::{
 pub(crate) use pci::irq::{
     IrqKind,
     IrqVectors, //
+};
+pub(crate) use reboot::{
+    RebootHandler,
+    RebootNotifier, //
 };
 pub(crate) use sync::{
     completion::Waiter,
