@@ -576,8 +576,8 @@ impl AdminQueue {
     }
 
     /// Teardown, second step: waits for the work and drops the handler (and what it holds).
-    pub(crate) fn flush_events(&self) {
-        glue::cancel_work_sync(&self.events_work);
+    pub(crate) fn flush_events(self: &Arc<Self>) {
+        glue::cancel_arc_work(self);
         let events = self.events.lock().take();
         drop(events);
     }

@@ -13,12 +13,12 @@ use core::sync::atomic::{
 };
 
 use kernel::{
-    device, impl_has_work,
+    device, impl_has_delayed_work, impl_has_work,
     io::{
         poll::read_poll_timeout,
         Io, //
     },
-    new_mutex, new_work,
+    new_delayed_work, new_mutex, new_work,
     prelude::*,
     sync::{
         aref::ARef,
@@ -27,6 +27,7 @@ use kernel::{
     },
     time::Delta,
     workqueue::{
+        DelayedWork,
         Work,
         WorkItem, //
     },
@@ -120,6 +121,8 @@ pub(crate) struct CtrlCore {
     io: Mutex<Option<IoRefs>>,
     #[pin]
     reset_work: Work<CtrlCore>,
+    #[pin]
+    health_work: DelayedWork<CtrlCore, HEALTH>,
 }
 
 impl State {
@@ -148,6 +151,24 @@ impl State {
 
 impl_has_work! {
     impl HasWork<Self> for CtrlCore { self.reset_work }
+}
+
+/// Work item id of the health check ([`CtrlCore::health_check`]).
+const HEALTH: u64 = 1;
+
+/// How often the health check looks at the controller.
+pub(crate) const HEALTH_PERIOD_MS: u32 = 1000;
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self, HEALTH> for CtrlCore { self.health_work }
+}
+
+impl WorkItem<HEALTH> for CtrlCore {
+    type Pointer = Arc<CtrlCore>;
+
+    fn run(this: Arc<CtrlCore>) {
+        this.health_check();
+    }
 }
 
 /// The core's answer to an admin command without completion, attached to the admin queue by
@@ -204,6 +225,7 @@ impl CtrlCore {
             state: AtomicU8::new(State::New as u8),
             io <- new_mutex!(None),
             reset_work <- new_work!("rust_nvme_reset"),
+            health_work <- new_delayed_work!("rust_nvme_health"),
         })
     }
 
@@ -390,7 +412,7 @@ impl CtrlCore {
     /// Queues a controller reset unless one is pending or the controller is past saving.
     pub(crate) fn schedule_reset(self: &Arc<Self>) {
         if self.state() == State::Live {
-            let _ = glue::system_dfl_wq().enqueue(self.clone());
+            let _ = glue::system_dfl_wq().enqueue::<_, 0>(self.clone());
         }
     }
 
@@ -420,11 +442,13 @@ impl CtrlCore {
     /// (CC.SHN), so that it writes back what it caches and counts no unsafe shutdown; what is
     /// still in flight is failed. Nothing when unbind is tearing the controller down already,
     /// or it is dead.
-    pub(crate) fn nvme_shutdown(&self, ms: u32) {
-        let io = self.io.lock();
+    pub(crate) fn nvme_shutdown(self: &Arc<Self>, ms: u32) {
         if matches!(self.state(), State::Deleting | State::Dead) {
             return;
         }
+        // No reset or health check runs from here on.
+        self.start_teardown();
+        let io = self.io.lock();
         let tagset = io.as_ref().and_then(|io| io.tagset);
         if let Some(t) = tagset {
             // SAFETY: the tag set is allocated while `io` holds it (type invariant). It stays
@@ -452,12 +476,49 @@ impl CtrlCore {
         self.cancel_inflight(io.as_ref());
     }
 
-    /// Marks the controller as being torn down and waits for a running reset to finish.
-    pub(crate) fn start_teardown(&self) {
+    /// Marks the controller as being torn down and waits for a running reset and health
+    /// check to finish.
+    pub(crate) fn start_teardown(self: &Arc<Self>) {
         if self.state() != State::Dead {
             self.set_state(State::Deleting);
         }
-        glue::cancel_work_sync(&self.reset_work);
+        glue::cancel_arc_delayed_work::<_, HEALTH>(self);
+        glue::cancel_arc_work::<_, 0>(self);
+    }
+
+    /// Starts checking, every [`HEALTH_PERIOD_MS`], that the controller is still enabled.
+    pub(crate) fn start_health_check(self: &Arc<Self>) {
+        let _ = glue::system_dfl_wq().enqueue_delayed::<_, HEALTH>(
+            self.clone(),
+            kernel::time::msecs_to_jiffies(HEALTH_PERIOD_MS),
+        );
+    }
+
+    /// The health check (C's PCI error handlers' `reset_prepare`/`reset_done`, which 7.3's
+    /// `pci::Driver` cannot have): a live controller that is no longer ready, without having
+    /// gone, was reset behind the driver's back (a function level reset through sysfs, a
+    /// bus reset) or failed; its commands are lost, so reset it now rather than after an I/O
+    /// timeout. Runs again until teardown.
+    fn health_check(self: &Arc<Self>) {
+        if self.state() == State::Live {
+            let csts = self.csts();
+            if !csts.is_gone() && (!csts.rdy() || csts.cfs()) {
+                dev_warn!(
+                    self.dev,
+                    "controller {} (CSTS {:#x}): resetting it\n",
+                    if csts.cfs() {
+                        "failed"
+                    } else {
+                        "no longer ready"
+                    },
+                    csts.0
+                );
+                self.schedule_reset();
+            }
+        }
+        if matches!(self.state(), State::Live | State::Resetting) {
+            self.start_health_check();
+        }
     }
 
     /// Resets the controller: quiesce I/O, disable, cancel in-flight requests (to be retried),

@@ -665,8 +665,10 @@ impl<'bound> Controller<'bound> {
             let io = nvme_setup_io_queues(dev, &pci, &admin, &idc, max_io, &params)?;
             let tagset =
                 nvme_alloc_io_tag_set(dev, &admin.core, &io, idc.sgl_supported(), &params)?;
-            // The queues serve I/O: from here on a timeout may reset the controller.
+            // The queues serve I/O: from here on a timeout may reset the controller, and the
+            // health check looks for resets behind the driver's back.
             admin.core.set_live();
+            admin.core.start_health_check();
             let info = CtrlInfo {
                 vid: idc.vid,
                 model: idc.mn,

@@ -131,6 +131,7 @@ pub(crate) use sysfs::{
     SysfsWriter, //
 };
 pub(crate) use workqueue::{
-    cancel_work_sync,
+    cancel_arc_delayed_work,
+    cancel_arc_work,
     system_dfl_wq, //
 };
