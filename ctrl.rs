@@ -18,12 +18,13 @@ use kernel::{
         poll::read_poll_timeout,
         Io, //
     },
-    new_delayed_work, new_mutex, new_work,
+    new_delayed_work, new_mutex, new_spinlock, new_work,
     prelude::*,
     sync::{
         aref::ARef,
         Arc,
-        Mutex, //
+        Mutex,
+        SpinLock, //
     },
     time::Delta,
     workqueue::{
@@ -123,6 +124,11 @@ pub(crate) struct CtrlCore {
     reset_work: Work<CtrlCore>,
     #[pin]
     health_work: DelayedWork<CtrlCore, HEALTH>,
+    /// Commands to abort (queue id, command identifier), from the I/O timeout handler.
+    #[pin]
+    aborts: SpinLock<KVec<(u16, u16)>>,
+    #[pin]
+    abort_work: Work<CtrlCore, ABORT>,
 }
 
 impl State {
@@ -155,6 +161,25 @@ impl_has_work! {
 
 /// Work item id of the health check ([`CtrlCore::health_check`]).
 const HEALTH: u64 = 1;
+
+/// Work item id of the abort work ([`CtrlCore::send_aborts`]).
+const ABORT: u64 = 2;
+
+/// Most Aborts waiting or outstanding at once (the specification's ACL default is 4); a
+/// timeout beyond them resets the controller.
+const MAX_ABORTS: usize = 4;
+
+impl_has_work! {
+    impl HasWork<Self, ABORT> for CtrlCore { self.abort_work }
+}
+
+impl WorkItem<ABORT> for CtrlCore {
+    type Pointer = Arc<CtrlCore>;
+
+    fn run(this: Arc<CtrlCore>) {
+        this.send_aborts();
+    }
+}
 
 /// How often the health check looks at the controller.
 pub(crate) const HEALTH_PERIOD_MS: u32 = 1000;
@@ -226,6 +251,8 @@ impl CtrlCore {
             io <- new_mutex!(None),
             reset_work <- new_work!("rust_nvme_reset"),
             health_work <- new_delayed_work!("rust_nvme_health"),
+            aborts <- new_spinlock!(KVec::new(), "rust_nvme_aborts"),
+            abort_work <- new_work!("rust_nvme_abort"),
         })
     }
 
@@ -483,7 +510,50 @@ impl CtrlCore {
             self.set_state(State::Deleting);
         }
         glue::cancel_arc_delayed_work::<_, HEALTH>(self);
+        glue::cancel_arc_work::<_, ABORT>(self);
         glue::cancel_arc_work::<_, 0>(self);
+    }
+
+    /// Asks the controller, from the abort work, to abort command `cid` of queue `qid`, which
+    /// timed out (the I/O timeout handler does not wait for the Abort, as the C driver's
+    /// `nvme_timeout()`). False when too many Aborts are pending: reset instead.
+    pub(crate) fn queue_abort(self: &Arc<Self>, qid: u16, cid: u16) -> bool {
+        {
+            let mut aborts = self.aborts.lock();
+            if aborts.len() >= MAX_ABORTS || aborts.push((qid, cid), GFP_ATOMIC).is_err() {
+                return false;
+            }
+        }
+        let _ = glue::system_dfl_wq().enqueue::<_, ABORT>(self.clone());
+        true
+    }
+
+    /// The abort work: sends the queued Aborts, one at a time; one the controller refuses, or
+    /// does not answer, resets it.
+    fn send_aborts(self: &Arc<Self>) {
+        loop {
+            let next = {
+                let mut aborts = self.aborts.lock();
+                if aborts.is_empty() {
+                    None
+                } else {
+                    Some(aborts.remove(0))
+                }
+            };
+            let Some(Ok((qid, cid))) = next else {
+                return;
+            };
+            if self.state() != State::Live {
+                continue;
+            }
+            match self.admin.submit_sync(Command::abort(qid, cid)) {
+                // Completion dword 0 bit 0 clear: the command was aborted and completes with
+                // "Command Abort Requested".
+                Ok(cqe) if cqe.result_dw0() & 1 == 0 => {}
+                // Not aborted, or no answer: the controller needs a reset.
+                _ => self.schedule_reset(),
+            }
+        }
     }
 
     /// Starts checking, every [`HEALTH_PERIOD_MS`], that the controller is still enabled.

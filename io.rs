@@ -305,19 +305,11 @@ impl glue::Operations for NvmeMq {
                     rq.tag(),
                     hwq.qid
                 );
-                match core
-                    .admin
-                    .submit_sync(Command::abort(hwq.qid, iod.cid(rq.tag())))
-                {
-                    // Completion dword 0 bit 0 clear: the command was aborted and completes
-                    // with "Command Abort Requested".
-                    Ok(cqe) if cqe.result_dw0() & 1 == 0 => TimeoutAction::ResetTimer,
-                    // Not aborted, or no answer: the controller needs a reset.
-                    _ => {
-                        core.schedule_reset();
-                        TimeoutAction::ResetTimer
-                    }
+                // The abort work sends the Abort; this handler does not wait for it.
+                if !core.queue_abort(hwq.qid, iod.cid(rq.tag())) {
+                    core.schedule_reset();
                 }
+                TimeoutAction::ResetTimer
             }
             State::Live if !csts.is_gone() => {
                 dev_warn!(
