@@ -297,16 +297,22 @@ impl glue::Operations for NvmeMq {
             // First expiry of a live controller's command: ask the controller to abort it,
             // and give the abort (or the command) another timeout period.
             State::Live if !csts.is_gone() && !csts.cfs() && !hwq.polled && iod.set_aborted() => {
+                // The abort work sends the Abort; this handler does not wait for it.
+                let queued = core.queue_abort(hwq.qid, iod.cid(rq.tag()));
                 dev_warn!(
                     core.dev,
-                    "I/O timeout: {:?} sector {} tag {} on queue {}; aborting it\n",
+                    "I/O timeout: {:?} sector {} tag {} on queue {}; {}\n",
                     rq.op(),
                     rq.sector(),
                     rq.tag(),
-                    hwq.qid
+                    hwq.qid,
+                    if queued {
+                        "aborting it"
+                    } else {
+                        "too many Aborts pending, resetting the controller"
+                    }
                 );
-                // The abort work sends the Abort; this handler does not wait for it.
-                if !core.queue_abort(hwq.qid, iod.cid(rq.tag())) {
+                if !queued {
                     core.schedule_reset();
                 }
                 TimeoutAction::ResetTimer
