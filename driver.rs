@@ -148,6 +148,8 @@ pub(crate) struct Params {
     pub(crate) debug_stats: bool,
     /// MSI-X/MSI allowed.
     pub(crate) use_msi: bool,
+    /// The health check runs.
+    pub(crate) health_check: bool,
 }
 
 /// A controller number, released on drop.
@@ -668,7 +670,9 @@ impl<'bound> Controller<'bound> {
             // The queues serve I/O: from here on a timeout may reset the controller, and the
             // health check looks for resets behind the driver's back.
             admin.core.set_live();
-            admin.core.start_health_check();
+            if params.health_check {
+                admin.core.start_health_check();
+            }
             let info = CtrlInfo {
                 vid: idc.vid,
                 model: idc.mn,

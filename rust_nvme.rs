@@ -63,6 +63,7 @@ fn params() -> Params {
         use_dbbuf: module_params::use_dbbuf.value(),
         debug_stats: module_params::debug_stats.value(),
         use_msi: module_params::use_msi.value(),
+        health_check: module_params::health_check.value(),
     }
 }
 
@@ -126,6 +127,10 @@ kver::module_pci_driver! {
         use_msi: bool {
             default: true,
             description: "Use MSI-X/MSI interrupts (false: legacy INTx only)",
+        },
+        health_check: bool {
+            default: true,
+            description: "Reset a controller found not ready or failed (after an FLR, a fatal error) within a second (false: only I/O and admin timeouts find it)",
         },
     },
 }
