@@ -556,6 +556,15 @@ impl CtrlCore {
         }
     }
 
+    /// True when the function decodes its memory space, so register reads are the
+    /// controller's: false while the PCI core resets the function (its config space saved and
+    /// the function disabled until it is restored).
+    fn registers_valid(&self) -> bool {
+        // SAFETY: `dev` is the PCI function's device, and the core is used only while the driver
+        // is bound to it (see `reinit`).
+        unsafe { glue::pci_memory_enabled_of(&self.dev) }
+    }
+
     /// Starts checking, every [`HEALTH_PERIOD_MS`], that the controller is still enabled.
     pub(crate) fn start_health_check(self: &Arc<Self>) {
         let _ = glue::system_dfl_wq().enqueue_delayed::<_, HEALTH>(
@@ -570,9 +579,11 @@ impl CtrlCore {
     /// bus reset) or failed; its commands are lost, so reset it now rather than after an I/O
     /// timeout. Runs again until teardown.
     fn health_check(self: &Arc<Self>) {
-        if self.state() == State::Live {
+        if self.state() == State::Live && self.registers_valid() {
             let csts = self.csts();
-            if !csts.is_gone() && (!csts.rdy() || csts.cfs()) {
+            // Read between two looks at the command register: a reset by the PCI core that
+            // was under way when CSTS was read shows in one of them.
+            if !csts.is_gone() && (!csts.rdy() || csts.cfs()) && self.registers_valid() {
                 dev_warn!(
                     self.dev,
                     "controller {} (CSTS {:#x}): resetting it\n",

@@ -95,6 +95,7 @@ pub(crate) use block::{
 pub(crate) use cred::require_sys_admin;
 pub(crate) use device::{
     pci_clear_master_of,
+    pci_memory_enabled_of,
     pci_set_master_of,
     DevRef, //
 };

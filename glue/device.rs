@@ -108,3 +108,24 @@ pub(crate) unsafe fn pci_clear_master_of(dev: &device::Device) {
     // command register.
     unsafe { bindings::pci_clear_master(pdev) };
 }
+
+/// True when the PCI function whose device is `dev` decodes its memory space (the Memory
+/// Space Enable bit of its command register, read from config space). The PCI core clears it
+/// while it resets the function (`pci_reset_function()` saves the config space, disables the
+/// function, resets it and restores it), so register reads meanwhile are not the device's.
+///
+/// # Safety
+///
+/// `dev` must be the `struct device` of a PCI function the driver is bound to, for the whole
+/// call.
+pub(crate) unsafe fn pci_memory_enabled_of(dev: &device::Device) -> bool {
+    // SAFETY: by the caller's guarantee `dev` is the `dev` field of a `struct pci_dev`.
+    let pdev = unsafe { kernel::container_of!(raw_dev(dev), bindings::pci_dev, dev) };
+    let mut cmd: u16 = 0;
+    // CAST: `PCI_COMMAND` is the config space offset 4.
+    let at = bindings::PCI_COMMAND as i32;
+    // SAFETY: `pdev` is a bound PCI function; `cmd` is valid for the write of one word.
+    let err = unsafe { bindings::pci_read_config_word(pdev, at, &mut cmd) };
+    // CAST: `PCI_COMMAND_MEMORY` is bit 1.
+    err == 0 && cmd & (bindings::PCI_COMMAND_MEMORY as u16) != 0
+}

@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Function level resets behind the driver's back (issue 13): `echo 1 > .../reset` under a
-# verified fio write job, three times. The PCI core saves and restores the function's
+# verified fio write job, five times, at different phases against the health check. The PCI core saves and restores the function's
 # config space around the FLR but cannot tell our driver (7.3's pci::Driver has no
 # reset_prepare/reset_done), and the reset drops every command the controller held. The
 # driver's health check must find the controller no longer ready and reset it, so the job
 # goes on after about a second instead of waiting out the 30 s I/O timeout (the old driver
-# stalled 92 s over three resets), and every block verifies. The C driver on the same
+# stalled 92 s over three resets), and every block verifies. A check that reads the
+# registers while the PCI core has the function disabled for the FLR must not act on them
+# (a first version reset the controller in that window and lost it). The C driver on the same
 # controller is the reference (its error handlers quiesce and restart it around the FLR).
 # Checked for ours: "controller reset complete" within 10 s of each FLR, fio's verify, no
 # kernel report; for both: fio's verify, and the longest completion latency is printed.
@@ -23,11 +25,13 @@ job() {
 	dmesg -c >/dev/null
 	fio --name=flr --filename=/dev/$d --rw=randwrite --bs=4k --size=96M --ioengine=libaio \
 		--iodepth=16 --direct=1 --verify=crc32c --do_verify=1 --verify_backlog=1024 \
-		--time_based --runtime=24 --output-format=json --output=/tmp/fio.json >/dev/null 2>&1 &
+		--time_based --runtime=40 --output-format=json --output=/tmp/fio.json >/dev/null 2>&1 &
 	fio_pid=$!
 	i=1
-	while [ $i -le 3 ]; do
-		sleep 5
+	while [ $i -le $FLRS ]; do
+		# A different phase against the health check's one-second tick each time, so that
+		# some FLRs land on a check.
+		sleep 5.$((i * 2))
 		n=$(dmesg | grep -c "controller reset complete" || true)
 		t0=$(uptime_ms)
 		echo 1 >"/sys/bus/pci/devices/$a/reset" || fail "$drv: FLR $i: writing reset failed"
@@ -46,6 +50,7 @@ job() {
 	unbind "$a"
 }
 
+FLRS=5
 a=$(pci_addr_of 0)
 load_rust_driver
 job rust_nvme
