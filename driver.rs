@@ -190,6 +190,10 @@ struct Enabled(Arc<CtrlCore>);
 
 impl Drop for Enabled {
     fn drop(&mut self) {
+        // The event handler holds the namespaces, which hold the core: let it go (unbind has
+        // done so already; a probe that failed after starting the events has not).
+        self.0.admin.stop_events();
+        self.0.admin.flush_events();
         self.0.start_teardown();
         self.0.stop_dma();
         self.0.detach_recovery();
