@@ -534,13 +534,11 @@ impl CtrlCore {
         loop {
             let next = {
                 let mut aborts = self.aborts.lock();
-                if aborts.is_empty() {
-                    None
-                } else {
-                    Some(aborts.remove(0))
-                }
+                (!aborts.is_empty())
+                    .then(|| aborts.remove(0).ok())
+                    .flatten()
             };
-            let Some(Ok((qid, cid))) = next else {
+            let Some((qid, cid)) = next else {
                 return;
             };
             if self.state() != State::Live {

@@ -154,19 +154,21 @@ impl ListBufs {
         }
     }
 
-    /// Keeps `buf`; false (and `buf` not kept) when the request holds `MAX_LIST_PAGES` already.
+    /// Takes a buffer from `alloc` and keeps it; `None` (and nothing allocated) when the
+    /// request holds `MAX_LIST_PAGES` already, or when `alloc` finds none.
     #[inline]
-    pub(crate) fn push(&mut self, buf: PoolBuf) -> bool {
+    pub(crate) fn take(&mut self, alloc: impl FnOnce() -> Option<PoolBuf>) -> Option<PoolBuf> {
         let i = usize::from(self.nr);
         if i >= MAX_LIST_PAGES {
-            return false;
+            return None;
         }
+        let buf = alloc()?;
         self.bufs[i] = Some(buf);
         self.nr += 1;
-        true
+        Some(buf)
     }
 
-    /// Takes back the buffer pushed last.
+    /// Takes back the buffer taken last.
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<PoolBuf> {
         let i = usize::from(self.nr).checked_sub(1)?;
@@ -185,12 +187,6 @@ impl ListBufs {
     #[cfg(all(rnvme_kunit, CONFIG_KUNIT = "y"))]
     pub(crate) fn len(&self) -> u8 {
         self.nr
-    }
-
-    /// Room for another buffer.
-    #[inline]
-    pub(crate) fn has_room(&self) -> bool {
-        usize::from(self.nr) < MAX_LIST_PAGES
     }
 }
 

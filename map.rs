@@ -80,12 +80,7 @@ impl DataPath {
     /// Takes a pool buffer for the request; `None` when memory is short or the request holds
     /// as many as it may.
     pub(crate) fn take_buf(&self, bufs: &mut ListBufs) -> Option<PoolBuf> {
-        if !bufs.has_room() {
-            return None;
-        }
-        let buf = self.pool.alloc_atomic()?;
-        bufs.push(buf);
-        Some(buf)
+        bufs.take(|| self.pool.alloc_atomic())
     }
 
     /// Maps the request's data and fills in the data pointer of `c`: PRP1/PRP2 (and PRP

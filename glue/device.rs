@@ -75,6 +75,16 @@ pub(in crate::glue) fn raw_pdev<Ctx: device::DeviceContext>(
     ptr::from_ref(pdev).cast::<bindings::pci_dev>().cast_mut()
 }
 
+/// The `struct pci_dev` whose `dev` field is `dev`.
+///
+/// # Safety
+///
+/// `dev` must be the `struct device` of a PCI function.
+unsafe fn pdev_of(dev: &device::Device) -> *mut bindings::pci_dev {
+    // SAFETY: by the caller's guarantee `dev` is the `dev` field of a `struct pci_dev`.
+    unsafe { kernel::container_of!(raw_dev(dev), bindings::pci_dev, dev) }
+}
+
 /// Turns bus mastering back on for the PCI function whose device is `dev`
 /// (`pci_set_master()`), as a controller reset must: whatever stopped the controller may have
 /// cleared it (a write to the command register, a function reset), and without it the
@@ -85,8 +95,8 @@ pub(in crate::glue) fn raw_pdev<Ctx: device::DeviceContext>(
 /// `dev` must be the `struct device` of a PCI function the driver is bound to, for the whole
 /// call.
 pub(crate) unsafe fn pci_set_master_of(dev: &device::Device) {
-    // SAFETY: by the caller's guarantee `dev` is the `dev` field of a `struct pci_dev`.
-    let pdev = unsafe { kernel::container_of!(raw_dev(dev), bindings::pci_dev, dev) };
+    // SAFETY: `dev` is a PCI function's device (the caller's guarantee).
+    let pdev = unsafe { pdev_of(dev) };
     // SAFETY: `pdev` is a bound, hence enabled, PCI function; the call only sets the bus master
     // bit of its command register.
     unsafe { bindings::pci_set_master(pdev) };
@@ -102,8 +112,8 @@ pub(crate) unsafe fn pci_set_master_of(dev: &device::Device) {
 /// `dev` must be the `struct device` of a PCI function the driver is bound to, for the whole
 /// call.
 pub(crate) unsafe fn pci_clear_master_of(dev: &device::Device) {
-    // SAFETY: by the caller's guarantee `dev` is the `dev` field of a `struct pci_dev`.
-    let pdev = unsafe { kernel::container_of!(raw_dev(dev), bindings::pci_dev, dev) };
+    // SAFETY: `dev` is a PCI function's device (the caller's guarantee).
+    let pdev = unsafe { pdev_of(dev) };
     // SAFETY: `pdev` is a bound PCI function; the call only clears the bus master bit of its
     // command register.
     unsafe { bindings::pci_clear_master(pdev) };
@@ -119,8 +129,8 @@ pub(crate) unsafe fn pci_clear_master_of(dev: &device::Device) {
 /// `dev` must be the `struct device` of a PCI function the driver is bound to, for the whole
 /// call.
 pub(crate) unsafe fn pci_memory_enabled_of(dev: &device::Device) -> bool {
-    // SAFETY: by the caller's guarantee `dev` is the `dev` field of a `struct pci_dev`.
-    let pdev = unsafe { kernel::container_of!(raw_dev(dev), bindings::pci_dev, dev) };
+    // SAFETY: `dev` is a PCI function's device (the caller's guarantee).
+    let pdev = unsafe { pdev_of(dev) };
     let mut cmd: u16 = 0;
     // CAST: `PCI_COMMAND` is the config space offset 4.
     let at = bindings::PCI_COMMAND as i32;

@@ -11,7 +11,6 @@
 # bound). The data written is read back from the image on the host after each run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-. tests/harness/lib.sh
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
