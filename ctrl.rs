@@ -226,6 +226,15 @@ impl WorkItem for CtrlCore {
     }
 }
 
+/// The time limits of a normal shutdown.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Shutdown {
+    /// For the requests in flight to complete before the queues are deleted (the I/O timeout).
+    pub(crate) drain_ms: u32,
+    /// For the controller to report the shutdown complete (CSTS.SHST; RTD3E, bounded).
+    pub(crate) shn_ms: u32,
+}
+
 /// How often recovery retries a cancelled request before failing it.
 pub(crate) const MAX_RETRIES: u8 = 5;
 
@@ -469,7 +478,7 @@ impl CtrlCore {
     /// (CC.SHN), so that it writes back what it caches and counts no unsafe shutdown; what is
     /// still in flight is failed. Nothing when unbind is tearing the controller down already,
     /// or it is dead.
-    pub(crate) fn nvme_shutdown(self: &Arc<Self>, ms: u32) {
+    pub(crate) fn nvme_shutdown(self: &Arc<Self>, sd: Shutdown) {
         if matches!(self.state(), State::Deleting | State::Dead) {
             return;
         }
@@ -481,12 +490,13 @@ impl CtrlCore {
             // SAFETY: the tag set is allocated while `io` holds it (type invariant). It stays
             // quiesced: the system is going down.
             unsafe { t.quiesce() };
+            self.drain(t, sd.drain_ms);
         }
         self.admin.pause_events();
         if let Some(io) = io.as_ref() {
             self.delete_io_queues(&io.queues);
         }
-        self.shutdown(ms);
+        self.shutdown(sd.shn_ms);
         self.set_state(State::Dead);
         self.stop_dma();
         self.cancel_inflight(io.as_ref());
@@ -600,10 +610,31 @@ impl CtrlCore {
         }
     }
 
-    /// Resets the controller: quiesce I/O, disable, cancel in-flight requests (to be retried),
-    /// bring the admin and I/O queues back, resume I/O. Fails the controller when it cannot
-    /// be brought back.
+    /// Resets the controller (the reset work): [`Self::disable_for_reset`], then
+    /// [`Self::restart`]. Nothing unless the controller is live.
     fn reset(&self) {
+        if self.disable_for_reset(None) {
+            self.restart();
+        }
+    }
+
+    /// Takes a live controller out of service until [`Self::nvme_restart`] brings it back, as
+    /// the C driver's `nvme_disable_prepare_reset()` before a function reset (`reset_prepare`),
+    /// after a fatal PCI error, and at system suspend: a reset under way finishes first, then
+    /// [`Self::disable_for_reset`]. False when the controller was not live (dead, being torn
+    /// down): nothing was done, and nothing is to be restarted.
+    pub(crate) fn nvme_disable_prepare_reset(self: &Arc<Self>, shutdown: Option<Shutdown>) -> bool {
+        glue::cancel_arc_work::<_, 0>(self);
+        self.disable_for_reset(shutdown)
+    }
+
+    /// Live to resetting: dispatch stops (queued requests wait), the events pause, the
+    /// controller is disabled and bus mastering turned off, and what was in flight is cancelled,
+    /// to be issued again once the controller is back. With `shutdown` (system suspend), what
+    /// the controller holds completes first (within [`Shutdown::drain_ms`]), then the I/O
+    /// queues are deleted and the controller shut down normally (CC.SHN), so that it may lose
+    /// power. False, doing nothing, unless the controller was live.
+    fn disable_for_reset(&self, shutdown: Option<Shutdown>) -> bool {
         if self
             .state
             .compare_exchange(
@@ -614,21 +645,48 @@ impl CtrlCore {
             )
             .is_err()
         {
-            return;
+            return false;
         }
-        dev_warn!(self.dev, "resetting controller\n");
+        if shutdown.is_none() {
+            dev_warn!(self.dev, "resetting controller\n");
+        }
         let io = self.io.lock();
         let tagset = io.as_ref().and_then(|io| io.tagset);
         if let Some(t) = tagset {
             // SAFETY: the tag set is allocated while `io` holds it (type invariant).
             unsafe { t.quiesce() };
         }
+        if let (Some(sd), Some(t)) = (shutdown, tagset) {
+            self.drain(t, sd.drain_ms);
+        }
         // The disabled controller drops the outstanding Asynchronous Event Requests: submit
         // none meanwhile, and submit them again once it is back.
         self.admin.pause_events();
+        if let Some(sd) = shutdown {
+            if let Some(io) = io.as_ref() {
+                self.delete_io_queues(&io.queues);
+            }
+            self.shutdown(sd.shn_ms);
+        }
         self.stop_dma();
         self.cancel_inflight(io.as_ref());
         self.admin.forget_events();
+        true
+    }
+
+    /// Brings back a controller that [`Self::nvme_disable_prepare_reset`] took out of service
+    /// (after the function reset, the slot reset, the resume). Nothing unless it is resetting.
+    pub(crate) fn nvme_restart(&self) {
+        if self.state() == State::Resetting {
+            self.restart();
+        }
+    }
+
+    /// Resetting to live: the controller enabled again, its queues re-created, the events and
+    /// dispatch resumed; or, when it cannot be brought back, dead, and its I/O failed.
+    fn restart(&self) {
+        let io = self.io.lock();
+        let tagset = io.as_ref().and_then(|io| io.tagset);
         match self.reinit(io.as_ref()) {
             Ok(()) => {
                 self.admin.resume_events();
@@ -653,8 +711,35 @@ impl CtrlCore {
             }
         }
         if let Some(t) = tagset {
-            // SAFETY: quiesced above; the tag set is still allocated (we hold the lock).
+            // SAFETY: quiesced by `disable_for_reset`; the tag set is still allocated (we hold
+            // the lock).
             unsafe { t.unquiesce() };
+        }
+    }
+
+    /// Waits, up to `ms`, until no request of `tagset` is in flight on the controller (its
+    /// dispatch quiesced), as the C driver lets the controller complete what it holds before a
+    /// shutdown (`nvme_wait_freeze_timeout()`): deleting the queues would abort it.
+    fn drain(&self, tagset: TagSetRef<NvmeMq>, ms: u32) {
+        let busy = || {
+            let mut n = 0usize;
+            // SAFETY: the caller holds the `io` lock, under which the tag set is allocated.
+            unsafe { tagset.for_each_busy(|_| n += 1) };
+            n
+        };
+        if let Err(e) = read_poll_timeout(
+            || Ok(busy()),
+            |n| *n == 0,
+            Delta::from_millis(5),
+            Delta::from_millis(i64::from(ms)),
+        ) {
+            dev_warn!(
+                self.dev,
+                "{} requests still in flight after {} ms ({:?}): cancelling them\n",
+                busy(),
+                ms,
+                e
+            );
         }
     }
 

@@ -15,6 +15,7 @@
 
 use core::sync::atomic::{
     AtomicU64,
+    AtomicU8,
     Ordering, //
 };
 
@@ -48,18 +49,20 @@ use crate::{
     aen::Events,
     chardev::CtrlChar,
     ctrl::{
+        self,
         CtrlCore,
-        IoRefs, //
+        IoRefs,
+        Shutdown, //
     },
     glue::{
         self,
         kver,
+        ChannelState,
         DmaPool,
+        ErsResult,
         IrqHandler,
         IrqKind,
         IrqVectors,
-        RebootHandler,
-        RebootNotifier,
         TagSet, //
     },
     io::IoSet,
@@ -198,19 +201,6 @@ impl Drop for Enabled {
         self.0.stop_dma();
         self.0.detach_recovery();
         drop(self.0.clear_io());
-    }
-}
-
-/// Shuts the controller down when the system restarts, halts or powers off: 7.3's
-/// `pci::Driver` has no `shutdown` callback, so a reboot notifier stands in for it.
-struct ShutdownOnReboot {
-    core: Arc<CtrlCore>,
-    shutdown_ms: u32,
-}
-
-impl RebootHandler for ShutdownOnReboot {
-    fn reboot(&self) {
-        self.core.nvme_shutdown(self.shutdown_ms);
     }
 }
 
@@ -618,16 +608,27 @@ struct IoState {
     irqs: KVec<IrqHandler<VectorIrq>>,
 }
 
+/// Who took the controller out of service, to be brought back by the matching callback.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+enum Paused {
+    /// In service (or not ours to bring back).
+    No = 0,
+    /// `reset_prepare`, until `reset_done`.
+    FunctionReset = 1,
+    /// `error_detected`, until `slot_reset`.
+    Error = 2,
+    /// A system sleep, until the wake-up.
+    Sleep = 3,
+}
+
 /// Per-controller driver data, alive from probe until unbind.
 ///
-/// Fields drop in declaration order: the reboot notifier, the char device, the I/O state, the admin interrupt, the
+/// Fields drop in declaration order: the char device, the I/O state, the admin interrupt, the
 /// controller's enabled state (disabling it if unbind did not), the core, then BAR0, which the
 /// core's register mapping relies on.
 #[pin_data]
 pub(crate) struct Controller<'bound> {
-    /// Shuts the controller down at restart and power off; unregistered first.
-    #[pin]
-    _reboot: RebootNotifier<ShutdownOnReboot>,
     /// `/dev/rnvme<N>`.
     _chardev: Option<Pin<KBox<CtrlChar>>>,
     #[pin]
@@ -639,8 +640,11 @@ pub(crate) struct Controller<'bound> {
     /// after unbind; unbind detaches it from the controller.
     passthru: Arc<Passthru>,
     _id: CtrlId,
-    /// Time allowed for shutdown, in milliseconds.
-    shutdown_ms: u32,
+    /// Time allowed for a normal shutdown.
+    shutdown: Shutdown,
+    /// Who took the controller out of service until a later callback brings it back
+    /// ([`Paused`] as a number).
+    paused: AtomicU8,
     /// The `debug_stats` parameter: queue counters logged at unbind.
     debug_stats: bool,
     /// Keeps BAR0 mapped for the core's registers and the queues' doorbells.
@@ -708,20 +712,19 @@ impl<'bound> Controller<'bound> {
             if let Err(e) = Events::start(&admin.core.admin, dev, &idc, ns.clone()) {
                 dev_warn!(pdev, "no asynchronous events: {:?}\n", e);
             }
-            let shutdown_ms = if idc.rtd3e == 0 {
-                SHUTDOWN_TIMEOUT_MS
-            } else {
-                (idc.rtd3e / 1000).clamp(SHUTDOWN_TIMEOUT_MS, 60_000)
+            let shutdown = Shutdown {
+                drain_ms: params.io_timeout_ms,
+                shn_ms: if idc.rtd3e == 0 {
+                    SHUTDOWN_TIMEOUT_MS
+                } else {
+                    (idc.rtd3e / 1000).clamp(SHUTDOWN_TIMEOUT_MS, 60_000)
+                },
             };
             let AdminSetup {
                 core,
                 admin_irq,
                 enabled,
             } = admin;
-            let on_reboot = ShutdownOnReboot {
-                core: core.clone(),
-                shutdown_ms,
-            };
             Ok(try_pin_init!(Self {
                 _chardev: chardev,
                 io <- new_mutex!(Some(IoState {
@@ -734,11 +737,10 @@ impl<'bound> Controller<'bound> {
                 core,
                 passthru,
                 _id: id,
-                shutdown_ms,
+                shutdown,
+                paused: AtomicU8::new(Paused::No as u8),
                 debug_stats: params.debug_stats,
                 _bar: pci.bar,
-                // Last: a reboot from now on shuts the bound controller down.
-                _reboot <- RebootNotifier::new(on_reboot),
             }? Error))
         })
     }
@@ -771,6 +773,107 @@ impl<'bound> Controller<'bound> {
         );
     }
 
+    /// System restart, halt, power-off or kexec (the PCI `shutdown` callback, C's
+    /// `nvme_shutdown()`): what is in flight completes, the I/O queues are deleted and the
+    /// controller shut down normally (CC.SHN).
+    pub(crate) fn nvme_shutdown(&self) {
+        self.core.nvme_shutdown(self.shutdown);
+    }
+
+    /// Takes the controller out of service for `why`, unless something else has already.
+    fn pause(&self, why: Paused, shutdown: Option<Shutdown>) {
+        if self.paused.load(Ordering::Acquire) != Paused::No as u8 {
+            return;
+        }
+        if self.core.nvme_disable_prepare_reset(shutdown) {
+            self.paused.store(why as u8, Ordering::Release);
+        }
+    }
+
+    /// Brings the controller back if `why` took it out of service (or, with `None`, whatever
+    /// did).
+    fn unpause(&self, why: Option<Paused>) {
+        let was = self.paused.load(Ordering::Acquire);
+        if was == Paused::No as u8 || why.is_some_and(|w| w as u8 != was) {
+            return;
+        }
+        self.paused.store(Paused::No as u8, Ordering::Release);
+        self.core.nvme_restart();
+    }
+
+    /// The PCI core is about to reset the function (`reset_prepare`: an FLR through sysfs, a
+    /// bus reset): disable the controller and cancel what is in flight, to be issued again
+    /// after the reset.
+    pub(crate) fn nvme_reset_prepare(&self) {
+        self.pause(Paused::FunctionReset, None);
+    }
+
+    /// The function reset is done (`reset_done`): bring the controller back.
+    pub(crate) fn nvme_reset_done(&self) {
+        self.unpause(Some(Paused::FunctionReset));
+    }
+
+    /// A PCI error was reported (`error_detected`): a frozen channel needs the slot reset,
+    /// with the controller out of service meanwhile; a permanent failure fails the I/O now
+    /// (the C driver leaves it to time out).
+    pub(crate) fn nvme_error_detected(&self, state: ChannelState) -> ErsResult {
+        match state {
+            ChannelState::Normal => ErsResult::CanRecover,
+            ChannelState::Frozen => {
+                dev_warn!(
+                    self.core.dev,
+                    "frozen state error detected: resetting the controller\n"
+                );
+                self.pause(Paused::Error, None);
+                if self.paused.load(Ordering::Acquire) == Paused::No as u8
+                    && !matches!(self.core.state(), ctrl::State::Resetting)
+                {
+                    // Not live (dead, going away): nothing to bring back.
+                    self.core.kill("PCI error on a controller not in service");
+                    return ErsResult::Disconnect;
+                }
+                ErsResult::NeedReset
+            }
+            ChannelState::PermFailure => {
+                dev_warn!(
+                    self.core.dev,
+                    "permanent failure error detected: giving the controller up\n"
+                );
+                self.core.kill("permanent PCI failure");
+                ErsResult::Disconnect
+            }
+        }
+    }
+
+    /// The slot was reset after a PCI error (`slot_reset`): restore config space and bring the
+    /// controller back.
+    pub(crate) fn nvme_slot_reset(&self, pdev: &pci::Device<Core<'_>>) -> ErsResult {
+        dev_info!(self.core.dev, "restart after slot reset\n");
+        glue::pci_restore_state(pdev);
+        self.unpause(None);
+        if self.core.is_dead() {
+            ErsResult::Disconnect
+        } else {
+            ErsResult::Recovered
+        }
+    }
+
+    /// System sleep (`suspend`, and hibernation's `freeze` and `poweroff`): as the C driver on
+    /// a platform that may cut power (`nvme_disable_prepare_reset(shutdown)`), what is in
+    /// flight completes, the I/O queues are deleted and the controller is shut down; requests
+    /// submitted meanwhile wait for the resume.
+    pub(crate) fn nvme_suspend(&self) -> Result {
+        self.pause(Paused::Sleep, Some(self.shutdown));
+        Ok(())
+    }
+
+    /// Wake-up (`resume`, `thaw`, `restore`): the controller is enabled and its queues
+    /// re-created, whatever the sleep left of it, and the waiting requests are issued.
+    pub(crate) fn nvme_resume(&self) -> Result {
+        self.unpause(Some(Paused::Sleep));
+        Ok(())
+    }
+
     /// Unbind (`nvme_remove`): stops recovery and the events, removes the disks, deletes the
     /// I/O queues, shuts the controller down, and detaches what open descriptors may keep.
     pub(crate) fn nvme_remove(&self) {
@@ -788,7 +891,7 @@ impl<'bound> Controller<'bound> {
         let io = self.io.lock().take();
         // Held until the controller is shut down: it may use the queues until then.
         let io_refs = io.map(|io| self.nvme_remove_io(io));
-        self.core.shutdown(self.shutdown_ms);
+        self.core.shutdown(self.shutdown.shn_ms);
         self.core.stop_dma();
         drop(io_refs);
         // Open char devices and disk nodes may outlive us: nothing more reaches the device,

@@ -37,9 +37,10 @@ pub(crate) mod irq {
     pub(crate) mod request;
 }
 pub(crate) mod kver;
-pub(crate) mod reboot;
 pub(crate) mod pci {
-    //! PCI interrupt vectors.
+    //! PCI: the driver registration with the callbacks `pci::Driver` lacks, and interrupt
+    //! vectors.
+    pub(crate) mod driver;
     pub(crate) mod irq;
 }
 pub(crate) mod sync {
@@ -108,13 +109,18 @@ pub(crate) use irq::request::{
     Handler,
     IrqHandler, //
 };
-pub(crate) use pci::irq::{
-    IrqKind,
-    IrqVectors, //
-};
-pub(crate) use reboot::{
-    RebootHandler,
-    RebootNotifier, //
+pub(crate) use pci::{
+    driver::{
+        pci_restore_state,
+        ChannelState,
+        DriverExt,
+        ErsResult,
+        Sleep, //
+    },
+    irq::{
+        IrqKind,
+        IrqVectors, //
+    },
 };
 pub(crate) use sync::{
     completion::Waiter,

@@ -6,7 +6,8 @@
 //! creates one I/O queue pair per CPU (as far as the controller and the interrupt vectors
 //! allow) and exposes every supported namespace as a block device `rnvme<ctrl>n<nsid>` through
 //! blk-mq. This file is the module root: the modules, the PCI id table, the module parameters
-//! and the PCI driver, whose probe and unbind are in [`driver`].
+//! and the PCI driver, whose probe, unbind and lifecycle callbacks (shutdown, function reset,
+//! PCI errors, system sleep) are in [`driver`].
 
 use kernel::{
     device::Core,
@@ -35,7 +36,13 @@ use driver::{
     Controller,
     Params, //
 };
-use glue::kver;
+use glue::{
+    kver,
+    ChannelState,
+    DriverExt,
+    ErsResult,
+    Sleep, //
+};
 
 /// PCI class code of an NVM Express I/O controller: mass storage, non-volatile memory, NVMe.
 const PCI_CLASS_STORAGE_EXPRESS: u32 = 0x010802;
@@ -82,6 +89,40 @@ impl pci::Driver for NvmeDriver {
 
     fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
         this.nvme_remove();
+    }
+}
+
+impl DriverExt for NvmeDriver {
+    fn shutdown(_pdev: &pci::Device<Core<'_>>, this: Pin<&Controller<'_>>) {
+        this.nvme_shutdown();
+    }
+
+    fn reset_prepare(_pdev: &pci::Device<Core<'_>>, this: Pin<&Controller<'_>>) {
+        this.nvme_reset_prepare();
+    }
+
+    fn reset_done(_pdev: &pci::Device<Core<'_>>, this: Pin<&Controller<'_>>) {
+        this.nvme_reset_done();
+    }
+
+    fn error_detected(
+        _pdev: &pci::Device<Core<'_>>,
+        this: Pin<&Controller<'_>>,
+        state: ChannelState,
+    ) -> ErsResult {
+        this.nvme_error_detected(state)
+    }
+
+    fn slot_reset(pdev: &pci::Device<Core<'_>>, this: Pin<&Controller<'_>>) -> ErsResult {
+        this.nvme_slot_reset(pdev)
+    }
+
+    fn suspend(_pdev: &pci::Device<Core<'_>>, this: Pin<&Controller<'_>>, _how: Sleep) -> Result {
+        this.nvme_suspend()
+    }
+
+    fn resume(_pdev: &pci::Device<Core<'_>>, this: Pin<&Controller<'_>>, _how: Sleep) -> Result {
+        this.nvme_resume()
     }
 }
 

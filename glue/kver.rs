@@ -58,11 +58,12 @@ pub(crate) use kernel::{
     },
 };
 
-/// The kernel's `module_pci_driver!`, with the module parameters reachable as `module_params`.
+/// `module_pci_driver!` with the glue's PCI adapter (the callbacks `pci::Driver` lacks), the
+/// module parameters reachable as `module_params`.
 #[cfg(not(rnvme_kver_7_2))]
 macro_rules! module_pci_driver {
     ($($tt:tt)*) => {
-        ::kernel::module_pci_driver! { $($tt)* }
+        $crate::glue::pci::driver::module_pci_driver_ext! { $($tt)* }
 
         use module_parameters as module_params;
     };
@@ -541,7 +542,7 @@ mod v7_2 {
     }
     pub(crate) use param_ops;
 
-    /// 7.3's `module_pci_driver!`: the module through 7.2's `module_pci_driver!`, the parameters
+    /// 7.3's `module_pci_driver!` (with the glue's PCI adapter): the module, the parameters
     /// in `module_parameters` as 7.3 has them (`value()` returns the value).
     macro_rules! module_pci_driver {
         (
@@ -557,7 +558,7 @@ mod v7_2 {
                 }),* $(,)?
             } $(,)?
         ) => {
-            ::kernel::module_pci_driver! {
+            $crate::glue::pci::driver::module_pci_driver_ext! {
                 type: $type,
                 name: $name,
                 authors: [$($author),*],

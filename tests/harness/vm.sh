@@ -242,7 +242,24 @@ monitor_cmd() {
 	echo "Error: no answer from the QEMU monitor"
 }
 
-# host_action "SEQ CMD": runs CMD for the guest and answers on its ttyS1.
+# wake_from_suspend: waits (up to 60 s) for the guest to reach suspend to RAM, then
+# wakes it (the monitor's system_wakeup), for a guest that asked before it suspended.
+wake_from_suspend() {
+	local i=0
+	while [ $i -lt 240 ]; do
+		if monitor_cmd "info status" | grep -q suspended; then
+			monitor_cmd system_wakeup
+			echo "woken after $((i / 4)).$((i % 4 * 25)) s"
+			return 0
+		fi
+		sleep 0.25
+		i=$((i + 1))
+	done
+	echo "Error: the guest did not suspend within 60 s"
+}
+
+# host_action "SEQ CMD": runs CMD for the guest and answers on its ttyS1. CMD is an HMP
+# command, or wake-from-suspend (see above).
 host_action() {
 	local seq=${1%% *} cmd=${1#* } out rc=0
 	if [ -z "${ACK_OPEN:-}" ]; then
@@ -251,7 +268,11 @@ host_action() {
 		exec 7>"$run/host.fifo"
 		ACK_OPEN=1
 	fi
-	out=$(monitor_cmd "$cmd")
+	if [ "$cmd" = wake-from-suspend ]; then
+		out=$(wake_from_suspend)
+	else
+		out=$(monitor_cmd "$cmd")
+	fi
 	grep -q '^Error' <<<"$out" && rc=1
 	echo "  host> $cmd${out:+: $(head -c 300 <<<"$out" | tr '\n' ' ')}"
 	{

@@ -264,7 +264,16 @@ fio_verify() {
 # runs it and answers on the second serial port (/dev/ttyS1) with
 # "RNVME-OUT SEQ LINE" lines and one "RNVME-ACK SEQ RC".
 host_do() {
-	local seq line rc=
+	host_do_while "$*" true
+}
+
+# host_do_while "MONITOR_CMD" ACTION...: as host_do, but runs ACTION once the request is
+# out and before the answer is read: for a host command that waits for what the guest
+# does next (wake-from-suspend, answered once the guest has suspended and is woken).
+# ACTION's failure fails the test.
+host_do_while() {
+	local seq line rc= cmd=$1
+	shift
 	seq=$(($(cat /tmp/.rnvme-host-seq 2>/dev/null || echo 0) + 1))
 	echo "$seq" >/tmp/.rnvme-host-seq
 	[ -c /dev/ttyS1 ] || fail "host_do: no /dev/ttyS1; run the test through tests/harness/vm.sh"
@@ -272,7 +281,8 @@ host_do() {
 	stty raw -echo <&8
 	# Start on a fresh line: a tool's progress output (fio's ETA ends in \r, not \n) may
 	# leave the console mid-line, and the host only reads requests at a line start.
-	printf '\nRNVME-HOST: %s %s\n' "$seq" "$*" >/dev/console
+	printf '\nRNVME-HOST: %s %s\n' "$seq" "$cmd" >/dev/console
+	"$@" || fail "host_do_while $cmd: $* failed"
 	while IFS= read -r -t 60 line <&8; do
 		case "$line" in
 		"RNVME-ACK $seq "*)
@@ -283,6 +293,6 @@ host_do() {
 		esac
 	done
 	exec 8<&-
-	[ -n "$rc" ] || fail "host_do $*: no answer from the host within 60 s"
+	[ -n "$rc" ] || fail "host_do $cmd: no answer from the host within 60 s"
 	return "$rc"
 }
