@@ -38,6 +38,10 @@ use kernel::{
         Mutex,
         SpinLock, //
     },
+    time::{
+        delay::fsleep,
+        Delta, //
+    },
     workqueue::{
         Work,
         WorkItem, //
@@ -78,6 +82,9 @@ use crate::{
 
 /// No admin command is outstanding (command identifiers are 16 bits).
 const NO_CID: u32 = u32::MAX;
+
+/// How often a command held back by the fence looks again, in milliseconds.
+const FENCE_POLL_MS: u32 = 10;
 
 /// Why an admin command failed.
 #[derive(Clone, Copy, Debug)]
@@ -207,6 +214,10 @@ pub(crate) struct AdminQueue {
     done: Waiter,
     /// How long to wait for a completion, in milliseconds.
     timeout_ms: u32,
+    /// The controller is out of service (a reset, a function reset, a system sleep): commands
+    /// other than the recovery's own wait until [`AdminQueue::unfence`], as the C driver's
+    /// quiesced admin queue holds them.
+    fenced: AtomicBool,
     /// Who stops and recovers the controller when a command times out; set once the core
     /// exists, cleared when the controller goes (it holds the core).
     #[pin]
@@ -256,6 +267,7 @@ impl AdminQueue {
             ),
             recovery <- new_mutex!(None, "nvme_admin_recovery"),
             waiting_cid: AtomicU32::new(NO_CID),
+            fenced: AtomicBool::new(false),
             result <- new_spinlock_irq!(None, "nvme_admin_result"),
             done <- Waiter::new(),
             timeout_ms,
@@ -317,9 +329,31 @@ impl AdminQueue {
     /// Wakes the waiter of the outstanding command, if any, without a completion: it fails
     /// at once instead of waiting out its timeout (the controller is being disabled).
     pub(crate) fn cancel(&self) {
-        if self.waiting_cid.swap(NO_CID, Ordering::AcqRel) != NO_CID {
+        // SeqCst, paired with `submit`: a submitter either published its command identifier
+        // before this swap (and is woken here), or sees the fence set before it and submits
+        // nothing.
+        if self.waiting_cid.swap(NO_CID, Ordering::SeqCst) != NO_CID {
             self.done.complete();
         }
+    }
+
+    /// Holds commands back while the controller is out of service (before it is disabled):
+    /// only the recovery's own ([`AdminQueue::submit_recovery`]) go through until
+    /// [`AdminQueue::unfence`]. A command already submitted is the canceller's
+    /// ([`AdminQueue::cancel`]).
+    pub(crate) fn fence(&self) {
+        self.fenced.store(true, Ordering::SeqCst);
+    }
+
+    /// The controller is back, or given up: held commands go on (to fail at once if it is
+    /// dead, see [`AdminQueue::stall`]).
+    pub(crate) fn unfence(&self) {
+        self.fenced.store(false, Ordering::SeqCst);
+    }
+
+    /// The controller will not answer any more (it is dead): commands fail at once.
+    pub(crate) fn stall(&self) {
+        self.lock.lock().stalled = true;
     }
 
     /// Closes the queue for good, after any running command: from then on nothing is
@@ -333,21 +367,51 @@ impl AdminQueue {
         self.lock.lock().open
     }
 
-    /// Issues `cmd` and sleeps until it completes or the admin timeout passes.
-    pub(crate) fn submit_sync(&self, mut cmd: Command) -> Result<Completion, AdminError> {
-        let mut slot = self.lock.lock();
-        if !slot.open {
-            return Err(AdminError::Closed);
-        }
-        if slot.stalled {
-            return Err(AdminError::Timeout);
-        }
-        let cid = slot.next_cid;
-        slot.next_cid = next_sync_cid(cid);
+    /// Issues `cmd` and sleeps until it completes or the admin timeout passes. While the
+    /// controller is out of service ([`AdminQueue::fence`]), waits for it to come back first,
+    /// up to the admin timeout.
+    pub(crate) fn submit_sync(&self, cmd: Command) -> Result<Completion, AdminError> {
+        self.submit(cmd, false)
+    }
+
+    /// [`AdminQueue::submit_sync`] for the steps of the recovery itself (deleting and
+    /// re-creating the I/O queues), which run while the queue is fenced.
+    pub(crate) fn submit_recovery(&self, cmd: Command) -> Result<Completion, AdminError> {
+        self.submit(cmd, true)
+    }
+
+    fn submit(&self, mut cmd: Command, recovery: bool) -> Result<Completion, AdminError> {
+        let mut waited = 0;
+        let (mut slot, cid) = loop {
+            let mut slot = self.lock.lock();
+            if !slot.open {
+                return Err(AdminError::Closed);
+            }
+            if recovery || !self.fenced.load(Ordering::SeqCst) {
+                if slot.stalled {
+                    return Err(AdminError::Timeout);
+                }
+                let cid = slot.next_cid;
+                // Armed before the identifier is published: a `cancel` from then on wakes us.
+                *self.result.lock() = None;
+                self.done.rearm();
+                // SeqCst, paired with `cancel`: see there.
+                self.waiting_cid.store(u32::from(cid), Ordering::SeqCst);
+                if recovery || !self.fenced.load(Ordering::SeqCst) {
+                    slot.next_cid = next_sync_cid(cid);
+                    break (slot, cid);
+                }
+                // Fenced meanwhile: whoever fenced may have cancelled before the store.
+                self.waiting_cid.store(NO_CID, Ordering::SeqCst);
+            }
+            drop(slot);
+            if waited >= self.timeout_ms {
+                return Err(AdminError::Timeout);
+            }
+            fsleep(Delta::from_millis(FENCE_POLL_MS.into()));
+            waited += FENCE_POLL_MS;
+        };
         cmd.set_cid(cid);
-        *self.result.lock() = None;
-        self.done.rearm();
-        self.waiting_cid.store(u32::from(cid), Ordering::Release);
         self.q.submit(&cmd, true);
         let completed = self.done.wait_timeout(self.timeout_ms);
         self.waiting_cid.store(NO_CID, Ordering::Release);
@@ -441,27 +505,32 @@ impl AdminQueue {
             .map(|c| c.result_dw0())
     }
 
-    /// Asks for `nr` I/O queue pairs; returns how many the controller granted.
+    /// Asks for `nr` I/O queue pairs; returns how many the controller granted (a recovery
+    /// step: see [`AdminQueue::submit_recovery`]).
     pub(crate) fn set_queue_count(&self, nr: u16) -> Result<u16, AdminError> {
-        let dw0 = self.set_features(cmd::FEAT_NUM_QUEUES, cmd::num_queues_dw11(nr))?;
+        let c = Command::set_features(cmd::FEAT_NUM_QUEUES, cmd::num_queues_dw11(nr));
+        let dw0 = self.submit_recovery(c)?.result_dw0();
         Ok(cmd::num_queues_granted(dw0))
     }
 
-    /// Creates I/O completion queue and submission queue `q.qid` on the controller.
+    /// Creates I/O completion queue and submission queue `q.qid` on the controller (a
+    /// recovery step: see [`AdminQueue::submit_recovery`]).
     pub(crate) fn create_io_queue(&self, q: &Queue, irq: bool) -> Result<(), AdminError> {
         let vector = if irq { Some(q.vector) } else { None };
-        self.submit_sync(Command::create_cq(q.qid, q.depth, q.cq_dma(), vector))?;
-        if let Err(e) = self.submit_sync(Command::create_sq(q.qid, q.depth, q.sq_dma(), q.qid)) {
-            let _ = self.submit_sync(Command::delete_cq(q.qid));
+        self.submit_recovery(Command::create_cq(q.qid, q.depth, q.cq_dma(), vector))?;
+        if let Err(e) = self.submit_recovery(Command::create_sq(q.qid, q.depth, q.sq_dma(), q.qid))
+        {
+            let _ = self.submit_recovery(Command::delete_cq(q.qid));
             return Err(e);
         }
         Ok(())
     }
 
-    /// Deletes I/O submission queue and completion queue `qid`, in that order.
+    /// Deletes I/O submission queue and completion queue `qid`, in that order (a recovery
+    /// step: see [`AdminQueue::submit_recovery`]).
     pub(crate) fn delete_io_queue(&self, qid: u16) -> Result<(), AdminError> {
-        let sq = self.submit_sync(Command::delete_sq(qid));
-        let cq = self.submit_sync(Command::delete_cq(qid));
+        let sq = self.submit_recovery(Command::delete_sq(qid));
+        let cq = self.submit_recovery(Command::delete_cq(qid));
         sq.and(cq).map(|_| ())
     }
 }

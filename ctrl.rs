@@ -624,8 +624,19 @@ impl CtrlCore {
     /// [`Self::disable_for_reset`]. False when the controller was not live (dead, being torn
     /// down): nothing was done, and nothing is to be restarted.
     pub(crate) fn nvme_disable_prepare_reset(self: &Arc<Self>, shutdown: Option<Shutdown>) -> bool {
-        glue::cancel_arc_work::<_, 0>(self);
-        self.disable_for_reset(shutdown)
+        // A reset work that was queued or running when we looked has the controller
+        // resetting until it ends: wait for it and look again (twice at most: once it has
+        // ended, only a reset the state allows, from live, can be queued).
+        for _ in 0..3 {
+            glue::cancel_arc_work::<_, 0>(self);
+            if self.disable_for_reset(shutdown) {
+                return true;
+            }
+            if self.state() != State::Resetting {
+                return false;
+            }
+        }
+        false
     }
 
     /// Live to resetting: dispatch stops (queued requests wait), the events pause, the
@@ -650,6 +661,9 @@ impl CtrlCore {
         if shutdown.is_none() {
             dev_warn!(self.dev, "resetting controller\n");
         }
+        // Admin commands wait from here until the controller is back; one submitted already
+        // completes, or is cancelled once the controller is disabled.
+        self.admin.fence();
         let io = self.io.lock();
         let tagset = io.as_ref().and_then(|io| io.tagset);
         if let Some(t) = tagset {
@@ -689,6 +703,8 @@ impl CtrlCore {
         let tagset = io.as_ref().and_then(|io| io.tagset);
         match self.reinit(io.as_ref()) {
             Ok(()) => {
+                // Held commands go on, then the event requests (their Set Features is one).
+                self.admin.unfence();
                 self.admin.resume_events();
                 // A teardown that started meanwhile keeps its own state.
                 let _ = self.state.compare_exchange(
@@ -708,6 +724,8 @@ impl CtrlCore {
                 );
                 self.stop_dma();
                 self.cancel_inflight(io.as_ref());
+                self.admin.stall();
+                self.admin.unfence();
             }
         }
         if let Some(t) = tagset {
@@ -780,7 +798,7 @@ impl CtrlCore {
     /// whether they are in use.
     pub(crate) fn config_dbbuf(&self, b: &DbBuf) -> bool {
         let (dbs, eis) = b.dma();
-        match self.admin.submit_sync(Command::dbbuf_config(dbs, eis)) {
+        match self.admin.submit_recovery(Command::dbbuf_config(dbs, eis)) {
             Ok(_) => {
                 b.set_enabled(true);
                 true

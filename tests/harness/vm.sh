@@ -243,13 +243,21 @@ monitor_cmd() {
 }
 
 # wake_from_suspend: waits (up to 60 s) for the guest to reach suspend to RAM, then
-# wakes it (the monitor's system_wakeup), for a guest that asked before it suspended.
+# wakes it (the monitor's system_wakeup), for a guest that asked before it suspended and
+# prints "RNVME-RESUMED" once it is back.
 wake_from_suspend() {
-	local i=0
+	local i=0 back
+	back=$(grep -ac '^RNVME-RESUMED' "$log" || true)
 	while [ $i -lt 240 ]; do
 		if monitor_cmd "info status" | grep -q suspended; then
 			monitor_cmd system_wakeup
 			echo "woken after $((i / 4)).$((i % 4 * 25)) s"
+			return 0
+		fi
+		# The guest may be back on its own (a sleep that failed, or another wake-up source);
+		# it says so with an "RNVME-RESUMED" line.
+		if [ "$(grep -ac '^RNVME-RESUMED' "$log" || true)" != "$back" ]; then
+			echo "back without a wake-up"
 			return 0
 		fi
 		sleep 0.25

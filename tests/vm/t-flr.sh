@@ -9,16 +9,20 @@
 # second (the driver without the callbacks stalled 92 s over three resets, waiting out the I/O
 # timeout; with only its health check, about a second each). Every block verifies. The C driver
 # on the same controller is the reference (its error handlers do the same).
+# Admin commands (nvme id-ctrl) run through the char device all along: one that comes while
+# the controller is out of service waits for it; one the controller held when it was disabled
+# fails at once, as with C (at most one per FLR), and none waits out a timeout.
 # Checked for ours: "controller reset complete" within 10 s of each FLR, fio's verify, no
-# kernel report; for both: fio's verify; the longest write completion of each is printed, and
+# kernel report; for both: fio's verify, the admin commands' failures and longest time; the longest write completion of each is printed, and
 # ours must be within twice C's (or 1 s, whichever is more: one TCG hiccup is not a stall).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 exec tests/harness/vm.sh --name flr --timeout 400 \
 	--disk d0=128M --nvme serial=rfl0,drive=d0 - <<'GUEST'
-# job DRV: the fio job on the controller bound to DRV, with three FLRs while it runs.
+# job DRV CDEV: the fio job on the controller bound to DRV (char device CDEV), with the FLRs
+# while it runs.
 job() {
-	local drv=$1 d n i t0 worst
+	local drv=$1 cdev=$2 d n i t0 worst admin_pid bad
 	bind "$a" "$drv"
 	d=$(disk_on "$a")
 	dmesg -c >/dev/null
@@ -26,6 +30,21 @@ job() {
 		--iodepth=16 --direct=1 --verify=crc32c --do_verify=1 --verify_backlog=1024 \
 		--time_based --runtime=$((FLRS * 2 + 12)) --output-format=json --output=/tmp/fio.json >/dev/null 2>&1 &
 	fio_pid=$!
+	# Admin commands through the char device all along: one submitted while the controller
+	# is out of service waits for it to come back, and none fails.
+	rm -f /tmp/stop-admin /tmp/admin.res
+	(
+		n=0 bad=0 slow=0
+		while [ ! -e /tmp/stop-admin ]; do
+			t=$(uptime_ms)
+			nvme id-ctrl "$cdev" >/tmp/id.out 2>&1 || { bad=$((bad + 1)); cp /tmp/id.out /tmp/id.bad; }
+			t=$(($(uptime_ms) - t))
+			[ $t -le $slow ] || slow=$t
+			n=$((n + 1))
+		done
+		echo "$n $bad $slow" >/tmp/admin.res
+	) &
+	admin_pid=$!
 	i=1
 	while [ $i -le $FLRS ]; do
 		# A different phase against the health check's one-second tick each time, so that
@@ -43,6 +62,12 @@ job() {
 		fi
 		i=$((i + 1))
 	done
+	touch /tmp/stop-admin
+	wait $admin_pid
+	read -r n bad slow </tmp/admin.res
+	[ "$bad" -le $FLRS ] || fail "$drv: $bad of $n admin commands failed across $FLRS FLRs: $(cat /tmp/id.bad)"
+	[ "$slow" -le 10000 ] || fail "$drv: an admin command took $slow ms"
+	log "$drv: $n admin commands across the FLRs, $bad failed$([ "$bad" = 0 ] || echo ": $(tail -n 1 /tmp/id.bad)"), the slowest took $slow ms"
 	wait $fio_pid || fail "$drv: fio failed: $(grep -m3 -i 'err\|verify' /tmp/fio.json)"
 	grep -q '"error" : 0' /tmp/fio.json || fail "$drv: fio reports an error"
 	worst=$(awk '/"clat_ns"/ {c = 1} c && /"max"/ {gsub(/[^0-9.]/, "", $3); printf "%d\n", $3 / 1000000; exit}' /tmp/fio.json)
@@ -54,10 +79,10 @@ job() {
 FLRS=20
 a=$(pci_addr_of 0)
 load_rust_driver
-job rust_nvme
+job rust_nvme /dev/rnvme0
 unload_rust_driver
 load_c_driver
-job nvme
+job nvme /dev/nvme0
 unload_c_driver
 limit=$((worst_nvme * 2))
 [ $limit -ge 1000 ] || limit=1000
