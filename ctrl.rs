@@ -688,6 +688,35 @@ impl CtrlCore {
         true
     }
 
+    /// Gives up on a controller that [`Self::nvme_disable_prepare_reset`] took out of service
+    /// and that will not come back (the slot could not be reset): dead, its held admin
+    /// commands and its waiting I/O failed at once. Nothing unless it is resetting.
+    pub(crate) fn fail_disabled(&self, why: &str) {
+        let io = self.io.lock();
+        if self
+            .state
+            .compare_exchange(
+                State::Resetting as u8,
+                State::Dead as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            return;
+        }
+        dev_err!(self.dev, "controller is dead ({}): failing its I/O\n", why);
+        self.stop_dma();
+        self.cancel_inflight(io.as_ref());
+        self.admin.stall();
+        self.admin.unfence();
+        if let Some(t) = io.as_ref().and_then(|io| io.tagset) {
+            // SAFETY: quiesced by `disable_for_reset`, and nothing else unquiesces it while the
+            // controller was resetting; the tag set is allocated while `io` holds it.
+            unsafe { t.unquiesce() };
+        }
+    }
+
     /// Brings back a controller that [`Self::nvme_disable_prepare_reset`] took out of service
     /// (after the function reset, the slot reset, the resume). Nothing unless it is resetting.
     pub(crate) fn nvme_restart(&self) {

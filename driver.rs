@@ -49,7 +49,6 @@ use crate::{
     aen::Events,
     chardev::CtrlChar,
     ctrl::{
-        self,
         CtrlCore,
         IoRefs,
         Shutdown, //
@@ -801,6 +800,16 @@ impl<'bound> Controller<'bound> {
         self.core.nvme_restart();
     }
 
+    /// Gives the controller up for `why`: dead, its I/O failed at once, whether or not it
+    /// was out of service (then what waited for it is failed too).
+    fn give_up(&self, why: &str) {
+        if self.paused.swap(Paused::No as u8, Ordering::AcqRel) != Paused::No as u8 {
+            self.core.fail_disabled(why);
+        } else {
+            self.core.kill(why);
+        }
+    }
+
     /// The PCI core is about to reset the function (`reset_prepare`: an FLR through sysfs, a
     /// bus reset): disable the controller and cancel what is in flight, to be issued again
     /// after the reset.
@@ -825,11 +834,9 @@ impl<'bound> Controller<'bound> {
                     "frozen state error detected: resetting the controller\n"
                 );
                 self.pause(Paused::Error, None);
-                if self.paused.load(Ordering::Acquire) == Paused::No as u8
-                    && !matches!(self.core.state(), ctrl::State::Resetting)
-                {
+                if self.paused.load(Ordering::Acquire) == Paused::No as u8 {
                     // Not live (dead, going away): nothing to bring back.
-                    self.core.kill("PCI error on a controller not in service");
+                    self.give_up("PCI error on a controller not in service");
                     return ErsResult::Disconnect;
                 }
                 ErsResult::NeedReset
@@ -839,7 +846,7 @@ impl<'bound> Controller<'bound> {
                     self.core.dev,
                     "permanent failure error detected: giving the controller up\n"
                 );
-                self.core.kill("permanent PCI failure");
+                self.give_up("permanent PCI failure");
                 ErsResult::Disconnect
             }
         }
