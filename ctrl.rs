@@ -792,6 +792,13 @@ impl CtrlCore {
 
     /// Enables the controller again and re-creates its I/O queues.
     fn reinit(&self, io: Option<&IoRefs>) -> Result {
+        // Whatever ran the controller meanwhile (the firmware, or a boot kernel before a
+        // hibernation image is restored) may have left it enabled with queues of its own:
+        // disabled first, before it may reach memory again. (One that keeps CSTS.CFS or
+        // RDY is tried all the same: enabling it resets it, or fails below.)
+        if let Err(ENODEV) = self.disable() {
+            return Err(ENODEV);
+        }
         // Bus mastering first, as the C driver's reset does (`nvme_pci_enable()`): a controller
         // that failed because it was cleared (blktests block/011 toggles it under I/O) could
         // otherwise not even fetch the admin commands below.

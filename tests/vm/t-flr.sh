@@ -9,11 +9,12 @@
 # second (the driver without the callbacks stalled 92 s over three resets, waiting out the I/O
 # timeout; with only its health check, about a second each). Every block verifies. The C driver
 # on the same controller is the reference (its error handlers do the same).
-# Admin commands (nvme id-ctrl) run through the char device all along: one that comes while
-# the controller is out of service waits for it; one the controller held when it was disabled
-# fails at once, as with C (at most one per FLR), and none waits out a timeout.
+# Admin commands (nvme id-ctrl) run through the char device all along: with ours, one that
+# comes while the controller is out of service waits for it; one the controller held when it
+# was disabled fails at once (at most one per FLR), and none waits out a timeout. C refuses
+# to open its char device while the controller resets (EAGAIN): its count is only printed.
 # Checked for ours: "controller reset complete" within 10 s of each FLR, fio's verify, no
-# kernel report; for both: fio's verify, the admin commands' failures and longest time; the longest write completion of each is printed, and
+# kernel report, the admin commands; for both: fio's verify; the longest write completion of each is printed, and
 # ours must be within twice C's (or 1 s, whichever is more: one TCG hiccup is not a stall).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -65,9 +66,13 @@ job() {
 	touch /tmp/stop-admin
 	wait $admin_pid
 	read -r n bad slow </tmp/admin.res
-	[ "$bad" -le $FLRS ] || fail "$drv: $bad of $n admin commands failed across $FLRS FLRs: $(cat /tmp/id.bad)"
-	[ "$slow" -le 10000 ] || fail "$drv: an admin command took $slow ms"
-	log "$drv: $n admin commands across the FLRs, $bad failed$([ "$bad" = 0 ] || echo ": $(tail -n 1 /tmp/id.bad)"), the slowest took $slow ms"
+	# C refuses to open its char device while the controller is not live (EAGAIN): its
+	# failures are recorded, not checked.
+	if [ "$drv" = rust_nvme ]; then
+		[ "$bad" -le $FLRS ] || fail "$drv: $bad of $n admin commands failed across $FLRS FLRs: $(cat /tmp/id.bad)"
+		[ "$slow" -le 10000 ] || fail "$drv: an admin command took $slow ms"
+	fi
+	log "$drv: $n admin commands across the FLRs, $bad failed$([ "$bad" = 0 ] || echo ": $(head -n 1 /tmp/id.bad)"), the slowest took $slow ms"
 	wait $fio_pid || fail "$drv: fio failed: $(grep -m3 -i 'err\|verify' /tmp/fio.json)"
 	grep -q '"error" : 0' /tmp/fio.json || fail "$drv: fio reports an error"
 	worst=$(awk '/"clat_ns"/ {c = 1} c && /"max"/ {gsub(/[^0-9.]/, "", $3); printf "%d\n", $3 / 1000000; exit}' /tmp/fio.json)
