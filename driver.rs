@@ -884,6 +884,11 @@ impl<'bound> Controller<'bound> {
     /// Unbind (`nvme_remove`): stops recovery and the events, removes the disks, deletes the
     /// I/O queues, shuts the controller down, and detaches what open descriptors may keep.
     pub(crate) fn nvme_remove(&self) {
+        // Out of service and not coming back (an error recovery that ended without a slot
+        // reset): what waits in the quiesced queues is failed, so the disks can go.
+        if self.paused.load(Ordering::Acquire) != Paused::No as u8 {
+            self.give_up("unbound while out of service");
+        }
         self.core.start_teardown();
         if self.core.csts().is_gone() {
             // Surprise removal: nothing will complete what is in flight, so fail it now, and
