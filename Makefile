@@ -71,7 +71,7 @@ bench:
 
 soak: module
 	@HOTUNPLUG_ROUNDS=$${HOTUNPLUG_ROUNDS:-10} $(CURDIR)/tests/vm/t-hotunplug.sh
-	@SUSPEND_CYCLES=$${SUSPEND_CYCLES:-20} $(CURDIR)/tests/vm/t-suspend.sh
+	@SUSPEND_S3=1 SUSPEND_CYCLES=$${SUSPEND_CYCLES:-20} $(CURDIR)/tests/vm/t-suspend.sh
 	@$(CURDIR)/bench/soak.sh
 
 profile:
