@@ -706,13 +706,21 @@ impl CtrlCore {
             return;
         }
         dev_err!(self.dev, "controller is dead ({}): failing its I/O\n", why);
+        self.fail_held(io.as_ref());
+    }
+
+    /// The end of a controller that was out of service and is now dead (the caller set the
+    /// state and holds the `io` lock, `io` being what it holds): DMA stopped, in-flight I/O
+    /// and held admin commands failed, dispatch resumed so that waiting requests fail too.
+    fn fail_held(&self, io: Option<&IoRefs>) {
         self.stop_dma();
-        self.cancel_inflight(io.as_ref());
+        self.cancel_inflight(io);
         self.admin.stall();
         self.admin.unfence();
-        if let Some(t) = io.as_ref().and_then(|io| io.tagset) {
+        if let Some(t) = io.and_then(|io| io.tagset) {
             // SAFETY: quiesced by `disable_for_reset`, and nothing else unquiesces it while the
-            // controller was resetting; the tag set is allocated while `io` holds it.
+            // controller was resetting; the caller holds the `io` lock, under which the tag set
+            // is allocated.
             unsafe { t.unquiesce() };
         }
     }
@@ -729,7 +737,6 @@ impl CtrlCore {
     /// dispatch resumed; or, when it cannot be brought back, dead, and its I/O failed.
     fn restart(&self) {
         let io = self.io.lock();
-        let tagset = io.as_ref().and_then(|io| io.tagset);
         match self.reinit(io.as_ref()) {
             Ok(()) => {
                 // Held commands go on, then the event requests (their Set Features is one).
@@ -743,6 +750,11 @@ impl CtrlCore {
                     Ordering::Acquire,
                 );
                 dev_info!(self.dev, "controller reset complete\n");
+                if let Some(t) = io.as_ref().and_then(|io| io.tagset) {
+                    // SAFETY: quiesced by `disable_for_reset`; the tag set is still allocated
+                    // (we hold the lock).
+                    unsafe { t.unquiesce() };
+                }
             }
             Err(e) => {
                 self.set_state(State::Dead);
@@ -751,16 +763,8 @@ impl CtrlCore {
                     "controller could not be reset ({:?}): failing its I/O\n",
                     e
                 );
-                self.stop_dma();
-                self.cancel_inflight(io.as_ref());
-                self.admin.stall();
-                self.admin.unfence();
+                self.fail_held(io.as_ref());
             }
-        }
-        if let Some(t) = tagset {
-            // SAFETY: quiesced by `disable_for_reset`; the tag set is still allocated (we hold
-            // the lock).
-            unsafe { t.unquiesce() };
         }
     }
 
