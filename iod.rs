@@ -25,7 +25,8 @@ use crate::{
         PoolBuf,
         Request,
         SgTable,
-        SingleMap, //
+        SingleMap,
+        Tags, //
     },
     nvme::{
         cmd::{
@@ -243,41 +244,358 @@ pub(crate) fn blk_status(status: Status) -> BlkStatus {
     }
 }
 
-/// Handles one I/O completion: records its status and hands the request to blk-mq, which calls
-/// [`glue::Operations::complete`] on the submitting CPU.
+/// What became of a completion queue entry: ended its request, or was dropped as bogus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CqeFate {
+    /// It ended the current issue of its request.
+    Completed,
+    /// No request of the queue was ever started with its tag (out of range, or never used).
+    NoRequest,
+    /// The tag's request is on another issue: a late or made-up completion of an earlier one.
+    Stale,
+    /// Its issue had ended already: a second completion of the same command, or one the
+    /// controller sent after recovery cancelled the request.
+    Duplicate,
+}
+
+impl CqeFate {
+    /// Why an entry was dropped, for the log.
+    pub(crate) const fn why(self) -> &'static str {
+        match self {
+            Self::Completed => "it completed its request",
+            Self::NoRequest => "no request has its tag",
+            Self::Stale => "its request is on another issue",
+            Self::Duplicate => "its command had completed already",
+        }
+    }
+}
+
+/// Ends the request `cqe` names in `tags` (a hardware context of a tag set of `T`): records the
+/// completion's status and hands the request to blk-mq, which calls
+/// [`glue::Operations::complete`] on the submitting CPU. A successful completion goes into
+/// `batch` when there is one, to be ended with the rest of the batch.
 ///
-/// A successful completion goes into `batch` when there is one, to be ended with the rest of
-/// the batch; anything else completes on its own.
-pub(crate) fn nvme_handle_cqe(q: &Queue, cqe: &Completion, batch: Option<&mut CompBatch>) {
+/// Only the first completion of the current issue of a started request gets through; any other
+/// entry leaves every request alone and says why (C's `nvme_find_rq()` checks the tag and the
+/// generation; the second completion of one issue it lets through).
+///
+/// # Safety
+///
+/// `tags` is the tag array of a hardware context of a live tag set of `T`, without an I/O
+/// scheduler switch under way (as in the C driver, the requests a tag points to are those of the
+/// tag set, or of the scheduler while it lives).
+pub(crate) unsafe fn end_cqe<T: glue::Operations<RequestData = Iod>>(
+    tags: Tags,
+    cqe: &Completion,
+    batch: Option<&mut CompBatch>,
+) -> CqeFate {
     let cid = cqe.command_id();
-    // SAFETY: the queue's tags are those of the controller's tag set, created for `NvmeMq`; a
-    // completion for this command identifier means the request is in flight on this queue, and
-    // the tag set outlives the queue's interrupt handler.
-    let Some(rq) = (unsafe { q.tags().request::<NvmeMq>(cmd::cid_tag(cid)) }) else {
-        // A completion for a tag we never issued: the controller is confused. Ignore it; the
-        // block layer's timeout catches anything lost.
-        return;
+    // SAFETY: per the function's requirements; the request a started tag points to stays
+    // allocated with the tag set, and is only read here unless it is the one in flight.
+    let Some(rq) = (unsafe { tags.request::<T>(cmd::cid_tag(cid)) }) else {
+        return CqeFate::NoRequest;
     };
-    // A completion of an earlier issue of this tag (late, or repeated) is not the request's.
     if rq.data().cid(rq.tag()) != cid {
-        return;
+        return CqeFate::Stale;
     }
     let status = cqe.status_field();
     let result = u64::from(cqe.result_dw0()) | (u64::from(cqe.result_dw1()) << 32);
-    // A second completion for the same issue (a duplicated entry) is not let through.
-    glue::complete_request(rq, batch, |iod: &Iod| {
+    let first = glue::complete_request(rq, batch, |iod: &Iod| {
         iod.record(status, result);
         Status::new(status).is_success()
     });
+    if first {
+        CqeFate::Completed
+    } else {
+        CqeFate::Duplicate
+    }
+}
+
+/// Handles one I/O completion of queue `q` ([`end_cqe`]); an entry that names no request in
+/// flight is dropped with a warning (the first few of each queue).
+pub(crate) fn nvme_handle_cqe(q: &Queue, cqe: &Completion, batch: Option<&mut CompBatch>) {
+    // SAFETY: the queue's tags are those of the controller's tag set, created for `NvmeMq`,
+    // which outlives the queue's interrupt handler and polling.
+    let fate = unsafe { end_cqe::<NvmeMq>(q.tags(), cqe, batch) };
+    if fate != CqeFate::Completed {
+        q.note_bogus(cqe.command_id(), fate.why());
+    }
 }
 
 /// Completes an in-flight request as cancelled by the host (recovery); it is retried or failed
 /// in [`glue::Operations::complete`].
-pub(crate) fn nvme_cancel_request(rq: &Request<NvmeMq>) {
+pub(crate) fn nvme_cancel_request<T: glue::Operations<RequestData = Iod>>(rq: &Request<T>) {
     if rq.is_completed() {
         return;
     }
     // The controller is disabled: no completion for it arrives any more, and one that arrived
     // first wins.
     rq.complete(|iod| iod.record(HOST_ABORTED.0, 0));
+}
+
+#[cfg(all(rnvme_kunit, CONFIG_KUNIT = "y"))]
+use kernel::prelude::kunit_tests;
+
+/// KUnit tests of the completion side on real blk-mq requests: a loopback "controller" starts
+/// each request in `queue_rq` as the driver does, then feeds [`end_cqe`] the entries a confused
+/// or malicious device could post (tags out of range or never used, identifiers of earlier
+/// issues, second completions, completions after recovery cancelled the request) before and
+/// after the right one, and records what became of each. Built with `--cfg rnvme_kunit`.
+#[cfg(all(rnvme_kunit, CONFIG_KUNIT = "y"))]
+#[kunit_tests(rust_nvme_completion)]
+mod kunit_tests {
+    use super::*;
+    use crate::glue::{
+        testing::BareQueue,
+        Limits,
+        MapKind,
+        OwnedRequest,
+        QueueMaps,
+        TagSet,
+        TagsCell,
+        TimeoutAction, //
+    };
+    use core::sync::atomic::AtomicUsize;
+    use kernel::{
+        prelude::*,
+        sync::Arc, //
+    };
+
+    /// Requests of the tag set.
+    const DEPTH: u16 = 4;
+
+    /// Completion dword 0 of the right entry, to see it arrive.
+    const RESULT: u32 = 0x5a5a_0001;
+
+    /// Entries [`Loopback::queue_rq`] feeds at most.
+    const MAX_FED: usize = 16;
+
+    /// What the loopback controller does with the request it is given.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Script {
+        /// Bogus entries, the right one, then the right one again.
+        Bogus,
+        /// Cancel the request as recovery does, then post its completion late.
+        CancelThenLate,
+    }
+
+    /// The loopback controller: one hardware queue, and what happened to each entry fed.
+    struct Loopback {
+        tags: TagsCell,
+        script: Script,
+        fates: [AtomicU8; MAX_FED],
+        fed: AtomicUsize,
+        /// `(tag, command identifier)` of the last issue.
+        issued: AtomicU64,
+    }
+
+    impl Loopback {
+        fn new(script: Script) -> Self {
+            Self {
+                tags: TagsCell::new(),
+                script,
+                fates: [const { AtomicU8::new(u8::MAX) }; MAX_FED],
+                fed: AtomicUsize::new(0),
+                issued: AtomicU64::new(0),
+            }
+        }
+
+        /// Feeds one successful entry for command identifier `cid`.
+        fn feed(&self, cid: u16) {
+            let cqe = Completion::from_dwords([RESULT, 0, 0, u32::from(cid)]);
+            // SAFETY: the tag array of the loopback tag set's one hardware context, which
+            // outlives the test's requests; the queue has no I/O scheduler.
+            let fate = unsafe { end_cqe::<Loopback>(self.tags.get(), &cqe, None) };
+            let i = self.fed.fetch_add(1, Ordering::Relaxed);
+            if i < MAX_FED {
+                // CAST: a fieldless enum's discriminant.
+                self.fates[i].store(fate as u8, Ordering::Relaxed);
+            }
+        }
+
+        /// The fates recorded, in order.
+        fn fates(&self) -> Result<KVec<u8>> {
+            let n = self.fed.load(Ordering::Relaxed).min(MAX_FED);
+            let mut v = KVec::with_capacity(n, GFP_KERNEL)?;
+            for f in &self.fates[..n] {
+                v.push(f.load(Ordering::Relaxed), GFP_KERNEL)?;
+            }
+            Ok(v)
+        }
+    }
+
+    impl glue::Operations for Loopback {
+        type SetData = Loopback;
+        type HwQueue = Loopback;
+        type Disk = ();
+        type DiskAttrs = crate::glue::NoAttrs<()>;
+        type RequestData = Iod;
+        type RequestOwned = IodOwned;
+
+        fn hw_queue(set: &Loopback, _index: u32) -> Option<&Loopback> {
+            Some(set)
+        }
+        fn set_tags(hwq: &Loopback, tags: Tags) {
+            hwq.tags.set(tags);
+        }
+        fn init_request(_set: &Loopback) -> impl PinInit<Iod> {
+            Iod::new()
+        }
+        fn init_request_owned(_set: &Loopback) -> impl PinInit<IodOwned> {
+            IodOwned::new()
+        }
+        fn queue_rq(
+            set: &Loopback,
+            _hwq: &Loopback,
+            _d: &(),
+            mut rq: OwnedRequest<'_, Self>,
+            _l: bool,
+        ) -> BlkStatus {
+            // Issued as the driver's `queue_rq` issues: a new identifier, then started.
+            let (r, _) = rq.parts();
+            let tag = r.tag();
+            let cid = r.data().next_cid(tag);
+            set.issued
+                .store(u64::from(tag) << 16 | u64::from(cid), Ordering::Relaxed);
+            rq.start();
+            let gen = cmd::cid_gen(cid);
+            match set.script {
+                Script::Bogus => {
+                    // Tags out of range: one past the end, and the largest a CID can name.
+                    set.feed(cmd::io_cid(DEPTH, gen));
+                    set.feed(cmd::io_cid(u16::MAX, gen));
+                    // A tag never started.
+                    set.feed(cmd::io_cid((tag + 1) % DEPTH, gen));
+                    // This tag's earlier and later issues.
+                    set.feed(cmd::io_cid(tag, cmd::next_gen(gen)));
+                    set.feed(cmd::io_cid(tag, gen.wrapping_sub(1) & 0xf));
+                    // Still in flight after all that: the right entry ends it, once.
+                    set.feed(cid);
+                    set.feed(cid);
+                }
+                Script::CancelThenLate => {
+                    nvme_cancel_request(r);
+                    // The controller's completion, late: the cancel's status stands.
+                    set.feed(cid);
+                }
+            }
+            BlkStatus::OK
+        }
+        fn commit_rqs(_hwq: &Loopback) {}
+        fn complete(_set: &Loopback, rq: OwnedRequest<'_, Self>) {
+            let st = if rq.data().status().is_success() {
+                BlkStatus::OK
+            } else {
+                BlkStatus::IOERR
+            };
+            rq.end(st);
+        }
+        fn complete_batched(_set: &Loopback, _rq: &mut OwnedRequest<'_, Self>) {}
+        fn map_queues(_set: &Loopback, maps: &mut QueueMaps<'_>) {
+            let mut map = maps.map(MapKind::Default);
+            map.set_range(1, 0);
+            map.map_evenly();
+        }
+        fn poll(_set: &Loopback, _hwq: &Loopback, _b: Option<&mut CompBatch>) -> i32 {
+            0
+        }
+        fn timeout(_set: &Loopback, _hwq: &Loopback, _rq: &Request<Self>) -> TimeoutAction {
+            TimeoutAction::ResetTimer
+        }
+    }
+
+    /// A loopback tag set running `script`, and a queue on it.
+    fn fixture(script: Script) -> Result<(Arc<Loopback>, BareQueue<Loopback>)> {
+        let data = Arc::new(Loopback::new(script), GFP_KERNEL)?;
+        let set = Arc::new(
+            KBox::pin_init(
+                TagSet::<Loopback>::new(data.clone(), 1, 1, DEPTH.into(), 30_000),
+                GFP_KERNEL,
+            )?,
+            GFP_KERNEL,
+        )?;
+        let limits = Limits {
+            logical_block_size: 512,
+            physical_block_size: 512,
+            max_hw_sectors: 8,
+            max_segments: 1,
+            virt_boundary_mask: 0,
+            dma_alignment: 3,
+            write_cache: false,
+            fua: false,
+            max_discard_sectors: 0,
+            max_discard_segments: 1,
+            discard_granularity: 0,
+            max_write_zeroes_sectors: 0,
+            atomic_write_max: 0,
+            atomic_write_boundary: 0,
+        };
+        let queue = BareQueue::new(&set, Arc::new((), GFP_KERNEL)?, &limits)?;
+        Ok((data, queue))
+    }
+
+    /// Runs one request through the loopback controller; its status and its data after.
+    fn run(queue: &BareQueue<Loopback>) -> Result<(BlkStatus, Status, u64)> {
+        let mut rq = queue.queue().alloc_passthru(false)?;
+        rq.parts().0.data().clear();
+        let st = rq.execute();
+        let (r, _) = rq.parts();
+        Ok((st, r.data().status(), r.data().result()))
+    }
+
+    #[test]
+    fn bogus_completions_are_dropped() -> Result {
+        let (lb, queue) = fixture(Script::Bogus)?;
+        for round in 0..3 {
+            lb.fed.store(0, Ordering::Relaxed);
+            let (st, status, result) = run(&queue)?;
+            assert!(st.is_ok());
+            assert!(status.is_success());
+            assert_eq!(result, u64::from(RESULT));
+            // CAST: fieldless enum discriminants.
+            let want = [
+                CqeFate::NoRequest as u8,
+                CqeFate::NoRequest as u8,
+                // In later rounds the neighbour tag may have run already: its request is
+                // idle on an issue of its own, which is no better.
+                if round == 0 {
+                    CqeFate::NoRequest as u8
+                } else {
+                    u8::MAX
+                },
+                CqeFate::Stale as u8,
+                CqeFate::Stale as u8,
+                CqeFate::Completed as u8,
+                CqeFate::Duplicate as u8,
+            ];
+            let got = lb.fates()?;
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(want.iter()) {
+                if *w == u8::MAX {
+                    // CAST: as above.
+                    assert!(
+                        *g == CqeFate::NoRequest as u8
+                            || *g == CqeFate::Stale as u8
+                            || *g == CqeFate::Duplicate as u8
+                    );
+                } else {
+                    assert_eq!(*g, *w);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn completion_after_cancel_is_dropped() -> Result {
+        let (lb, queue) = fixture(Script::CancelThenLate)?;
+        let (st, status, result) = run(&queue)?;
+        assert!(!st.is_ok());
+        assert_eq!(status, HOST_ABORTED);
+        assert_eq!(result, 0);
+        let got = lb.fates()?;
+        // CAST: a fieldless enum's discriminant.
+        assert!(got[..] == [CqeFate::Duplicate as u8]);
+        Ok(())
+    }
 }

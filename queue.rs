@@ -21,7 +21,10 @@ use kernel::{
     device,
     dma::Coherent,
     prelude::*,
-    sync::Arc,
+    sync::{
+        aref::ARef,
+        Arc, //
+    },
     transmute::{
         AsBytes,
         FromBytes, //
@@ -247,6 +250,9 @@ impl QueueStats {
     }
 }
 
+/// Dropped completion entries of one queue that are reported each ([`Queue::note_bogus`]).
+const BOGUS_REPORTED: u32 = 8;
+
 /// One submission/completion queue pair.
 ///
 /// # Invariants
@@ -284,6 +290,10 @@ pub(crate) struct Queue {
     cq_shadow: Option<Shadow>,
     /// Counters for `debug_stats`.
     pub(crate) stats: QueueStats,
+    /// The controller's device, to name in warnings.
+    dev: ARef<device::Device>,
+    /// Completion entries dropped because they named no request in flight.
+    bogus: AtomicU32,
 }
 
 impl Queue {
@@ -332,6 +342,8 @@ impl Queue {
             sq_shadow,
             cq_shadow,
             stats: QueueStats::new(stats),
+            dev: dev.into(),
+            bogus: AtomicU32::new(0),
         })
     }
 
@@ -353,6 +365,29 @@ impl Queue {
     /// The blk-mq tag array of this queue.
     pub(crate) fn tags(&self) -> Tags {
         self.tags.get()
+    }
+
+    /// Reports a completion entry with command identifier `cid` that ended no request, for
+    /// the reason `why`: the first [`BOGUS_REPORTED`] of the queue's life, then that more are
+    /// not reported. A controller that keeps sending them floods nothing.
+    #[cold]
+    pub(crate) fn note_bogus(&self, cid: u16, why: &str) {
+        let n = self.bogus.fetch_add(1, Ordering::Relaxed);
+        if n < BOGUS_REPORTED {
+            dev_warn!(
+                self.dev,
+                "queue {}: dropped a completion of command {:#x}: {}\n",
+                self.qid,
+                cid,
+                why
+            );
+        } else if n == BOGUS_REPORTED {
+            dev_warn!(
+                self.dev,
+                "queue {}: more completions naming no request in flight, not reported\n",
+                self.qid
+            );
+        }
     }
 
     /// Copies `cmd` into the next submission slot; rings the SQ doorbell when `ring` is set

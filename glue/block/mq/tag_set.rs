@@ -57,9 +57,10 @@ impl Tags {
     ///
     /// # Safety
     ///
-    /// The tag set must still be allocated and be one created by [`TagSet::new`] for `T`, and
-    /// the request with this tag must be in flight in the driver (a completion for it arrived)
-    /// so that it is not freed while borrowed.
+    /// The tag set must still be allocated and be one created by [`TagSet::new`] for `T`, and no
+    /// I/O scheduler of its queues may be freed while the reference lives: a tag that was ever
+    /// started points to a request the tag set (or the scheduler) allocated up front and frees
+    /// only with it. The request found may be idle or on another issue: the caller checks.
     pub(crate) unsafe fn request<'a, T: Operations>(self, tag: u16) -> Option<&'a Request<T>> {
         if self.0.is_null() {
             return None;
@@ -74,7 +75,8 @@ impl Tags {
         if rq.is_null() {
             return None;
         }
-        // SAFETY: the request is in flight, of a tag set of `T` (function safety requirements).
+        // SAFETY: a request of a tag set of `T`, allocated while the reference lives (function
+        // safety requirements).
         Some(unsafe { Request::from_raw(rq) })
     }
 }
