@@ -95,7 +95,7 @@ fi
 	fail "$DRV: the data written before the fatal error does not read back"
 log "$DRV: the data written before the fatal error reads back"
 GUEST
-	} | tests/harness/vm.sh --name "aer-$1" --timeout 240 --disk a0=64M \
+	} | tests/harness/vm.sh --name "aer-$1" --timeout 240 --tcg-one-thread --disk a0=64M \
 		--qemu '-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x8' \
 		--nvme id=ae0,serial=rae0,drive=a0,bus=rp1 -
 }

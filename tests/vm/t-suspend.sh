@@ -135,7 +135,7 @@ if cat /tmp/dmesg.* | grep -i -e "timeout" -e "I/O error" -e "resetting" -e "dea
 fi
 log "$DRV: fio verified on both disks; longest first read after a resume $worst_read ms; longest write $(awk '/"clat_ns"/ {c = 1} c && /"max"/ {gsub(/[^0-9.]/, "", $3); printf "%d ms\n", $3 / 1000000; exit}' /tmp/fio.json)"
 GUEST
-	} | tests/harness/vm.sh --name "suspend-$1" --timeout $((300 + cycles * 30)) \
+	} | tests/harness/vm.sh --name "suspend-$1" --timeout $((300 + cycles * 30)) --tcg-one-thread \
 		--qemu "-global ICH9-LPC.disable_s3=0" \
 		--disk s0=128M --nvme serial=rsu0,drive=s0 --disk s1=64M --nvme serial=rsu1,drive=s1 -
 }
