@@ -57,6 +57,7 @@ use crate::{
         cmd::Command,
         regs::{
             Aqa,
+            Cap,
             Cc,
             Csts,
             Shn,
@@ -400,7 +401,9 @@ impl CtrlCore {
         // CAST: as above.
         io.write_reg(regs::ACQ_LO::from_raw(cq as u32));
         io.write_reg(regs::ACQ_HI::from_raw((cq >> 32) as u32));
-        io.write_reg(regs::CC::from_raw(Cc::nvm_io(CTRL_PAGE_SHIFT).0));
+        // CAP.CSS lies in the register's high half.
+        let css = Cap(u64::from(io.read(regs::CAP_HI).into_raw()) << 32).css();
+        io.write_reg(regs::CC::from_raw(Cc::io(CTRL_PAGE_SHIFT, css).0));
         self.wait_ready(true)
     }
 

@@ -698,6 +698,7 @@ impl<'bound> Controller<'bound> {
                 passthru: passthru.clone(),
                 bogus_nid: QUIRK_BOGUS_NID.contains(&(pdev.vendor_id().as_raw(), pdev.device_id())),
                 nvm,
+                multi_css: pci.cap.css_iocs(),
             };
             let ns = nvme_scan(dev, &admin.core.admin, &idc, disk_params, tagset.clone())?;
             Self::announce(pdev, &idc, &pci, &io, ns.count());

@@ -69,7 +69,11 @@ pub(crate) use block::{
         gen_disk::{
             FrozenDisks,
             GenDisk,
-            Limits, //
+            Integrity,
+            IntegrityCsum,
+            Limits,
+            INTEGRITY_SUPPORTED,
+            MAX_BLOCK_SHIFT, //
         },
         operations::{
             IoctlNode,

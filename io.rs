@@ -37,6 +37,7 @@ use crate::{
     },
     map::DataPath,
     ns::{
+        disk_integrity,
         Namespace,
         NsAttrs, //
     },
@@ -45,6 +46,11 @@ use crate::{
             self,
             Command,
             DsmRange, //
+        },
+        meta::{
+            self,
+            MetaFormat,
+            PiCheck, //
         },
         regs::CTRL_PAGE_SHIFT,
         uapi::Origin,
@@ -73,12 +79,17 @@ impl IoSet {
     #[cold]
     fn setup_passthru(
         &self,
+        ns: &Namespace,
         rq: &Request<NvmeMq>,
         iod: &mut IodOwned,
     ) -> Result<Command, BlkStatus> {
         let Some(mut c) = iod.pt_cmd else {
             return Err(BlkStatus::IOERR);
         };
+        let sized = iod.pt_sized;
+        if sized.lba_shift != ns.lba_shift() || sized.meta != ns.meta().to_bits() {
+            return Err(BlkStatus::IOERR);
+        }
         if rq.nr_phys_segments() > 0 {
             let st = self.data.map_data(rq, iod, &mut c, true);
             if !st.is_ok() {
@@ -86,7 +97,46 @@ impl IoSet {
                 return Err(st);
             }
         }
+        if sized.meta_len != 0 {
+            let st = self.data.map_meta(rq, iod, &mut c, sized.meta_len);
+            if !st.is_ok() {
+                self.data.release(iod);
+                return Err(st);
+            }
+        }
         Ok(c)
+    }
+
+    /// Adds what a read or write of `nlb` blocks at `slba` needs on a namespace with metadata
+    /// (format `meta`): the metadata buffer the block layer attached, mapped (MPTR), and the
+    /// protection information checks it asked for; or, with no buffer on a format whose
+    /// metadata is all PI, the controller inserting and stripping it.
+    fn setup_meta(
+        &self,
+        meta: &MetaFormat,
+        r: &Request<NvmeMq>,
+        iod: &mut IodOwned,
+        c: &mut Command,
+        slba: u64,
+        nlb: u32,
+    ) -> BlkStatus {
+        let checks = r.integrity();
+        let req = PiCheck {
+            has_payload: checks.is_some(),
+            guard: checks.is_some_and(|k| k.guard),
+            reftag: checks.is_some_and(|k| k.reftag),
+            app_tag: checks.and_then(|k| k.app_tag),
+        };
+        let Ok(f) = meta::pi_fields(meta, slba, req, !r.is_write()) else {
+            return BlkStatus::IOERR;
+        };
+        c.set_pi(&f);
+        if checks.is_some() {
+            return self
+                .data
+                .map_meta(r, iod, c, nlb.saturating_mul(u32::from(meta.ms)));
+        }
+        BlkStatus::OK
     }
 
     /// Builds a Dataset Management (deallocate) command for a discard request.
@@ -136,6 +186,8 @@ impl glue::Operations for NvmeMq {
         let node = DiskNode {
             nsid: ns.nsid,
             lba_shift: ns.lba_shift(),
+            meta: ns.meta(),
+            integrity: disk_integrity(&ns.meta()).is_some(),
             queue: node.queue,
             origin: Origin {
                 partition: node.partition,
@@ -181,15 +233,19 @@ impl glue::Operations for NvmeMq {
                 } else {
                     cmd::io::WRITE
                 };
-                let mut c = Command::rw(
-                    op,
-                    ns.nsid,
-                    ns.lba(r.sector()),
-                    ns.blocks(r.bytes()),
-                    r.is_fua(),
-                );
+                let slba = ns.lba(r.sector());
+                let nlb = ns.blocks(r.bytes());
+                let mut c = Command::rw(op, ns.nsid, slba, nlb, r.is_fua());
                 if r.nr_phys_segments() > 0 {
                     let st = set.data.map_data(r, iod, &mut c, false);
+                    if !st.is_ok() {
+                        set.data.release(iod);
+                        return st;
+                    }
+                }
+                let meta = ns.meta();
+                if meta.ms != 0 {
+                    let st = set.setup_meta(&meta, r, iod, &mut c, slba, nlb);
                     if !st.is_ok() {
                         set.data.release(iod);
                         return st;
@@ -198,12 +254,13 @@ impl glue::Operations for NvmeMq {
                 c
             }
             ReqOp::Flush => Command::flush(ns.nsid),
-            ReqOp::WriteZeroes => Command::write_zeroes(
-                ns.nsid,
-                ns.lba(r.sector()),
-                ns.blocks(r.bytes()),
-                !r.is_nounmap(),
-            ),
+            ReqOp::WriteZeroes => {
+                let slba = ns.lba(r.sector());
+                let mut c =
+                    Command::write_zeroes(ns.nsid, slba, ns.blocks(r.bytes()), !r.is_nounmap());
+                c.set_pi(&meta::write_zeroes_pi(&ns.meta(), slba));
+                c
+            }
             ReqOp::Discard => match set.setup_discard(ns, r, iod) {
                 Ok(c) => c,
                 Err(st) => {
@@ -211,7 +268,7 @@ impl glue::Operations for NvmeMq {
                     return st;
                 }
             },
-            ReqOp::Other(_) if r.is_passthrough() => match set.setup_passthru(r, iod) {
+            ReqOp::Other(_) if r.is_passthrough() => match set.setup_passthru(ns, r, iod) {
                 Ok(c) => c,
                 Err(st) => return st,
             },

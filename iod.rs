@@ -206,6 +206,10 @@ pub(crate) struct IodOwned {
     pub(crate) retries: u8,
     /// The command of a passthrough request, set by [`crate::passthru::execute_passthru`].
     pub(crate) pt_cmd: Option<Command>,
+    /// The namespace format a passthrough request's buffers were sized for.
+    pub(crate) pt_sized: PtSized,
+    /// The metadata buffer (integrity payload), mapped as one segment.
+    pub(crate) meta: SgTable<1>,
 }
 
 impl IodOwned {
@@ -218,8 +222,23 @@ impl IodOwned {
             bufs: ListBufs::new(),
             retries: 0,
             pt_cmd: None,
+            pt_sized: PtSized::default(),
+            meta: SgTable::new(),
         }
     }
+}
+
+/// The namespace format a passthrough I/O command's buffers were sized for: `queue_rq`
+/// refuses it if the namespace was reformatted since (the controller would move more than the
+/// buffers hold).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PtSized {
+    /// log2 of the logical block size.
+    pub(crate) lba_shift: u32,
+    /// The metadata format ([`crate::nvme::meta::MetaFormat::to_bits`]).
+    pub(crate) meta: u64,
+    /// Bytes of the separate metadata buffer (0: none).
+    pub(crate) meta_len: u32,
 }
 
 /// Status given to requests that recovery cancels: "Command Aborted By Host".
@@ -529,6 +548,7 @@ mod kunit_tests {
             max_write_zeroes_sectors: 0,
             atomic_write_max: 0,
             atomic_write_boundary: 0,
+            integrity: None,
         };
         let queue = BareQueue::new(&set, Arc::new((), GFP_KERNEL)?, &limits)?;
         Ok((data, queue))

@@ -64,6 +64,9 @@ pub(crate) struct DataPath {
 impl DataPath {
     /// Returns the request's DMA resources (mapping, pool buffers).
     pub(crate) fn release(&self, iod: &mut IodOwned) {
+        if iod.meta.nr_segments() != 0 {
+            iod.meta.unmap(&self.dev, true);
+        }
         if let Some(m) = iod.single.take() {
             // A one-segment mapping is all such a request holds (see `map_data`).
             m.unmap(&self.dev);
@@ -75,6 +78,36 @@ impl DataPath {
             unsafe { self.pool.free(b) };
         }
         iod.sg.unmap(&self.dev, iod.sg_unmap);
+    }
+
+    /// Maps the request's metadata buffer (its integrity payload) and points `c`'s MPTR at
+    /// it. The disk's limits allow one segment, which must hold exactly `len` bytes: the
+    /// controller moves the metadata of every block through the one pointer, unchecked, so a
+    /// shorter buffer would let it write past the end (C maps the first segment, unchecked).
+    pub(crate) fn map_meta<T: Operations>(
+        &self,
+        rq: &Request<T>,
+        iod: &mut IodOwned,
+        c: &mut Command,
+        len: u32,
+    ) -> BlkStatus {
+        if rq.nr_integrity_segments() != 1 {
+            return BlkStatus::IOERR;
+        }
+        if !iod.meta.map_integrity(&self.dev, rq) {
+            return BlkStatus::RESOURCE;
+        }
+        let seg = iod.meta.segments().next();
+        match seg {
+            Some(seg) if iod.meta.nr_segments() == 1 && seg.len == len => {
+                c.mptr = seg.addr.to_le();
+                BlkStatus::OK
+            }
+            _ => {
+                iod.meta.unmap(&self.dev, true);
+                BlkStatus::IOERR
+            }
+        }
     }
 
     /// Takes a pool buffer for the request; `None` when memory is short or the request holds
@@ -419,6 +452,7 @@ mod kunit_tests {
             max_write_zeroes_sectors: 0,
             atomic_write_max: 0,
             atomic_write_boundary: 0,
+            integrity: None,
         };
         let queue = BareQueue::new(&set, Arc::new((), GFP_KERNEL)?, &limits)?;
         Ok(Fixture {

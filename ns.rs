@@ -6,6 +6,7 @@ use core::{
     fmt,
     sync::atomic::{
         AtomicU32,
+        AtomicU64,
         Ordering, //
     },
 };
@@ -17,14 +18,24 @@ use kernel::{
 
 use crate::{
     glue::{
+        self,
         Attributes,
+        Integrity,
+        IntegrityCsum,
         SysfsWriter, //
     },
-    nvme::ident::{
-        self,
-        write_hex,
-        write_uuid,
-        NsIds, //
+    nvme::{
+        ident::{
+            self,
+            write_hex,
+            write_uuid,
+            NsIds, //
+        },
+        meta::{
+            Csum,
+            MetaFormat,
+            Serve, //
+        },
     },
     passthru::Passthru,
 };
@@ -36,6 +47,8 @@ pub(crate) struct Namespace {
     /// log2 of the logical block size. Changed only while the disk's queue is frozen (see
     /// [`Namespace::set_lba_shift`]), so requests never see it change under them.
     lba_shift: AtomicU32,
+    /// The format's metadata ([`MetaFormat::to_bits`]), changed with `lba_shift`.
+    meta: AtomicU64,
     /// The controller's passthrough, for the disk's ioctls and identity.
     pub(crate) passthru: Arc<Passthru>,
     /// EUI64, NGUID and UUID, for sysfs.
@@ -95,11 +108,18 @@ impl Attributes for NsAttrs {
 }
 
 impl Namespace {
-    /// A namespace of `1 << lba_shift`-byte blocks.
-    pub(crate) fn new(nsid: u32, lba_shift: u32, passthru: Arc<Passthru>, ids: NsIds) -> Self {
+    /// A namespace of `1 << lba_shift`-byte blocks with metadata `meta`.
+    pub(crate) fn new(
+        nsid: u32,
+        lba_shift: u32,
+        meta: &MetaFormat,
+        passthru: Arc<Passthru>,
+        ids: NsIds,
+    ) -> Self {
         Self {
             nsid,
             lba_shift: AtomicU32::new(lba_shift),
+            meta: AtomicU64::new(meta.to_bits()),
             passthru,
             ids,
         }
@@ -113,10 +133,18 @@ impl Namespace {
         self.lba_shift.load(Ordering::Relaxed)
     }
 
-    /// Changes the logical block size, for a namespace that was reformatted. Call only from
-    /// [`glue::GenDisk::update`]'s `during`, while no request is on the disk.
-    pub(crate) fn set_lba_shift(&self, lba_shift: u32) {
+    /// The metadata of the namespace's format.
+    #[inline]
+    pub(crate) fn meta(&self) -> MetaFormat {
+        // Relaxed: as `lba_shift`.
+        MetaFormat::from_bits(self.meta.load(Ordering::Relaxed))
+    }
+
+    /// Changes the logical block size and metadata, for a namespace that was reformatted. Call
+    /// only from [`glue::GenDisk::update`]'s `during`, while no request is on the disk.
+    pub(crate) fn set_format(&self, lba_shift: u32, meta: &MetaFormat) {
         self.lba_shift.store(lba_shift, Ordering::Relaxed);
+        self.meta.store(meta.to_bits(), Ordering::Relaxed);
     }
 
     /// Converts a 512-byte sector number to this namespace's LBA.
@@ -130,4 +158,30 @@ impl Namespace {
     pub(crate) fn blocks(&self, bytes: u32) -> u32 {
         bytes >> self.lba_shift()
     }
+}
+
+/// The integrity profile of a disk whose namespace has metadata format `meta`: its metadata in
+/// separate buffers the block layer attaches to every read and write. `None` for a format
+/// without metadata, with metadata interleaved in the data, on a kernel without the block
+/// layer's integrity support, or whose sizes the block layer cannot describe (its fields are
+/// bytes: at most 255 bytes of metadata per block).
+pub(crate) fn disk_integrity(meta: &MetaFormat) -> Option<Integrity> {
+    let Serve::Integrity(p) = meta.serve() else {
+        return None;
+    };
+    if !glue::INTEGRITY_SUPPORTED {
+        return None;
+    }
+    Some(Integrity {
+        csum: match p.csum {
+            Csum::None => IntegrityCsum::None,
+            Csum::Crc16 => IntegrityCsum::Crc,
+            Csum::Crc64 => IntegrityCsum::Crc64,
+        },
+        tag_size: p.tag_size,
+        ref_tag: p.ref_tag,
+        metadata_size: u8::try_from(p.metadata_size).ok()?,
+        pi_tuple_size: u8::try_from(p.pi_tuple_size).ok()?,
+        pi_offset: u8::try_from(p.pi_offset).ok()?,
+    })
 }

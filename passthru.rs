@@ -48,6 +48,7 @@ use crate::{
     },
     iod::{
         NvmeMq,
+        PtSized,
         HOST_ABORTED, //
     },
     nvme::{
@@ -56,13 +57,18 @@ use crate::{
             self,
             Effects, //
         },
+        meta::{
+            self,
+            MetaFormat, //
+        },
         regs::CTRL_PAGE_SHIFT,
         uapi::{
             self,
             Access,
             Origin,
             PassthruCmd,
-            PassthruCmd64, //
+            PassthruCmd64,
+            UserIo, //
         },
     },
 };
@@ -72,6 +78,8 @@ use crate::{
 unsafe impl FromBytes for PassthruCmd {}
 // SAFETY: as above.
 unsafe impl AsBytes for PassthruCmd {}
+// SAFETY: `UserIo` is `#[repr(C)]` of integers without padding (48 bytes, asserted).
+unsafe impl FromBytes for UserIo {}
 // SAFETY: `PassthruCmd64` is `#[repr(C)]` of integers without padding (80 bytes, asserted).
 unsafe impl FromBytes for PassthruCmd64 {}
 // SAFETY: as above.
@@ -139,6 +147,10 @@ pub(crate) struct DiskNode {
     pub(crate) nsid: u32,
     /// The namespace's logical block size (log2), for transfer lengths.
     pub(crate) lba_shift: u32,
+    /// The namespace's metadata format, for transfer lengths.
+    pub(crate) meta: MetaFormat,
+    /// The disk has an integrity profile: metadata buffers can be attached to its requests.
+    pub(crate) integrity: bool,
     /// Its request queue, for I/O passthrough.
     pub(crate) queue: DiskQueue<NvmeMq>,
     /// A partition or the whole disk, opened for writing or not.
@@ -162,19 +174,46 @@ struct UserCmd {
     cdw: [u32; 8],
     addr: u64,
     data_len: u32,
+    metadata: u64,
     metadata_len: u32,
     timeout_ms: u32,
 }
 
 impl UserCmd {
     /// Checks what every passthrough command must satisfy before its access is decided: no
-    /// command flags (FUSE, PSDT: the driver describes the data) and no metadata buffer (no
-    /// namespace the driver serves has metadata): `EINVAL` otherwise.
+    /// command flags (FUSE, PSDT: the driver describes the data): `EINVAL` otherwise.
     fn check_form(&self) -> Result {
-        if self.flags != 0 || self.metadata_len != 0 {
+        if self.flags != 0 {
             return Err(EINVAL);
         }
         Ok(())
+    }
+
+    /// The length and user address of the metadata buffer, checked against the `need` bytes
+    /// the command moves through one: none when it moves none (`EINVAL` for a buffer given
+    /// anyway); when it does, at least `need` bytes at a 4-byte aligned address within one
+    /// page (the controller takes one metadata pointer), `EINVAL` otherwise. C passes a
+    /// buffer it was not asked for to the device, and sends a command that moves metadata
+    /// without one, the controller then writing metadata at bus address 0.
+    fn meta(&self, need: u64) -> Result<Option<(usize, u32)>> {
+        if need == 0 {
+            return if self.metadata_len == 0 {
+                Ok(None)
+            } else {
+                Err(EINVAL)
+            };
+        }
+        let page = 1u64 << kernel::page::PAGE_SHIFT;
+        if u64::from(self.metadata_len) < need
+            || self.metadata == 0
+            || self.metadata & 3 != 0
+            || self.metadata % page + need > page
+        {
+            return Err(EINVAL);
+        }
+        let addr = usize::try_from(self.metadata).map_err(|_| EFAULT)?;
+        // CAST: `need <= page`.
+        Ok(Some((addr, need as u32)))
     }
 
     /// The length and user address of the data buffer, checked: at most `max` bytes, and at
@@ -229,6 +268,7 @@ impl From<&PassthruCmd64> for UserCmd {
             ],
             addr: c.addr,
             data_len: c.data_len,
+            metadata: c.metadata,
             metadata_len: c.metadata_len,
             timeout_ms: c.timeout_ms,
         }
@@ -339,6 +379,13 @@ impl Passthru {
                     self.io_passthru(node, uc)
                 })
             }
+            uapi::NVME_IOCTL_SUBMIT_IO => {
+                let node = disk.ok_or(ENOTTY)?;
+                let io: UserIo = UserSlice::new(UserPtr::from_addr(arg), size_of::<UserIo>())
+                    .reader()
+                    .read()?;
+                self.submit_io(node, &io).map(|(status, _)| status)
+            }
             uapi::NVME_IOCTL_ADMIN_CMD | uapi::NVME_IOCTL_ADMIN64_CMD => {
                 let origin = disk.map_or(
                     Origin {
@@ -421,7 +468,8 @@ impl Passthru {
         if uc.nsid != node.nsid {
             return Err(EINVAL);
         }
-        let need = uapi::io_data_len(uc.opcode, &uc.cdw10_15(), node.lba_shift);
+        let layout = uapi::io_layout(uc.opcode, &uc.cdw10_15(), node.lba_shift, &node.meta);
+        let need = layout.map(|l| l.data);
         let effects = self.effects.reported().then(|| self.effects.io(uc.opcode));
         check_access(uapi::io_access(
             uc.opcode,
@@ -431,20 +479,66 @@ impl Passthru {
         ))?;
         let (len, addr) = uc.data(IO_PASSTHRU_MAX, need)?;
         // A command the driver cannot size (vendor specific, `CAP_SYS_ADMIN` only) gets a
-        // buffer only where the controller checks its length (SGLs).
-        if need.is_none() && len != 0 && !self.sgl {
+        // buffer only where the controller checks its length (SGLs), and none on a namespace
+        // with metadata, which it may move through a metadata pointer the driver cannot set.
+        if need.is_none() && ((len != 0 && !self.sgl) || node.meta.ms != 0) {
+            return Err(EINVAL);
+        }
+        let meta_buf = uc.meta(layout.map_or(0, |l| l.meta))?;
+        if meta_buf.is_some() && !node.integrity {
             return Err(EINVAL);
         }
         let c = uc.command();
         // CAST: `len <= IO_PASSTHRU_MAX`.
         let user_buf = (len != 0).then_some((addr, len as u32));
         let to_device = uapi::data_to_device(uc.opcode);
-        let (status, result) =
-            match execute_passthru(node.queue, &c, user_buf, to_device, uc.timeout_ms)? {
-                PassthruEnd::Completed(status, result) => (status, result),
-                PassthruEnd::Failed(e) => return Err(e),
-            };
+        let sized = PtSized {
+            lba_shift: node.lba_shift,
+            meta: node.meta.to_bits(),
+            meta_len: meta_buf.map_or(0, |m| m.1),
+        };
+        let (status, result) = match execute_passthru(
+            node.queue,
+            &c,
+            user_buf,
+            meta_buf,
+            sized,
+            to_device,
+            uc.timeout_ms,
+        )? {
+            PassthruEnd::Completed(status, result) => (status, result),
+            PassthruEnd::Failed(e) => return Err(e),
+        };
         Ok((isize::try_from(status).unwrap_or(isize::MAX), result))
+    }
+
+    /// Runs an `NVME_IOCTL_SUBMIT_IO` read, write or compare, as [`Passthru::io_passthru`]
+    /// with the buffer lengths the command implies, as C's `nvme_submit_io()`: the data of
+    /// every block (with its metadata when interleaved), the metadata through its own buffer
+    /// when separate, none when the controller inserts and strips it (PRACT on metadata that
+    /// is all PI, where a metadata buffer given is refused).
+    fn submit_io(&self, node: DiskNode, io: &UserIo) -> Result<(isize, u64)> {
+        if !matches!(io.opcode, 0x01 | 0x02 | 0x05) {
+            return Err(EINVAL);
+        }
+        let cdw = io.cdw10_15();
+        let layout = uapi::io_layout(io.opcode, &cdw, node.lba_shift, &node.meta).ok_or(EINVAL)?;
+        let pract = io.control & meta::PRACT != 0;
+        if pract && node.meta.is_pi_only() && io.metadata != 0 {
+            return Err(EINVAL);
+        }
+        let uc = UserCmd {
+            opcode: io.opcode,
+            flags: io.flags,
+            nsid: node.nsid,
+            cdw: [0, 0, cdw[0], cdw[1], cdw[2], cdw[3], cdw[4], cdw[5]],
+            addr: io.addr,
+            data_len: u32::try_from(layout.data).map_err(|_| EINVAL)?,
+            metadata: io.metadata,
+            metadata_len: u32::try_from(layout.meta).map_err(|_| EINVAL)?,
+            timeout_ms: 0,
+        };
+        self.io_passthru(node, &uc)
     }
 
     /// Runs one admin command from user space. Returns the NVMe status (0 on success, the
@@ -541,6 +635,8 @@ pub(crate) fn execute_passthru(
     queue: DiskQueue<NvmeMq>,
     c: &Command,
     user_buf: Option<(usize, u32)>,
+    user_meta: Option<(usize, u32)>,
+    sized: PtSized,
     to_device: bool,
     timeout_ms: u32,
 ) -> Result<PassthruEnd> {
@@ -548,8 +644,12 @@ pub(crate) fn execute_passthru(
     if let Some((addr, len)) = user_buf {
         rq.map_user(addr, len)?;
     }
+    if let Some((addr, len)) = user_meta {
+        rq.map_user_integrity(addr, len)?;
+    }
     rq.set_timeout_ms(timeout_ms);
     rq.request().data().clear();
+    rq.owned().pt_sized = sized;
     rq.owned().pt_cmd = Some(*c);
     let blk = rq.execute();
     rq.owned().pt_cmd = None;

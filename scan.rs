@@ -27,13 +27,17 @@ use crate::{
         AdminQueue, //
     },
     glue::{
+        self,
         FrozenDisks,
         GenDisk,
         Limits,
         TagSet, //
     },
     iod::NvmeMq,
-    ns::Namespace,
+    ns::{
+        disk_integrity,
+        Namespace, //
+    },
     nvme::{
         aen::ns_missing,
         cmd,
@@ -44,6 +48,12 @@ use crate::{
             IdNs,
             NsIds,
             IDENTIFY_SIZE, //
+        },
+        meta::{
+            self,
+            IdNsNvm,
+            MetaFormat,
+            Serve, //
         },
         regs::CTRL_PAGE_SHIFT,
     },
@@ -64,6 +74,9 @@ pub(crate) struct DiskParams {
     pub(crate) bogus_nid: bool,
     /// Dataset Management and Write Zeroes limits of the controller.
     pub(crate) nvm: IdCtrlNvm,
+    /// The controller runs all its I/O command sets (CC.CSS = 110b): each namespace reports
+    /// its own.
+    pub(crate) multi_css: bool,
 }
 
 /// A namespace's disk and the format it was last set up with.
@@ -79,6 +92,7 @@ struct DiskFormat {
     lba_shift: u32,
     sectors: u64,
     limits: Limits,
+    meta: MetaFormat,
 }
 
 /// What revalidating a namespace found.
@@ -390,17 +404,15 @@ impl NsScan {
             d.disk.fence();
             return Revalidated::Remove;
         }
-        let fmt = match ns.is_supported() {
-            Ok(()) => self.format(&ns),
+        let fmt = match ns.is_supported(glue::MAX_BLOCK_SHIFT) {
+            Ok(()) => self.format(admin, buf, d.nsid, &ns),
             Err(why) => {
                 dev_warn!(
                     self.dev,
-                    "namespace {}: new format unsupported ({:?}: {} byte blocks, {} bytes metadata, PI type {}), disk removed\n",
+                    "namespace {}: new format unsupported ({:?}: {} byte blocks), disk removed\n",
                     d.nsid,
                     why,
-                    ns.logical_block_size(),
-                    ns.metadata_size(),
-                    ns.pi_type()
+                    ns.logical_block_size()
                 );
                 d.disk.fence();
                 return Revalidated::Remove;
@@ -409,9 +421,10 @@ impl NsScan {
         if fmt == d.fmt {
             return Revalidated::Kept;
         }
+        self.warn_unusable(d.nsid, &ns, &fmt);
         let data = d.disk.data();
         if let Err(e) = d.disk.update(fmt.sectors, &fmt.limits, || {
-            data.set_lba_shift(fmt.lba_shift)
+            data.set_format(fmt.lba_shift, &fmt.meta)
         }) {
             dev_warn!(
                 self.dev,
@@ -425,9 +438,11 @@ impl NsScan {
         if announce {
             dev_info!(
                 self.dev,
-                "namespace {}: {} byte blocks, {} sectors\n",
+                "namespace {}: {} byte blocks, {} bytes metadata, PI type {}, {} sectors\n",
                 d.nsid,
                 fmt.limits.logical_block_size,
+                fmt.meta.ms,
+                fmt.meta.pi_type,
                 fmt.sectors
             );
         }
@@ -435,8 +450,56 @@ impl NsScan {
         Revalidated::Kept
     }
 
-    /// The disk format of namespace `ns`, whose format is supported.
-    fn format(&self, ns: &IdNs) -> DiskFormat {
+    /// The metadata of namespace `nsid`'s format: the Extended LBA Formats (guard and storage
+    /// tag of each format) are read when the controller has them, as C does.
+    fn meta_format(
+        &self,
+        admin: &AdminQueue,
+        buf: &Coherent<[u8]>,
+        nsid: u32,
+        ns: &IdNs,
+    ) -> MetaFormat {
+        if ns.metadata_size() == 0 {
+            return MetaFormat::NONE;
+        }
+        let nvm = if self.idc.ctratt & meta::CTRATT_ELBAS != 0 {
+            Self::identify(admin, buf, ident::CNS_CS_NS, nsid)
+                .ok()
+                .map(|b| IdNsNvm::parse(&b))
+        } else {
+            None
+        };
+        MetaFormat::of(ns, nvm.as_ref())
+    }
+
+    /// Says so when namespace `nsid` (`ns`) gets a disk of no capacity because the driver
+    /// cannot carry the metadata of its format `fmt`.
+    fn warn_unusable(&self, nsid: u32, ns: &IdNs, fmt: &DiskFormat) {
+        if fmt.sectors == 0 && ns.capacity_sectors() != 0 {
+            dev_warn!(
+                self.dev,
+                "namespace {}: {} bytes of {} metadata per {} byte block (PI type {}) cannot be carried{}: no capacity, passthrough only\n",
+                nsid,
+                fmt.meta.ms,
+                if fmt.meta.extended { "interleaved" } else { "separate" },
+                ns.logical_block_size(),
+                fmt.meta.pi_type,
+                if glue::INTEGRITY_SUPPORTED { "" } else { " without the block layer's integrity support" }
+            );
+        }
+    }
+
+    /// The disk format of namespace `nsid` (`ns`), whose block size is supported: a disk of no
+    /// capacity when the driver cannot carry its metadata (as C: only passthrough reaches it).
+    fn format(&self, admin: &AdminQueue, buf: &Coherent<[u8]>, nsid: u32, ns: &IdNs) -> DiskFormat {
+        let meta = self.meta_format(admin, buf, nsid, ns);
+        let integrity = disk_integrity(&meta);
+        let usable = match meta.serve() {
+            Serve::Plain | Serve::Pract => true,
+            // Without metadata buffers, only what the controller can insert and strip.
+            Serve::Integrity(_) => integrity.is_some() || meta.is_pi_only(),
+            Serve::Unusable => false,
+        };
         let DiskParams {
             max_transfer,
             max_segs,
@@ -477,11 +540,13 @@ impl NsScan {
             atomic_write_max: atomic_bytes,
             atomic_write_boundary: atomic.map_or(0, |a| a.boundary_blocks.saturating_mul(lbs)),
             max_write_zeroes_sectors: max_write_zeroes_sectors(idc, nvm, max_transfer, lba_shift),
+            integrity,
         };
         DiskFormat {
             lba_shift,
-            sectors: ns.capacity_sectors(),
+            sectors: if usable { ns.capacity_sectors() } else { 0 },
             limits,
+            meta,
         }
     }
 
@@ -492,6 +557,7 @@ impl NsScan {
             ctrl,
             ref passthru,
             bogus_nid,
+            multi_css,
             ..
         } = self.params;
         let buf = &state.buf;
@@ -513,24 +579,45 @@ impl NsScan {
         if !ns.is_active() {
             return Ok(Added::None);
         }
-        if let Err(why) = ns.is_supported() {
+        // As C: with several command sets, a namespace must say which is its own.
+        let csi = match ids.csi {
+            Some(csi) => csi,
+            None if multi_css && !bogus_nid => CSI_UNREPORTED,
+            None => ident::CSI_NVM,
+        };
+        if csi != ident::CSI_NVM {
+            if !state.unsupported.contains(&nsid) {
+                dev_warn!(
+                    self.dev,
+                    "namespace {}: {}, skipped\n",
+                    nsid,
+                    match csi {
+                        ident::CSI_ZNS => "zoned namespaces are not supported",
+                        ident::CSI_KV => "key value namespaces are not supported",
+                        CSI_UNREPORTED => "its command set is not reported",
+                        _ => "its command set is unknown",
+                    }
+                );
+            }
+            return Ok(Added::Unsupported);
+        }
+        if let Err(why) = ns.is_supported(glue::MAX_BLOCK_SHIFT) {
             if state.unsupported.contains(&nsid) {
                 return Ok(Added::Unsupported);
             }
             dev_warn!(
                 self.dev,
-                "namespace {}: unsupported format ({:?}: {} byte blocks, {} bytes metadata, PI type {}), skipped\n",
+                "namespace {}: unsupported format ({:?}: {} byte blocks), skipped\n",
                 nsid,
                 why,
-                ns.logical_block_size(),
-                ns.metadata_size(),
-                ns.pi_type()
+                ns.logical_block_size()
             );
             return Ok(Added::Unsupported);
         }
-        let fmt = self.format(&ns);
+        let fmt = self.format(admin, buf, nsid, &ns);
+        self.warn_unusable(nsid, &ns, &fmt);
         let data = Arc::new(
-            Namespace::new(nsid, fmt.lba_shift, passthru.clone(), ids),
+            Namespace::new(nsid, fmt.lba_shift, &fmt.meta, passthru.clone(), ids),
             GFP_KERNEL,
         )?;
         match GenDisk::new(
@@ -554,6 +641,9 @@ impl NsScan {
         }
     }
 }
+
+/// Stands for a command set a namespace does not report (no CSI is this large).
+const CSI_UNREPORTED: u8 = u8::MAX;
 
 /// What [`NsScan::add_disk`] did.
 enum Added {

@@ -257,11 +257,8 @@ pub(crate) const NR_LBAF: usize = 64;
 pub(crate) enum Unsupported {
     /// FLBAS selects a format index above NLBAF.
     FormatIndex(u8),
-    /// The format carries this many metadata bytes per block.
-    Metadata(u16),
-    /// End-to-end protection is enabled with this PI type.
-    ProtectionInfo(u8),
-    /// The logical block size is `1 << lbads`, outside 512..=4096.
+    /// The logical block size is `1 << lbads`, below 512 bytes or above what the block layer
+    /// takes.
     BlockSize(u8),
 }
 
@@ -418,27 +415,17 @@ impl IdNs {
         self.dps & 0x7
     }
 
-    /// Whether the driver can expose this namespace as a plain block device.
-    ///
-    /// The driver moves no metadata and does not generate or check
-    /// protection information, so formats with either are refused (the
-    /// controller would fail or misplace every transfer). The logical block
-    /// size must be 512..=4096 bytes: the block layer requires it to be a
-    /// power of two of at least 512 bytes and at most `PAGE_SIZE`, which is
-    /// 4 KiB on the platforms this driver targets.
-    pub(crate) const fn is_supported(&self) -> Result<(), Unsupported> {
+    /// Whether the driver can expose this namespace as a block device whose logical blocks
+    /// are at most `1 << max_shift` bytes (what the kernel's block layer takes: `PAGE_SIZE`,
+    /// or 64 KiB with large folios). Metadata and protection information are the business of
+    /// [`super::meta`].
+    pub(crate) const fn is_supported(&self, max_shift: u8) -> Result<(), Unsupported> {
         let idx = self.lba_format_index();
         if idx > self.nlbaf {
             return Err(Unsupported::FormatIndex(idx));
         }
-        if self.metadata_size() != 0 {
-            return Err(Unsupported::Metadata(self.metadata_size()));
-        }
-        if self.pi_type() != 0 {
-            return Err(Unsupported::ProtectionInfo(self.pi_type()));
-        }
         let s = self.lba_shift();
-        if s < 9 || s > 12 {
+        if s < 9 || s > max_shift {
             return Err(Unsupported::BlockSize(s));
         }
         Ok(())
@@ -526,7 +513,16 @@ pub(crate) struct NsIds {
     pub(crate) nguid: [u8; 16],
     /// Namespace UUID (all zero when absent).
     pub(crate) uuid: [u8; 16],
+    /// Command Set Identifier, when the descriptor list reports it.
+    pub(crate) csi: Option<u8>,
 }
+
+/// Command Set Identifier: NVM.
+pub(crate) const CSI_NVM: u8 = 0;
+/// Command Set Identifier: Key Value.
+pub(crate) const CSI_KV: u8 = 1;
+/// Command Set Identifier: Zoned Namespace.
+pub(crate) const CSI_ZNS: u8 = 2;
 
 /// Namespace Identifier Type of a descriptor: IEEE EUI-64.
 pub(crate) const NIDT_EUI64: u8 = 1;
@@ -534,6 +530,8 @@ pub(crate) const NIDT_EUI64: u8 = 1;
 pub(crate) const NIDT_NGUID: u8 = 2;
 /// Namespace Identifier Type of a descriptor: UUID.
 pub(crate) const NIDT_UUID: u8 = 3;
+/// Namespace Identifier Type of a descriptor: Command Set Identifier (1 byte).
+pub(crate) const NIDT_CSI: u8 = 4;
 
 impl NsIds {
     /// Starts from the identifiers in Identify Namespace.
@@ -542,6 +540,7 @@ impl NsIds {
             eui64: ns.eui64,
             nguid: ns.nguid,
             uuid: [0; 16],
+            csi: None,
         }
     }
 
@@ -560,6 +559,7 @@ impl NsIds {
                 (NIDT_EUI64, 8) => self.eui64.copy_from_slice(id),
                 (NIDT_NGUID, 16) => self.nguid.copy_from_slice(id),
                 (NIDT_UUID, 16) => self.uuid.copy_from_slice(id),
+                (NIDT_CSI, 1) => self.csi = Some(id[0]),
                 _ => {}
             }
             off += 4 + nidl;
@@ -629,6 +629,9 @@ pub(crate) struct IdCtrlNvm {
     /// Dataset Management Size Limit, in logical blocks (0: no limit).
     pub(crate) dmsl: u64,
 }
+
+/// CNS value of Identify Namespace data specific to an I/O command set.
+pub(crate) const CNS_CS_NS: u8 = 0x05;
 
 /// CNS value of Identify Controller data specific to an I/O command set.
 pub(crate) const CNS_CS_CTRL: u8 = 0x06;

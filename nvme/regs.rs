@@ -123,6 +123,11 @@ impl Cap {
         bits64(self.0, 37, 8) as u8
     }
 
+    /// Whether all supported I/O command sets can be selected together (CSS bit 6).
+    pub(crate) const fn css_iocs(self) -> bool {
+        self.css() & CAP_CSS_IOCS != 0
+    }
+
     /// Whether the NVM command set is supported (CSS bit 0).
     pub(crate) const fn css_nvm(self) -> bool {
         self.css() & CAP_CSS_NVM != 0
@@ -313,6 +318,19 @@ impl Cc {
             .with_iosqes(super::cmd::SQ_ENTRY_SHIFT)
             .with_iocqes(super::cmd::CQ_ENTRY_SHIFT)
             .with_enable(true)
+    }
+
+    /// The configuration to run I/O with, for a controller whose CAP.CSS is `cap_css`: as
+    /// [`Cc::nvm_io`], but with all supported I/O command sets selected (CC.CSS = 110b) when
+    /// the controller offers that (CAP.CSS bit 6), as C does, so that namespaces of other
+    /// command sets (zoned) are attached and report their command set.
+    pub(crate) const fn io(page_shift: u32, cap_css: u8) -> Self {
+        let css = if cap_css & CAP_CSS_IOCS != 0 {
+            CC_CSS_CSI
+        } else {
+            CC_CSS_NVM
+        };
+        Self::nvm_io(page_shift).with_css(css)
     }
 
     /// Enable (bit 0).

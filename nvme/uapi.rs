@@ -94,6 +94,53 @@ pub(crate) struct PassthruCmd64 {
 
 const _: () = assert!(core::mem::size_of::<PassthruCmd64>() == 80);
 
+/// `struct nvme_user_io`: a read, write or compare of `NVME_IOCTL_SUBMIT_IO`, 48 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct UserIo {
+    /// Opcode: write, read or compare.
+    pub(crate) opcode: u8,
+    /// Command flags (must be 0).
+    pub(crate) flags: u8,
+    /// CDW12 bits 31:16 (FUA, limited retry, PRINFO).
+    pub(crate) control: u16,
+    /// Blocks, 0-based.
+    pub(crate) nblocks: u16,
+    /// Reserved.
+    pub(crate) rsvd: u16,
+    /// User address of the metadata buffer.
+    pub(crate) metadata: u64,
+    /// User address of the data buffer.
+    pub(crate) addr: u64,
+    /// First block.
+    pub(crate) slba: u64,
+    /// CDW13: dataset management.
+    pub(crate) dsmgmt: u32,
+    /// CDW14: initial reference tag.
+    pub(crate) reftag: u32,
+    /// Application tag.
+    pub(crate) apptag: u16,
+    /// Application tag mask.
+    pub(crate) appmask: u16,
+}
+
+const _: () = assert!(core::mem::size_of::<UserIo>() == 48);
+
+impl UserIo {
+    /// Command dwords 10 to 15 of the command.
+    pub(crate) const fn cdw10_15(&self) -> [u32; 6] {
+        [
+            // CAST: the low and the high half of the 64-bit starting LBA.
+            self.slba as u32,
+            (self.slba >> 32) as u32,
+            self.nblocks as u32 | (self.control as u32) << 16,
+            self.dsmgmt,
+            self.reftag,
+            self.apptag as u32 | (self.appmask as u32) << 16,
+        ]
+    }
+}
+
 impl From<&PassthruCmd> for PassthruCmd64 {
     /// The same command in the 64-bit-result form (the result itself is output only).
     fn from(c: &PassthruCmd) -> Self {
@@ -140,7 +187,7 @@ pub(crate) const NVME_IOCTL_ADMIN_CMD: u32 = ioc(
     core::mem::size_of::<PassthruCmd>(),
 );
 /// `NVME_IOCTL_SUBMIT_IO`: the old read/write interface (`struct nvme_user_io`, 48 bytes).
-pub(crate) const NVME_IOCTL_SUBMIT_IO: u32 = ioc(IOC_WRITE, 0x42, 48);
+pub(crate) const NVME_IOCTL_SUBMIT_IO: u32 = ioc(IOC_WRITE, 0x42, core::mem::size_of::<UserIo>());
 /// `NVME_IOCTL_IO_CMD`: I/O command passthrough.
 pub(crate) const NVME_IOCTL_IO_CMD: u32 = ioc(
     IOC_READ | IOC_WRITE,
@@ -288,6 +335,46 @@ pub(crate) fn io_data_len(opcode: u8, cdw: &[u32; 6], lba_shift: u32) -> Option<
             _ => return None,
         },
         _ => return None,
+    })
+}
+
+/// What an I/O command moves on a namespace with metadata: data buffer and metadata buffer
+/// bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IoLayout {
+    /// Bytes of the data buffer (with the metadata when it is interleaved).
+    pub(crate) data: u64,
+    /// Bytes of the separate metadata buffer (0: none).
+    pub(crate) meta: u64,
+}
+
+/// What I/O command `opcode` (command dwords 10 to 15 in `cdw`) moves on a namespace of
+/// `1 << lba_shift`-byte blocks with metadata `meta`, as C's `nvme_submit_io()` sizes a read or
+/// write: a command that moves blocks moves their metadata too, interleaved in the data buffer
+/// or through a separate one, unless the metadata is all protection information and the
+/// command asks the controller to insert or strip it (PRACT). `None` when the driver does not
+/// know the command, or it moves blocks but the metadata's size overflows.
+pub(crate) fn io_layout(
+    opcode: u8,
+    cdw: &[u32; 6],
+    lba_shift: u32,
+    meta: &super::meta::MetaFormat,
+) -> Option<IoLayout> {
+    let data = io_data_len(opcode, cdw, lba_shift)?;
+    let cdw12 = cdw[2];
+    let moves_blocks = matches!(opcode, 0x01 | 0x02 | 0x05 | 0x7d);
+    let pract = u32::from(super::meta::PRACT) << 16;
+    if meta.ms == 0 || !moves_blocks || (cdw12 & pract != 0 && meta.is_pi_only()) {
+        return Some(IoLayout { data, meta: 0 });
+    }
+    let md = (u64::from(cdw12 & 0xffff) + 1).checked_mul(u64::from(meta.ms))?;
+    Some(if meta.extended {
+        IoLayout {
+            data: data.checked_add(md)?,
+            meta: 0,
+        }
+    } else {
+        IoLayout { data, meta: md }
     })
 }
 

@@ -9,14 +9,17 @@
 #     a 4 KiB fio verify passes, data written with dd in 4 KiB blocks reads back and a
 #     512-byte O_DIRECT read is refused;
 #   back to format 0 (512) through the disk node: the same checks at 512;
-#   to format 1 (512 bytes + 8 of metadata, which rust_nvme does not support): the disk goes
-#     away with one warning line in the kernel log;
-#   back to format 0 through the char device: the disk is back and works.
+#   to format 1 (512 bytes + 8 of separate metadata, no protection information): the disk
+#     stays and takes the format as C's does: with the block layer's integrity support
+#     (BLK_DEV_INTEGRITY) an integrity disk of the same size whose metadata the block layer
+#     carries (format "nop", 8-byte tuples), which then passes the same checks; without it a
+#     disk of capacity 0 and one warning line. Ours must show C's size, block size and
+#     integrity attributes;
+#   back to format 0 through the char device: the disk is plain again and works.
 # An unprivileged user (uid 1000) cannot format (nvme-cli fails, the ioctl is EACCES). At the
 # end every fio pass on namespace 2 verified and the pattern is intact. The C driver runs the
 # same sequence first on the same controller; its values are printed and checked where it
-# behaves as ours must (formats 4 and 0). Its test kernel has no BLK_DEV_INTEGRITY: format 1
-# leaves its disk in place with capacity 0, which is printed, not checked.
+# behaves as ours must (formats 4 and 0), and compared with ours (format 1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
@@ -37,6 +40,14 @@ state() {
 	echo "lbs=$(cat /sys/block/$1/queue/logical_block_size)" \
 		"log-sec=$(/usr/bin/lsblk -dn -o LOG-SEC /dev/$1 | tr -d ' ')" \
 		"size=$(/usr/bin/lsblk -bdn -o SIZE /dev/$1 | tr -d ' ')"
+}
+# integ DISK: the disk's integrity attributes ("none" without the block layer's support).
+integ() {
+	local i=/sys/block/$1/integrity f
+	[ -d $i ] || { echo none; return; }
+	for f in format tag_size protection_interval_bytes device_is_integrity_capable; do
+		printf '%s=%s ' $f "$(cat $i/$f)"
+	done
 }
 # format WHO DEV LBAF [ARGS]: nvme format, with the output kept for failures.
 format() {
@@ -136,11 +147,10 @@ log "C: after format 0 through /dev/$d: $(state "$d")"
 works C "$d" 512
 format C "$c" 1 --namespace-id=1
 d=$(disk_nsid "$a" 1)
-if [ -n "$d" ]; then
-	log "C: after format 1 (metadata): /dev/$d still there, $(state "$d"), $(cat /sys/block/$d/size) sectors"
-else
-	log "C: after format 1 (metadata): no disk for namespace 1"
-fi
+[ -n "$d" ] || fail "C: no disk for namespace 1 after format 1"
+c_fmt1="$(state "$d") $(integ "$d")"
+log "C: after format 1 (metadata): /dev/$d $c_fmt1"
+[ "$(cat /sys/block/$d/size)" = 0 ] || works C "$d" 512
 format C "$c" 0 --namespace-id=1
 wait_for '[ -n "$(disk_nsid "$a" 1)" ]' 10
 d=$(disk_nsid "$a" 1)
@@ -167,11 +177,19 @@ works rust rnvme0n1 512
 warnings() { dmesg -r | grep "rust_nvme $a: " | grep '^<[0-4]>' || true; }
 warnings >/tmp/warn0
 format rust rnvme0 1 --namespace-id=1
-[ ! -e /dev/rnvme0n1 ] && [ ! -e /sys/block/rnvme0n1 ] || fail "rnvme0n1 is still there after format 1 (metadata): $(state rnvme0n1)"
+[ -e /dev/rnvme0n1 ] || fail "rnvme0n1 went away with format 1 (C keeps its disk: $c_fmt1)"
+r_fmt1="$(state rnvme0n1) $(integ rnvme0n1)"
+[ "$r_fmt1" = "$c_fmt1" ] || fail "after format 1: ours $r_fmt1; C $c_fmt1"
 warnings | tail -n +$(($(wc -l </tmp/warn0) + 1)) >/tmp/warn1
-[ "$(wc -l </tmp/warn1)" = 1 ] || { cat /tmp/warn1; fail "format 1: $(wc -l </tmp/warn1) warning lines from rust_nvme (above), want 1"; }
-grep -q 'namespace 1' /tmp/warn1 || fail "format 1: the warning does not name namespace 1: $(cat /tmp/warn1)"
-log "rust: after format 1: no rnvme0n1; the warning: $(sed 's/^<[0-9]>\[[^]]*\] //' /tmp/warn1)"
+if [ "$(cat /sys/block/rnvme0n1/size)" = 0 ]; then
+	[ "$(wc -l </tmp/warn1)" = 1 ] || { cat /tmp/warn1; fail "format 1: $(wc -l </tmp/warn1) warning lines from rust_nvme (above), want 1"; }
+	grep -q 'namespace 1' /tmp/warn1 || fail "format 1: the warning does not name namespace 1: $(cat /tmp/warn1)"
+	log "rust: after format 1: rnvme0n1 $r_fmt1, as C; the warning: $(sed 's/^<[0-9]>\[[^]]*\] //' /tmp/warn1)"
+else
+	[ ! -s /tmp/warn1 ] || { cat /tmp/warn1; fail "format 1: warnings from rust_nvme (above)"; }
+	log "rust: after format 1: rnvme0n1 $r_fmt1, as C"
+	works rust rnvme0n1 512
+fi
 [ -e /dev/rnvme0n2 ] || fail "rnvme0n2 went away with namespace 1's format"
 format rust rnvme0 0 --namespace-id=1
 [ -e /dev/rnvme0n1 ] || fail "rnvme0n1 did not come back after format 0"

@@ -232,12 +232,59 @@ impl<const N: usize> SgTable<N> {
             self.heap = None;
             return false;
         }
+        self.map_table(dev, rq, sgl, nents)
+    }
+
+    /// Maps `rq`'s integrity payload (its metadata buffers, `blk_rq_map_integrity_sg()`) for
+    /// DMA by `dev` through the table's own entries; anything mapped before is undone first.
+    /// Returns false when the request has no payload, more segments than the table holds (the
+    /// disk's limits allow `N`), or the mapping failed.
+    pub(crate) fn map_integrity<T: Operations>(
+        &mut self,
+        dev: &device::Device,
+        rq: &Request<T>,
+    ) -> bool {
+        if self.mapping.is_some() {
+            self.unmap(dev, true);
+        }
+        self.heap = None;
+        let segs = usize::from(rq.nr_integrity_segments());
+        if segs == 0 || segs > N {
+            return false;
+        }
+        #[cfg(CONFIG_BLK_DEV_INTEGRITY)]
+        {
+            let sgl = self.inline.as_mut_ptr();
+            // CAST: `N` is a handful of entries.
+            // SAFETY: `sgl` has room for `N` entries; a table re-initialised has its end mark on
+            // the last one, as `blk_rq_map_integrity_sg` expects.
+            unsafe { bindings::sg_init_table(sgl, N as u32) };
+            // SAFETY: `rq` is a valid request the driver owns, carrying an integrity payload of
+            // at most `N` segments, and `sgl` is an initialised table of `N` entries.
+            let nents = unsafe { bindings::blk_rq_map_integrity_sg(rq.as_raw(), sgl) };
+            if nents <= 0 {
+                return false;
+            }
+            self.map_table(dev, rq, sgl, nents)
+        }
+        #[cfg(not(CONFIG_BLK_DEV_INTEGRITY))]
+        false
+    }
+
+    /// DMA-maps the first `nents` entries of `sgl`, the table in use, filled in for `rq`.
+    fn map_table<T: Operations>(
+        &mut self,
+        dev: &device::Device,
+        rq: &Request<T>,
+        sgl: *mut bindings::scatterlist,
+        nents: i32,
+    ) -> bool {
         let dir = if rq.is_write() {
             kver::DMA_TO_DEVICE
         } else {
             kver::DMA_FROM_DEVICE
         };
-        // SAFETY: `sgl` holds `nents` entries filled in above; `dev` is a live device.
+        // SAFETY: `sgl` holds `nents` entries filled in by the caller; `dev` is a live device.
         let count = unsafe { bindings::dma_map_sg_attrs(raw_dev(dev), sgl, nents, dir, 0) };
         if count == 0 {
             self.heap = None;

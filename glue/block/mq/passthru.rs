@@ -157,6 +157,36 @@ impl<'a, T: Operations> PassthruRq<'a, T> {
         Ok(())
     }
 
+    /// Attaches `len` bytes of the calling process's memory at `addr` as the metadata of the
+    /// data [`PassthruRq::map_user`] attached (`blk_rq_integrity_map_user()`): pinned, or
+    /// copied through a kernel buffer when misaligned, and released with the data by
+    /// [`PassthruRq::unmap_user`]. Needs a disk with an integrity profile (`EINVAL` without
+    /// one, or without data mapped first).
+    pub(crate) fn map_user_integrity(&mut self, addr: usize, len: u32) -> Result {
+        if self.user_bio.is_none() || len == 0 {
+            return Err(EINVAL);
+        }
+        #[cfg(CONFIG_BLK_DEV_INTEGRITY)]
+        {
+            // SAFETY: the request is allocated, not started, with user data mapped (its bio
+            // is `user_bio`); `addr` is a user address, checked and pinned by the block layer.
+            // The payload is released with the bio by `blk_rq_unmap_user`.
+            to_result(unsafe {
+                bindings::blk_rq_integrity_map_user(
+                    self.rq.as_ptr(),
+                    addr as *mut c_void,
+                    // CAST: `ssize_t` holds a `u32`.
+                    len as isize,
+                )
+            })
+        }
+        #[cfg(not(CONFIG_BLK_DEV_INTEGRITY))]
+        {
+            let _ = addr;
+            Err(EINVAL)
+        }
+    }
+
     /// Releases the user buffer of [`PassthruRq::map_user`] once the request ended: unpins
     /// its pages, or copies a bounce buffer back to the caller (`blk_rq_unmap_user()`).
     /// Fails with `EFAULT` when that copy fails.

@@ -180,6 +180,17 @@ impl<T: Operations> core::ops::Deref for OwnedRequest<'_, T> {
     }
 }
 
+/// What a request's integrity payload asks the device to check (`BIP_CHECK_*`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct IntegrityChecks {
+    /// Check the guard.
+    pub(crate) guard: bool,
+    /// Check the reference tag.
+    pub(crate) reftag: bool,
+    /// Check the application tag against this one.
+    pub(crate) app_tag: Option<u16>,
+}
+
 /// `REQ_FUA`: the write must be on stable media when it completes.
 const REQ_FUA: u32 = 1 << bindings::req_flag_bits___REQ_FUA;
 /// `REQ_FAILFAST_DEV | REQ_FAILFAST_TRANSPORT | REQ_FAILFAST_DRIVER`.
@@ -188,6 +199,8 @@ const REQ_FAILFAST: u32 = (1 << bindings::req_flag_bits___REQ_FAILFAST_DEV)
     | (1 << bindings::req_flag_bits___REQ_FAILFAST_DRIVER);
 /// `REQ_NOUNMAP`: a write-zeroes that must not deallocate.
 const REQ_NOUNMAP: u32 = 1 << bindings::req_flag_bits___REQ_NOUNMAP;
+/// `REQ_INTEGRITY`: the request carries an integrity payload (a metadata buffer).
+const REQ_INTEGRITY: u32 = 1 << bindings::req_flag_bits___REQ_INTEGRITY;
 /// `REQ_OP_MASK`: the operation bits of `cmd_flags`.
 const REQ_OP_MASK: u32 = (1 << bindings::REQ_OP_BITS) - 1;
 
@@ -237,6 +250,42 @@ impl<T: Operations> Request<T> {
     /// True when the request carries `REQ_FUA`.
     pub(crate) fn is_fua(&self) -> bool {
         self.cmd_flags() & REQ_FUA != 0
+    }
+
+    /// The checks the request's integrity payload asks for, or `None` when it carries none
+    /// (`blk_integrity_rq()`, and the `BIP_CHECK_*` flags and application tag of its first
+    /// bio's payload, which the block layer sets alike on every bio of a request).
+    pub(crate) fn integrity(&self) -> Option<IntegrityChecks> {
+        if self.cmd_flags() & REQ_INTEGRITY == 0 {
+            return None;
+        }
+        #[cfg(CONFIG_BLK_DEV_INTEGRITY)]
+        {
+            // SAFETY: `self` is a valid request (type invariant); one with `REQ_INTEGRITY` has a
+            // bio whose integrity payload lives until the request ends.
+            let bip = unsafe {
+                let bio = (*self.as_raw()).bio;
+                if bio.is_null() || (*bio).bi_integrity.is_null() {
+                    return None;
+                }
+                &*(*bio).bi_integrity
+            };
+            let flags = u32::from(bip.bip_flags);
+            let has = |f: u32| flags & f != 0;
+            Some(IntegrityChecks {
+                guard: has(bindings::bip_flags_BIP_CHECK_GUARD),
+                reftag: has(bindings::bip_flags_BIP_CHECK_REFTAG),
+                app_tag: has(bindings::bip_flags_BIP_CHECK_APPTAG).then_some(bip.app_tag),
+            })
+        }
+        #[cfg(not(CONFIG_BLK_DEV_INTEGRITY))]
+        None
+    }
+
+    /// Integrity segments of the request after coalescing.
+    pub(crate) fn nr_integrity_segments(&self) -> u16 {
+        // SAFETY: `self` is a valid request (type invariant).
+        unsafe { (*self.as_raw()).nr_integrity_segments }
     }
 
     /// True when the submitter asked not to retry failures (`blk_noretry_request()`).

@@ -21,6 +21,8 @@ mod test_cmd;
 #[cfg(test)]
 mod test_ident;
 #[cfg(test)]
+mod test_meta;
+#[cfg(test)]
 mod test_nsids;
 #[cfg(test)]
 mod test_prop_cqe;

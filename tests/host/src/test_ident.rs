@@ -221,7 +221,7 @@ fn id_ns_basic() {
             rp: 2
         }
     );
-    assert_eq!(ns.is_supported(), Ok(()));
+    assert_eq!(ns.is_supported(12), Ok(()));
     assert!(ns.is_active());
     assert!(!ns.has_nguid());
     assert!(!ns.has_eui64());
@@ -230,7 +230,7 @@ fn id_ns_basic() {
     assert_eq!(ns.lba_shift(), 12);
     assert_eq!(ns.logical_block_size(), 4096);
     assert_eq!(ns.capacity_sectors(), 0x20_0000 * 8);
-    assert_eq!(ns.is_supported(), Ok(()));
+    assert_eq!(ns.is_supported(12), Ok(()));
 }
 
 #[test]
@@ -287,7 +287,7 @@ fn id_ns_flbas_extended_index() {
     assert_eq!(ns.lba_format_index(), 18);
     assert_eq!(ns.lba_shift(), 12);
     assert_eq!(ns.current_format().rp, 1);
-    assert_eq!(ns.is_supported(), Ok(()));
+    assert_eq!(ns.is_supported(12), Ok(()));
     assert_eq!(ns.capacity_sectors(), 8000);
     // Bit 4 (extended metadata) is not part of the index.
     b.u8(26, 0x10 | 0x20 | 0x02);
@@ -303,51 +303,44 @@ fn id_ns_flbas_extended_index() {
     b.u8(25, 15).u8(26, 0x20 | 0x02);
     let ns = IdNs::parse(&b.0);
     assert_eq!(ns.lba_format_index(), 2);
-    assert_eq!(ns.is_supported(), Err(Unsupported::Metadata(8)));
+    assert_eq!(ns.metadata_size(), 8);
+    assert_eq!(ns.is_supported(12), Ok(()));
 }
 
 #[test]
 fn id_ns_unsupported_formats() {
-    // Metadata.
+    // Metadata and protection information are not refused here (see nvme/meta.rs).
     let mut b = basic_ns(0);
-    b.lbaf(0, 8, 9, 0);
-    assert_eq!(
-        IdNs::parse(&b.0).is_supported(),
-        Err(Unsupported::Metadata(8))
-    );
-    // Protection information (type 1), even if reported without metadata.
-    let mut b = basic_ns(0);
-    b.u8(29, 1);
-    assert_eq!(
-        IdNs::parse(&b.0).is_supported(),
-        Err(Unsupported::ProtectionInfo(1))
-    );
+    b.lbaf(0, 8, 9, 0).u8(29, 1);
+    assert_eq!(IdNs::parse(&b.0).is_supported(12), Ok(()));
     // PI type 3 with bit 3 (PI first) set: type read from bits 2:0.
     b.u8(29, 0x8 | 3);
     assert_eq!(IdNs::parse(&b.0).pi_type(), 3);
-    // Block sizes outside 512..=4096.
-    for (lbads, ok) in [
-        (8, false),
-        (9, true),
-        (10, true),
-        (11, true),
-        (12, true),
-        (13, false),
-        (16, false),
+    // Block sizes outside 512..=4096 with 4 KiB pages, 512..=65536 with large folios.
+    for (lbads, ok4k, ok64k) in [
+        (8, false, false),
+        (9, true, true),
+        (12, true, true),
+        (13, false, true),
+        (16, false, true),
+        (17, false, false),
+        (30, false, false),
     ] {
         let mut b = basic_ns(0);
         b.lbaf(0, 0, lbads, 0);
-        let r = IdNs::parse(&b.0).is_supported();
-        if ok {
-            assert_eq!(r, Ok(()));
-        } else {
-            assert_eq!(r, Err(Unsupported::BlockSize(lbads)));
+        for (max, ok) in [(12, ok4k), (16, ok64k)] {
+            let r = IdNs::parse(&b.0).is_supported(max);
+            if ok {
+                assert_eq!(r, Ok(()));
+            } else {
+                assert_eq!(r, Err(Unsupported::BlockSize(lbads)));
+            }
         }
     }
     // FLBAS selecting a format beyond NLBAF.
     let b = basic_ns(5);
     assert_eq!(
-        IdNs::parse(&b.0).is_supported(),
+        IdNs::parse(&b.0).is_supported(12),
         Err(Unsupported::FormatIndex(5))
     );
 }
@@ -372,7 +365,7 @@ fn id_ns_inactive() {
     let ns = IdNs::parse(&[0; 4096]);
     assert!(!ns.is_active());
     assert_eq!(ns.capacity_sectors(), 0);
-    assert_eq!(ns.is_supported(), Err(Unsupported::BlockSize(0)));
+    assert_eq!(ns.is_supported(12), Err(Unsupported::BlockSize(0)));
 }
 
 #[test]

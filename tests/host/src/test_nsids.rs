@@ -83,3 +83,16 @@ fn identifiers_print_as_linux_does() {
     write_uuid(&mut s, &uuid).unwrap();
     assert_eq!(s.0, "6f2c5e0a-1b2c-4d3e-8f90-a1b2c3d4e5f6");
 }
+
+#[test]
+fn command_set_identifier() {
+    let mut b = [0u8; IDENTIFY_SIZE];
+    let off = desc(&mut b, 0, NIDT_UUID, &[9u8; 16]);
+    let off = desc(&mut b, off, NIDT_CSI, &[CSI_ZNS]);
+    // A CSI descriptor of the wrong length is skipped.
+    desc(&mut b, off, NIDT_CSI, &[CSI_KV, 0]);
+    let mut ids = NsIds::default();
+    ids.add_descriptors(&b);
+    assert_eq!(ids.csi, Some(CSI_ZNS));
+    assert_eq!(NsIds::default().csi, None);
+}

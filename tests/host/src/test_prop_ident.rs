@@ -331,23 +331,21 @@ fn prop_id_ns() {
 
         // The first check that fails names the reason; none fails only for a
         // format the block layer takes.
-        let verdict = ns.is_supported();
+        let verdict = ns.is_supported(16);
         let expected = if idx > ns.nlbaf {
             Err(Unsupported::FormatIndex(idx))
-        } else if f.ms != 0 {
-            Err(Unsupported::Metadata(f.ms))
-        } else if ns.dps & 7 != 0 {
-            Err(Unsupported::ProtectionInfo(ns.dps & 7))
-        } else if !(9..=12).contains(&s) {
+        } else if !(9..=16).contains(&s) {
             Err(Unsupported::BlockSize(s))
         } else {
             Ok(())
         };
         assert_eq!(verdict, expected);
         if verdict.is_ok() {
-            assert!((512..=4096).contains(&lbs) && lbs.is_power_of_two());
+            assert!((512..=65536).contains(&lbs) && lbs.is_power_of_two());
             assert_eq!(lbs, 1 << s);
-            assert_eq!((ns.metadata_size(), ns.pi_type()), (0, 0));
+            // Whatever the metadata, it packs and unpacks unchanged.
+            let m = crate::nvme::meta::MetaFormat::of(&ns, None);
+            assert_eq!(crate::nvme::meta::MetaFormat::from_bits(m.to_bits()), m);
             assert_eq!(
                 u128::from(cap),
                 (u128::from(ns.nsze) << (s - 9)).min(u128::from(u64::MAX))
@@ -499,6 +497,7 @@ fn descriptors_model(mut ids: NsIds, b: &[u8]) -> NsIds {
             (NIDT_EUI64, 8) => ids.eui64.copy_from_slice(id),
             (NIDT_NGUID, 16) => ids.nguid.copy_from_slice(id),
             (NIDT_UUID, 16) => ids.uuid.copy_from_slice(id),
+            (NIDT_CSI, 1) => ids.csi = Some(id[0]),
             _ => {}
         }
         off += 4 + len;
