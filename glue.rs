@@ -26,6 +26,7 @@ pub(crate) mod block {
         pub(crate) mod request;
         pub(crate) mod tag_set;
     }
+    pub(crate) mod integrity;
     pub(crate) mod status;
 }
 pub(crate) mod cred;
@@ -54,6 +55,11 @@ pub(crate) mod testing;
 pub(crate) mod workqueue;
 
 pub(crate) use block::{
+    integrity::{
+        Integrity,
+        IntegrityCsum,
+        INTEGRITY_SUPPORTED, //
+    },
     mq::{
         comp_batch::{
             complete_request,
@@ -69,10 +75,7 @@ pub(crate) use block::{
         gen_disk::{
             FrozenDisks,
             GenDisk,
-            Integrity,
-            IntegrityCsum,
             Limits,
-            INTEGRITY_SUPPORTED,
             MAX_BLOCK_SHIFT, //
         },
         operations::{

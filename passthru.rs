@@ -550,6 +550,10 @@ impl Passthru {
     /// namespaces' new formats and inventory afterwards ([`crate::admin::AsyncEvents::run_changing`]).
     fn admin_passthru(&self, uc: &UserCmd, origin: Origin) -> Result<(isize, u64)> {
         uc.check_form()?;
+        // Admin commands move no metadata (C: no disk, so no integrity to map it through).
+        if uc.metadata_len != 0 {
+            return Err(EINVAL);
+        }
         check_access(uapi::admin_access(uc.opcode, uc.cdw[2], origin))?;
         let (len, addr) = uc.data(
             PASSTHRU_MAX,

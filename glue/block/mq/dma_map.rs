@@ -261,7 +261,9 @@ impl<const N: usize> SgTable<N> {
             unsafe { bindings::sg_init_table(sgl, N as u32) };
             // SAFETY: `rq` is a valid request the driver owns, carrying an integrity payload of
             // at most `N` segments, and `sgl` is an initialised table of `N` entries.
-            let nents = unsafe { bindings::blk_rq_map_integrity_sg(rq.as_raw(), sgl) };
+            let nents = unsafe {
+                super::super::integrity::blk_rq_map_integrity_sg(rq.as_raw().cast(), sgl)
+            };
             if nents <= 0 {
                 return false;
             }

@@ -77,7 +77,7 @@ pub(crate) struct Limits {
     /// Metadata in a separate buffer, which the block layer provides with every read and write
     /// (the integrity payload), with or without protection information; one segment per
     /// request.
-    pub(crate) integrity: Option<Integrity>,
+    pub(crate) integrity: Option<super::super::integrity::Integrity>,
 }
 
 /// log2 of the largest logical block size the block layer takes (`BLK_MAX_BLOCK_SIZE`): 64 KiB
@@ -89,40 +89,6 @@ pub(crate) const MAX_BLOCK_SHIFT: u8 = if cfg!(CONFIG_TRANSPARENT_HUGEPAGE) {
     // CAST: the page shift is 12 to 16.
     bindings::PAGE_SHIFT as u8
 };
-
-/// The kernel has the block layer's integrity support (`CONFIG_BLK_DEV_INTEGRITY`): without it
-/// [`Limits::integrity`] is refused, and no request carries metadata.
-pub(crate) const INTEGRITY_SUPPORTED: bool = cfg!(CONFIG_BLK_DEV_INTEGRITY);
-
-/// The guard of the protection information tuples (`enum blk_integrity_checksum`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) enum IntegrityCsum {
-    /// No protection information: the metadata is opaque, the block layer zeroes it on writes
-    /// and checks nothing.
-    #[default]
-    None,
-    /// T10 DIF CRC16, 8-byte tuples.
-    Crc,
-    /// NVMe CRC64, 16-byte tuples.
-    Crc64,
-}
-
-/// A block layer integrity profile (`struct blk_integrity` in `queue_limits`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Integrity {
-    /// The guard; with one, the device checks the tuples (`BLK_INTEGRITY_DEVICE_CAPABLE`).
-    pub(crate) csum: IntegrityCsum,
-    /// Bytes of the tuple's tags available to the block layer.
-    pub(crate) tag_size: u8,
-    /// The reference tag is the block's LBA, remapped for partitions (`BLK_INTEGRITY_REF_TAG`).
-    pub(crate) ref_tag: bool,
-    /// Metadata bytes per logical block.
-    pub(crate) metadata_size: u8,
-    /// Bytes of the tuple.
-    pub(crate) pi_tuple_size: u8,
-    /// Offset of the tuple within each block's metadata.
-    pub(crate) pi_offset: u8,
-}
 
 /// The block layer's queue limits for `limits`.
 pub(in crate::glue) fn queue_limits(limits: &Limits) -> bindings::queue_limits {
@@ -161,7 +127,7 @@ fn set_queue_limits(lim: &mut bindings::queue_limits, limits: &Limits) {
         lim.atomic_write_hw_unit_max = 1 << limits.atomic_write_max.ilog2();
         lim.features |= BLK_FEAT_ATOMIC_WRITES;
     }
-    set_integrity(lim, limits.integrity.as_ref());
+    super::super::integrity::set_limits(lim, limits.integrity.as_ref());
     if limits.write_cache {
         lim.features |= BLK_FEAT_WRITE_CACHE;
         if limits.fua {
@@ -169,44 +135,6 @@ fn set_queue_limits(lim: &mut bindings::queue_limits, limits: &Limits) {
         }
     }
 }
-
-/// Sets (or clears) the integrity profile of `lim`.
-#[cfg(CONFIG_BLK_DEV_INTEGRITY)]
-fn set_integrity(lim: &mut bindings::queue_limits, integrity: Option<&Integrity>) {
-    lim.integrity = pin_init::zeroed();
-    lim.max_integrity_segments = 0;
-    let Some(i) = integrity else {
-        return;
-    };
-    let bi = &mut lim.integrity;
-    // The driver maps each request's metadata as one segment: the controller takes one
-    // metadata pointer (MPTR).
-    lim.max_integrity_segments = 1;
-    bi.metadata_size = i.metadata_size;
-    bi.tag_size = i.tag_size;
-    // CAST: the enum's small constants, and its flags, fit the C fields.
-    bi.flags = bindings::blk_integrity_flags_BLK_SPLIT_INTERVAL_CAPABLE as u8;
-    bi.csum_type = match i.csum {
-        IntegrityCsum::None => bindings::blk_integrity_checksum_BLK_INTEGRITY_CSUM_NONE,
-        IntegrityCsum::Crc => bindings::blk_integrity_checksum_BLK_INTEGRITY_CSUM_CRC,
-        IntegrityCsum::Crc64 => bindings::blk_integrity_checksum_BLK_INTEGRITY_CSUM_CRC64,
-    };
-    if i.csum != IntegrityCsum::None {
-        // CAST: as above.
-        bi.flags |= bindings::blk_integrity_flags_BLK_INTEGRITY_DEVICE_CAPABLE as u8;
-        if i.ref_tag {
-            // CAST: as above.
-            bi.flags |= bindings::blk_integrity_flags_BLK_INTEGRITY_REF_TAG as u8;
-        }
-        bi.pi_tuple_size = i.pi_tuple_size;
-        bi.pi_offset = i.pi_offset;
-    }
-}
-
-/// Without the block layer's integrity support there is no profile to set; a disk asked for
-/// one is refused when it is added or updated.
-#[cfg(not(CONFIG_BLK_DEV_INTEGRITY))]
-fn set_integrity(_lim: &mut bindings::queue_limits, _integrity: Option<&Integrity>) {}
 
 /// A block device added to the system (`struct gendisk`).
 ///
@@ -294,7 +222,7 @@ impl<T: Operations> GenDisk<T> {
         limits: &Limits,
         parent: &device::Device,
     ) -> Result<Self> {
-        if limits.integrity.is_some() && !INTEGRITY_SUPPORTED {
+        if limits.integrity.is_some() && !super::super::integrity::INTEGRITY_SUPPORTED {
             return Err(EOPNOTSUPP);
         }
         let mut lim = queue_limits(limits);
@@ -376,7 +304,7 @@ impl<T: Operations> GenDisk<T> {
     /// As the C driver does, the limits lock is taken before the queue is frozen. Nesting in
     /// a [`FrozenDisks`] of the same disk is allowed.
     pub(crate) fn update(&self, capacity: u64, limits: &Limits, during: impl FnOnce()) -> Result {
-        if limits.integrity.is_some() && !INTEGRITY_SUPPORTED {
+        if limits.integrity.is_some() && !super::super::integrity::INTEGRITY_SUPPORTED {
             return Err(EOPNOTSUPP);
         }
         let q = self.queue();

@@ -172,8 +172,8 @@ impl<'a, T: Operations> PassthruRq<'a, T> {
             // is `user_bio`); `addr` is a user address, checked and pinned by the block layer.
             // The payload is released with the bio by `blk_rq_unmap_user`.
             to_result(unsafe {
-                bindings::blk_rq_integrity_map_user(
-                    self.rq.as_ptr(),
+                super::super::integrity::blk_rq_integrity_map_user(
+                    self.rq.as_ptr().cast(),
                     addr as *mut c_void,
                     // CAST: `ssize_t` holds a `u32`.
                     len as isize,

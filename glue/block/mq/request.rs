@@ -16,6 +16,7 @@
 //!
 //! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
 
+use super::super::integrity::IntegrityChecks;
 use crate::glue::{
     block::{
         mq::operations::Operations,
@@ -180,17 +181,6 @@ impl<T: Operations> core::ops::Deref for OwnedRequest<'_, T> {
     }
 }
 
-/// What a request's integrity payload asks the device to check (`BIP_CHECK_*`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct IntegrityChecks {
-    /// Check the guard.
-    pub(crate) guard: bool,
-    /// Check the reference tag.
-    pub(crate) reftag: bool,
-    /// Check the application tag against this one.
-    pub(crate) app_tag: Option<u16>,
-}
-
 /// `REQ_FUA`: the write must be on stable media when it completes.
 const REQ_FUA: u32 = 1 << bindings::req_flag_bits___REQ_FUA;
 /// `REQ_FAILFAST_DEV | REQ_FAILFAST_TRANSPORT | REQ_FAILFAST_DRIVER`.
@@ -259,27 +249,14 @@ impl<T: Operations> Request<T> {
         if self.cmd_flags() & REQ_INTEGRITY == 0 {
             return None;
         }
-        #[cfg(CONFIG_BLK_DEV_INTEGRITY)]
-        {
-            // SAFETY: `self` is a valid request (type invariant); one with `REQ_INTEGRITY` has a
-            // bio whose integrity payload lives until the request ends.
-            let bip = unsafe {
-                let bio = (*self.as_raw()).bio;
-                if bio.is_null() || (*bio).bi_integrity.is_null() {
-                    return None;
-                }
-                &*(*bio).bi_integrity
-            };
-            let flags = u32::from(bip.bip_flags);
-            let has = |f: u32| flags & f != 0;
-            Some(IntegrityChecks {
-                guard: has(bindings::bip_flags_BIP_CHECK_GUARD),
-                reftag: has(bindings::bip_flags_BIP_CHECK_REFTAG),
-                app_tag: has(bindings::bip_flags_BIP_CHECK_APPTAG).then_some(bip.app_tag),
-            })
+        // SAFETY: `self` is a valid request (type invariant), whose first bio (if any) lives
+        // until the request ends.
+        let bio = unsafe { (*self.as_raw()).bio };
+        if bio.is_null() {
+            return None;
         }
-        #[cfg(not(CONFIG_BLK_DEV_INTEGRITY))]
-        None
+        // SAFETY: a bio of a request with `REQ_INTEGRITY`, alive while `self` is borrowed.
+        unsafe { IntegrityChecks::of_bio(bio) }
     }
 
     /// Integrity segments of the request after coalescing.
