@@ -25,3 +25,4 @@ pub(crate) mod ring;
 pub(crate) mod sgl;
 pub(crate) mod status;
 pub(crate) mod uapi;
+pub(crate) mod zns;

@@ -81,15 +81,15 @@ describe() {
 # PI tuple), reads the block again and records what came back.
 corrupt() {
 	local drv=$1 d=$2 nsid=$3 lba=$4 off=$5 what=$6 out
-	dd if=/dev/urandom of=/tmp/blk bs=$lbs count=1 2>/dev/null
-	dd if=/tmp/blk of=/dev/$d bs=$lbs seek=$lba count=1 oflag=direct conv=fsync 2>/dev/null ||
+	/usr/bin/dd if=/dev/urandom of=/tmp/blk bs=$lbs count=1 2>/dev/null
+	/usr/bin/dd if=/tmp/blk of=/dev/$d bs=$lbs seek=$lba count=1 oflag=direct conv=fsync 2>/dev/null ||
 		fail "$drv: namespace $nsid: writing block $lba failed"
-	dd if=/dev/$d of=/tmp/rd bs=$lbs skip=$lba count=1 iflag=direct 2>/dev/null &&
-		cmp -s /tmp/blk /tmp/rd || fail "$drv: namespace $nsid: block $lba does not read back"
+	/usr/bin/dd if=/dev/$d of=/tmp/rd bs=$lbs skip=$lba count=1 iflag=direct 2>/dev/null &&
+		/usr/bin/cmp -s /tmp/blk /tmp/rd || fail "$drv: namespace $nsid: block $lba does not read back"
 	host_do "qemu-io f$nsid \"write -P 0x5a $off 2\"" >/dev/null
 	dmesg -c >/dev/null
-	if dd if=/dev/$d of=/tmp/rd bs=$lbs skip=$lba count=1 iflag=direct 2>/tmp/dd.err; then
-		cmp -s /tmp/blk /tmp/rd && out=returned-the-data || out=returned-other-data
+	if /usr/bin/dd if=/dev/$d of=/tmp/rd bs=$lbs skip=$lba count=1 iflag=direct 2>/tmp/dd.err; then
+		/usr/bin/cmp -s /tmp/blk /tmp/rd && out=returned-the-data || out=returned-other-data
 	elif grep -q 'multibyte' /tmp/dd.err; then
 		# A protection error is EILSEQ ("Invalid or incomplete multibyte ...").
 		out="read-failed(EILSEQ)"
@@ -121,7 +121,7 @@ pass() {
 		[ "$size" != 0 ] || continue
 		bs=$lbs
 		[ "$bs" -ge 4096 ] || bs=4096
-		fio --name=fmt --filename=/dev/$d --rw=randwrite --bs=$bs --size=4M --ioengine=libaio \
+		/usr/bin/fio --name=fmt --filename=/dev/$d --rw=randwrite --bs=$bs --size=4M --ioengine=libaio \
 			--iodepth=8 --direct=1 --verify=crc32c --do_verify=1 \
 			--output-format=terse >/tmp/fio.out 2>&1 ||
 			fail "$drv: namespace $nsid ($d, $lbs+$ms pi $pi): fio failed: $(tail -n 3 /tmp/fio.out)"
@@ -131,7 +131,7 @@ pass() {
 	# through nvme-cli, separate (namespace 2) and interleaved (namespace 7), no PI checks.
 	for nsid in 2 7; do
 		d=$(disk_nsid "$a" $nsid)
-		dd if=/dev/urandom of=/tmp/pd bs=520 count=1 2>/dev/null
+		/usr/bin/dd if=/dev/urandom of=/tmp/pd bs=520 count=1 2>/dev/null
 		# nvme-cli writes into an existing file without truncating it.
 		rm -f /tmp/pd1 /tmp/pm1
 		if [ $nsid = 2 ]; then
@@ -140,13 +140,13 @@ pass() {
 			rc=0
 			/usr/sbin/nvme write /dev/$d -s 200 -c 0 -z 512 -y 8 -d /tmp/pd0 -M /tmp/pm0 >/tmp/nv.out 2>&1 || rc=w$?
 			/usr/sbin/nvme read /dev/$d -s 200 -c 0 -z 512 -y 8 -d /tmp/pd1 -M /tmp/pm1 >>/tmp/nv.out 2>&1 || rc=$rc-r$?
-			cmp -s /tmp/pd0 /tmp/pd1 || rc=$rc-data
-			cmp -s /tmp/pm0 /tmp/pm1 || rc=$rc-meta
+			/usr/bin/cmp -s /tmp/pd0 /tmp/pd1 || rc=$rc-data
+			/usr/bin/cmp -s /tmp/pm0 /tmp/pm1 || rc=$rc-meta
 			[ "$rc" = 0 ] || fail "$drv: namespace 2: data and metadata through nvme write/read: $rc: $(tr '\n' ' ' </tmp/nv.out)"
 		else
 			/usr/sbin/nvme write /dev/$d -s 200 -c 0 -z 520 -d /tmp/pd >/tmp/nv.out 2>&1 &&
 				/usr/sbin/nvme read /dev/$d -s 200 -c 0 -z 520 -d /tmp/pd1 >>/tmp/nv.out 2>&1 &&
-				cmp -s /tmp/pd /tmp/pd1 ||
+				/usr/bin/cmp -s /tmp/pd /tmp/pd1 ||
 				fail "$drv: namespace 7: interleaved data and metadata through nvme write/read: $(cat /tmp/nv.out)"
 		fi
 	done

@@ -42,3 +42,5 @@ mod test_sgl;
 mod test_status;
 #[cfg(test)]
 mod test_uapi;
+#[cfg(test)]
+mod test_zns;
