@@ -482,6 +482,19 @@ impl AdminQueue {
         self.submit_sync(c).map(|_| ())
     }
 
+    /// Identify data structure `cns` of I/O command set `csi` for `nsid` into `buf`.
+    pub(crate) fn identify_csi_into(
+        &self,
+        buf: &Coherent<[u8]>,
+        cns: u8,
+        nsid: u32,
+        csi: u8,
+    ) -> Result<(), AdminError> {
+        let mut c = Command::identify_csi(cns, nsid, csi);
+        c.set_prp(kver::dma_address(buf), 0);
+        self.submit_sync(c).map(|_| ())
+    }
+
     /// Get Log Page `lid` (controller scope, Retain Asynchronous Event clear) of `len` bytes
     /// into `buf` (at most 4 KiB, page aligned).
     pub(crate) fn get_log_page(

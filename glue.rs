@@ -28,6 +28,7 @@ pub(crate) mod block {
     }
     pub(crate) mod integrity;
     pub(crate) mod status;
+    pub(crate) mod zoned;
 }
 pub(crate) mod cred;
 pub(crate) mod device;
@@ -99,6 +100,12 @@ pub(crate) use block::{
         },
     },
     status::BlkStatus,
+    zoned::{
+        Zone,
+        ZoneReport,
+        ZonedLimits,
+        ZONED_SUPPORTED, //
+    },
 };
 pub(crate) use cred::require_sys_admin;
 pub(crate) use device::{

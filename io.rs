@@ -19,6 +19,7 @@ use crate::{
         self,
         BlkStatus,
         CompBatch,
+        DiskQueue,
         IoctlNode,
         MapKind,
         OwnedRequest,
@@ -26,7 +27,8 @@ use crate::{
         ReqOp,
         Request,
         Tags,
-        TimeoutAction, //
+        TimeoutAction,
+        ZoneReport, //
     },
     iod::{
         blk_status,
@@ -54,9 +56,14 @@ use crate::{
         },
         regs::CTRL_PAGE_SHIFT,
         uapi::Origin,
+        zns::{
+            self,
+            ZoneAction, //
+        },
     },
     passthru::DiskNode,
     queue::Queue,
+    zoned,
 };
 
 /// State shared by all hardware queues and disks of one controller.
@@ -197,6 +204,16 @@ impl glue::Operations for NvmeMq {
         ns.passthru.ioctl(cmd, arg, Some(node))
     }
 
+    fn report_zones(
+        ns: &Namespace,
+        queue: DiskQueue<NvmeMq>,
+        sector: u64,
+        nr_zones: u32,
+        report: &mut ZoneReport,
+    ) -> Result<u32> {
+        zoned::nvme_ns_report_zones(ns, queue, sector, nr_zones, report)
+    }
+
     fn hw_queue(set: &IoSet, index: u32) -> Option<&Queue> {
         set.queues.get(usize::try_from(index).ok()?).map(|q| &**q)
     }
@@ -253,6 +270,37 @@ impl glue::Operations for NvmeMq {
                 }
                 c
             }
+            ReqOp::ZoneAppend => {
+                let slba = ns.lba(r.sector());
+                let nlb = ns.blocks(r.bytes());
+                let mut c = Command::zone_append(ns.nsid, slba, nlb, r.is_fua());
+                let st = set.data.map_data(r, iod, &mut c, false);
+                if !st.is_ok() {
+                    set.data.release(iod);
+                    return st;
+                }
+                let meta = ns.meta();
+                if meta.ms != 0 {
+                    let st = set.setup_meta(&meta, r, iod, &mut c, slba, nlb);
+                    if !st.is_ok() {
+                        set.data.release(iod);
+                        return st;
+                    }
+                }
+                // CAST: the shift is at most 16.
+                iod.append_shift = Some(ns.lba_shift() as u8);
+                c
+            }
+            ReqOp::ZoneOpen | ReqOp::ZoneClose | ReqOp::ZoneFinish | ReqOp::ZoneReset => {
+                let action = match req_op {
+                    ReqOp::ZoneOpen => ZoneAction::Open,
+                    ReqOp::ZoneClose => ZoneAction::Close,
+                    ReqOp::ZoneFinish => ZoneAction::Finish,
+                    _ => ZoneAction::Reset,
+                };
+                Command::zone_mgmt_send(ns.nsid, ns.lba(r.sector()), action, false)
+            }
+            ReqOp::ZoneResetAll => Command::zone_mgmt_send(ns.nsid, 0, ZoneAction::Reset, true),
             ReqOp::Flush => Command::flush(ns.nsid),
             ReqOp::WriteZeroes => {
                 let slba = ns.lba(r.sector());
@@ -289,6 +337,12 @@ impl glue::Operations for NvmeMq {
         let (r, iod) = rq.parts();
         set.data.release(iod);
         let status = r.data().status();
+        if let Some(shift) = iod.append_shift.take() {
+            if status.is_success() {
+                rq.set_sector(zns::zone_append_lba_to_sector(r.data().result(), shift));
+            }
+        }
+        let (r, iod) = rq.parts();
         // As the C driver does: a failure the controller does not mark Do Not Retry (and a
         // request recovery cancelled) is issued again, a few times, unless the submitter asked
         // to fail fast or the controller is gone.
@@ -333,6 +387,10 @@ impl glue::Operations for NvmeMq {
         let iod = rq.owned();
         set.data.release(iod);
         iod.retries = 0;
+        if let Some(shift) = iod.append_shift.take() {
+            let lba = rq.data().result();
+            rq.set_sector(zns::zone_append_lba_to_sector(lba, shift));
+        }
     }
 
     fn timeout(set: &IoSet, hwq: &Queue, rq: &Request<NvmeMq>) -> TimeoutAction {

@@ -210,6 +210,9 @@ pub(crate) struct IodOwned {
     pub(crate) pt_sized: PtSized,
     /// The metadata buffer (integrity payload), mapped as one segment.
     pub(crate) meta: SgTable<1>,
+    /// A zone append in flight on a namespace of `1 << shift`-byte blocks: its completion
+    /// gives the LBA written, which becomes the request's sector.
+    pub(crate) append_shift: Option<u8>,
 }
 
 impl IodOwned {
@@ -224,6 +227,7 @@ impl IodOwned {
             pt_cmd: None,
             pt_sized: PtSized::default(),
             meta: SgTable::new(),
+            append_shift: None,
         }
     }
 }
@@ -549,6 +553,7 @@ mod kunit_tests {
             atomic_write_max: 0,
             atomic_write_boundary: 0,
             integrity: None,
+            zoned: None,
         };
         let queue = BareQueue::new(&set, Arc::new((), GFP_KERNEL)?, &limits)?;
         Ok((data, queue))

@@ -453,6 +453,7 @@ mod kunit_tests {
             atomic_write_max: 0,
             atomic_write_boundary: 0,
             integrity: None,
+            zoned: None,
         };
         let queue = BareQueue::new(&set, Arc::new((), GFP_KERNEL)?, &limits)?;
         Ok(Fixture {

@@ -49,6 +49,10 @@ pub(crate) struct Namespace {
     lba_shift: AtomicU32,
     /// The format's metadata ([`MetaFormat::to_bits`]), changed with `lba_shift`.
     meta: AtomicU64,
+    /// The disk's capacity in 512-byte sectors, changed with `lba_shift`.
+    sectors: AtomicU64,
+    /// Zone size in sectors of a zoned namespace (0: not zoned), changed with `lba_shift`.
+    zone_sectors: AtomicU32,
     /// The controller's passthrough, for the disk's ioctls and identity.
     pub(crate) passthru: Arc<Passthru>,
     /// EUI64, NGUID and UUID, for sysfs.
@@ -108,11 +112,14 @@ impl Attributes for NsAttrs {
 }
 
 impl Namespace {
-    /// A namespace of `1 << lba_shift`-byte blocks with metadata `meta`.
+    /// A namespace of `1 << lba_shift`-byte blocks with metadata `meta`, served as a disk of
+    /// `sectors` 512-byte sectors, zoned with zones of `zone_sectors` (0: not zoned).
     pub(crate) fn new(
         nsid: u32,
         lba_shift: u32,
         meta: &MetaFormat,
+        sectors: u64,
+        zone_sectors: u32,
         passthru: Arc<Passthru>,
         ids: NsIds,
     ) -> Self {
@@ -120,6 +127,8 @@ impl Namespace {
             nsid,
             lba_shift: AtomicU32::new(lba_shift),
             meta: AtomicU64::new(meta.to_bits()),
+            sectors: AtomicU64::new(sectors),
+            zone_sectors: AtomicU32::new(zone_sectors),
             passthru,
             ids,
         }
@@ -140,11 +149,32 @@ impl Namespace {
         MetaFormat::from_bits(self.meta.load(Ordering::Relaxed))
     }
 
-    /// Changes the logical block size and metadata, for a namespace that was reformatted. Call
-    /// only from [`glue::GenDisk::update`]'s `during`, while no request is on the disk.
-    pub(crate) fn set_format(&self, lba_shift: u32, meta: &MetaFormat) {
+    /// Changes the logical block size, metadata, capacity and zone size, for a namespace that
+    /// was reformatted or resized. Call only from [`glue::GenDisk::update`]'s `during`, while
+    /// no request is on the disk.
+    pub(crate) fn set_format(
+        &self,
+        lba_shift: u32,
+        meta: &MetaFormat,
+        sectors: u64,
+        zone_sectors: u32,
+    ) {
         self.lba_shift.store(lba_shift, Ordering::Relaxed);
         self.meta.store(meta.to_bits(), Ordering::Relaxed);
+        self.sectors.store(sectors, Ordering::Relaxed);
+        self.zone_sectors.store(zone_sectors, Ordering::Relaxed);
+    }
+
+    /// The disk's capacity in 512-byte sectors.
+    pub(crate) fn capacity_sectors(&self) -> u64 {
+        // Relaxed: as `lba_shift`.
+        self.sectors.load(Ordering::Relaxed)
+    }
+
+    /// Zone size in sectors of a zoned namespace, 0 when not zoned.
+    pub(crate) fn zone_sectors(&self) -> u32 {
+        // Relaxed: as `lba_shift`.
+        self.zone_sectors.load(Ordering::Relaxed)
     }
 
     /// Converts a 512-byte sector number to this namespace's LBA.

@@ -31,6 +31,7 @@ mod passthru;
 mod queue;
 mod regs;
 mod scan;
+mod zoned;
 
 use driver::{
     Controller,

@@ -31,7 +31,8 @@ use crate::{
         FrozenDisks,
         GenDisk,
         Limits,
-        TagSet, //
+        TagSet,
+        ZonedLimits, //
     },
     iod::NvmeMq,
     ns::{
@@ -56,6 +57,11 @@ use crate::{
             Serve, //
         },
         regs::CTRL_PAGE_SHIFT,
+        zns::{
+            IdCtrlZns,
+            IdNsZns,
+            ZnsUnsupported, //
+        },
     },
     passthru::Passthru,
 };
@@ -93,6 +99,13 @@ struct DiskFormat {
     sectors: u64,
     limits: Limits,
     meta: MetaFormat,
+}
+
+impl DiskFormat {
+    /// Zone size in sectors, 0 when the disk is not zoned.
+    fn zone_sectors(&self) -> u32 {
+        self.limits.zoned.map_or(0, |z| z.zone_sectors)
+    }
 }
 
 /// What revalidating a namespace found.
@@ -209,6 +222,18 @@ impl NsScan {
         nsid: u32,
     ) -> Result<KBox<[u8; IDENTIFY_SIZE]>, Error> {
         admin.identify_into(buf, cns, nsid)?;
+        identify_copy(buf)
+    }
+
+    /// Identify data structure `cns` of command set `csi` for `nsid`, through `buf`.
+    fn identify_csi(
+        admin: &AdminQueue,
+        buf: &Coherent<[u8]>,
+        cns: u8,
+        nsid: u32,
+        csi: u8,
+    ) -> Result<KBox<[u8; IDENTIFY_SIZE]>, Error> {
+        admin.identify_csi_into(buf, cns, nsid, csi)?;
         identify_copy(buf)
     }
 
@@ -404,8 +429,19 @@ impl NsScan {
             d.disk.fence();
             return Revalidated::Remove;
         }
+        let zoned = match d.fmt.limits.zoned {
+            None => None,
+            Some(_) => match self.zone_limits(admin, buf, d.nsid, &ns) {
+                Ok(z) => Some(z),
+                Err(why) => {
+                    dev_warn!(self.dev, "namespace {}: {}, disk removed\n", d.nsid, why);
+                    d.disk.fence();
+                    return Revalidated::Remove;
+                }
+            },
+        };
         let fmt = match ns.is_supported(glue::MAX_BLOCK_SHIFT) {
-            Ok(()) => self.format(admin, buf, d.nsid, &ns),
+            Ok(()) => self.format(admin, buf, d.nsid, &ns, zoned),
             Err(why) => {
                 dev_warn!(
                     self.dev,
@@ -424,7 +460,7 @@ impl NsScan {
         self.warn_unusable(d.nsid, &ns, &fmt);
         let data = d.disk.data();
         if let Err(e) = d.disk.update(fmt.sectors, &fmt.limits, || {
-            data.set_format(fmt.lba_shift, &fmt.meta)
+            data.set_format(fmt.lba_shift, &fmt.meta, fmt.sectors, fmt.zone_sectors())
         }) {
             dev_warn!(
                 self.dev,
@@ -472,6 +508,45 @@ impl NsScan {
         MetaFormat::of(ns, nvm.as_ref())
     }
 
+    /// The zone geometry of zoned namespace `nsid` (`ns`), as C's `nvme_query_zone_info()`:
+    /// from the zoned Identify Namespace (zone size of the current format, open and active
+    /// zone limits) and Identify Controller (the zone append size limit, ZASL, in 4 KiB pages
+    /// as the driver's controller page; none: the largest transfer). Refused (with the reason)
+    /// for zone operation characteristics the block layer cannot honour and zone sizes that are
+    /// not a power of two.
+    fn zone_limits(
+        &self,
+        admin: &AdminQueue,
+        buf: &Coherent<[u8]>,
+        nsid: u32,
+        ns: &IdNs,
+    ) -> Result<ZonedLimits, &'static str> {
+        let id = Self::identify_csi(admin, buf, ident::CNS_CS_NS, nsid, ident::CSI_ZNS)
+            .map_err(|_| "the zoned Identify Namespace failed")?;
+        let z = IdNsZns::parse(&id);
+        let zone_sectors = z
+            .zone_size_sectors(ns.lba_format_index(), ns.lba_shift())
+            .map_err(|e| match e {
+                ZnsUnsupported::ZoneOperations(_) => {
+                    "its zone operation characteristics are not supported"
+                }
+                ZnsUnsupported::ZoneSize(_) => "its zone size is not a power of two",
+            })?;
+        let (max_open, max_active) = z.zone_resources();
+        let max_transfer = self.params.max_transfer >> 9;
+        let max_append_sectors =
+            match Self::identify_csi(admin, buf, ident::CNS_CS_CTRL, 0, ident::CSI_ZNS) {
+                Ok(c) => IdCtrlZns::parse(&c).append_max_sectors(CTRL_PAGE_SHIFT, max_transfer),
+                Err(_) => max_transfer,
+            };
+        Ok(ZonedLimits {
+            zone_sectors,
+            max_open,
+            max_active,
+            max_append_sectors,
+        })
+    }
+
     /// Says so when namespace `nsid` (`ns`) gets a disk of no capacity because the driver
     /// cannot carry the metadata of its format `fmt`.
     fn warn_unusable(&self, nsid: u32, ns: &IdNs, fmt: &DiskFormat) {
@@ -489,9 +564,17 @@ impl NsScan {
         }
     }
 
-    /// The disk format of namespace `nsid` (`ns`), whose block size is supported: a disk of no
-    /// capacity when the driver cannot carry its metadata (as C: only passthrough reaches it).
-    fn format(&self, admin: &AdminQueue, buf: &Coherent<[u8]>, nsid: u32, ns: &IdNs) -> DiskFormat {
+    /// The disk format of namespace `nsid` (`ns`), whose block size is supported, zoned with
+    /// `zoned` geometry: a disk of no capacity when the driver cannot carry its metadata (as
+    /// C: only passthrough reaches it).
+    fn format(
+        &self,
+        admin: &AdminQueue,
+        buf: &Coherent<[u8]>,
+        nsid: u32,
+        ns: &IdNs,
+        zoned: Option<ZonedLimits>,
+    ) -> DiskFormat {
         let meta = self.meta_format(admin, buf, nsid, ns);
         let integrity = disk_integrity(&meta);
         let usable = match meta.serve() {
@@ -541,6 +624,7 @@ impl NsScan {
             atomic_write_boundary: atomic.map_or(0, |a| a.boundary_blocks.saturating_mul(lbs)),
             max_write_zeroes_sectors: max_write_zeroes_sectors(idc, nvm, max_transfer, lba_shift),
             integrity,
+            zoned,
         };
         DiskFormat {
             lba_shift,
@@ -566,41 +650,46 @@ impl NsScan {
             return Ok(Added::None);
         };
         let ns = IdNs::parse(&id);
-        let ids = if bogus_nid {
-            NsIds::default()
-        } else {
-            let mut ids = NsIds::from_id_ns(&ns);
-            // Controllers from NVMe 1.3 on list the namespace's identifiers, UUID included.
-            if let Ok(desc) = Self::identify(admin, buf, cmd::CNS_NS_DESC_LIST, nsid) {
-                ids.add_descriptors(&desc);
-            }
-            ids
-        };
+        // Controllers from NVMe 1.3 on list the namespace's identifiers, UUID included, and
+        // its command set. A controller whose identifiers are bogus keeps only the latter.
+        let mut ids = NsIds::from_id_ns(&ns);
+        if let Ok(desc) = Self::identify(admin, buf, cmd::CNS_NS_DESC_LIST, nsid) {
+            ids.add_descriptors(&desc);
+        }
+        if bogus_nid {
+            ids = NsIds {
+                csi: ids.csi,
+                ..NsIds::default()
+            };
+        }
         if !ns.is_active() {
             return Ok(Added::None);
         }
         // As C: with several command sets, a namespace must say which is its own.
         let csi = match ids.csi {
             Some(csi) => csi,
-            None if multi_css && !bogus_nid => CSI_UNREPORTED,
+            None if multi_css => CSI_UNREPORTED,
             None => ident::CSI_NVM,
         };
-        if csi != ident::CSI_NVM {
-            if !state.unsupported.contains(&nsid) {
-                dev_warn!(
-                    self.dev,
-                    "namespace {}: {}, skipped\n",
-                    nsid,
-                    match csi {
-                        ident::CSI_ZNS => "zoned namespaces are not supported",
-                        ident::CSI_KV => "key value namespaces are not supported",
-                        CSI_UNREPORTED => "its command set is not reported",
-                        _ => "its command set is unknown",
-                    }
-                );
+        let zoned = match csi {
+            ident::CSI_NVM => Ok(None),
+            ident::CSI_ZNS if glue::ZONED_SUPPORTED => {
+                self.zone_limits(admin, buf, nsid, &ns).map(Some)
             }
-            return Ok(Added::Unsupported);
-        }
+            ident::CSI_ZNS => Err("zoned, and the kernel has no zoned block devices"),
+            ident::CSI_KV => Err("key value namespaces are not supported"),
+            CSI_UNREPORTED => Err("its command set is not reported"),
+            _ => Err("its command set is unknown"),
+        };
+        let zoned = match zoned {
+            Ok(z) => z,
+            Err(why) => {
+                if !state.unsupported.contains(&nsid) {
+                    dev_warn!(self.dev, "namespace {}: {}, skipped\n", nsid, why);
+                }
+                return Ok(Added::Unsupported);
+            }
+        };
         if let Err(why) = ns.is_supported(glue::MAX_BLOCK_SHIFT) {
             if state.unsupported.contains(&nsid) {
                 return Ok(Added::Unsupported);
@@ -614,10 +703,18 @@ impl NsScan {
             );
             return Ok(Added::Unsupported);
         }
-        let fmt = self.format(admin, buf, nsid, &ns);
+        let fmt = self.format(admin, buf, nsid, &ns, zoned);
         self.warn_unusable(nsid, &ns, &fmt);
         let data = Arc::new(
-            Namespace::new(nsid, fmt.lba_shift, &fmt.meta, passthru.clone(), ids),
+            Namespace::new(
+                nsid,
+                fmt.lba_shift,
+                &fmt.meta,
+                fmt.sectors,
+                fmt.zone_sectors(),
+                passthru.clone(),
+                ids,
+            ),
             GFP_KERNEL,
         )?;
         match GenDisk::new(

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Builds the initramfs image the QEMU tests boot: busybox, /init, the host's fio,
-# lsblk, nvme-cli, blkdiscard, mkfs.ext2, e2fsck, dd, sha256sum and cmp with
+# lsblk, nvme-cli, blkdiscard, blkzone, mkfs.ext2, e2fsck, dd, sha256sum and cmp with
 # their shared libraries, the C nvme/null_blk modules and the guest library.
 # That common part is cached, keyed on its inputs; rust_nvme.ko and the
 # EXTRA files go into a small second archive appended to it (the kernel
@@ -26,7 +26,7 @@ set -euo pipefail
 OUT=$1
 shift
 KDIR=${KDIR:-$(rnvme_kdir)}
-TOOLS=(fio lsblk nvme blkdiscard mkfs.ext2 e2fsck dd sha256sum cmp)
+TOOLS=(fio lsblk nvme blkdiscard blkzone mkfs.ext2 e2fsck dd sha256sum cmp)
 read -r -a extra_tools <<<"${RNVME_EXTRA_TOOLS:-}" || true
 MODULES=(drivers/nvme/host/nvme-core.ko drivers/nvme/host/nvme.ko
 	drivers/block/null_blk/null_blk.ko)

@@ -16,6 +16,7 @@ use crate::glue::{
         passthru::DiskQueue,
         tag_set::TagSet, //
     },
+    block::zoned::ZoneReport,
     device::raw_dev,
     sysfs::{
         AttrTable,
@@ -23,7 +24,11 @@ use crate::glue::{
     },
 };
 use core::{
-    ffi::c_void,
+    ffi::{
+        c_int,
+        c_uint,
+        c_void, //
+    },
     fmt,
     marker::PhantomData,
     ptr::{
@@ -78,6 +83,8 @@ pub(crate) struct Limits {
     /// (the integrity payload), with or without protection information; one segment per
     /// request.
     pub(crate) integrity: Option<super::super::integrity::Integrity>,
+    /// The disk is zoned, with this geometry.
+    pub(crate) zoned: Option<super::super::zoned::ZonedLimits>,
 }
 
 /// log2 of the largest logical block size the block layer takes (`BLK_MAX_BLOCK_SIZE`): 64 KiB
@@ -128,6 +135,7 @@ fn set_queue_limits(lim: &mut bindings::queue_limits, limits: &Limits) {
         lim.features |= BLK_FEAT_ATOMIC_WRITES;
     }
     super::super::integrity::set_limits(lim, limits.integrity.as_ref());
+    super::super::zoned::set_limits(lim, limits.zoned.as_ref());
     if limits.write_cache {
         lim.features |= BLK_FEAT_WRITE_CACHE;
         if limits.fua {
@@ -183,7 +191,7 @@ impl<T: Operations> GenDisk<T> {
         getgeo: None,
         set_read_only: None,
         swap_slot_free_notify: None,
-        report_zones: None,
+        report_zones: Some(report_zones_callback::<T>),
         devnode: None,
         alternative_gpt_sector: None,
         get_unique_id: None,
@@ -196,6 +204,36 @@ impl<T: Operations> GenDisk<T> {
     /// The `'static` table of [`Self::FOPS`].
     const fn fops() -> &'static bindings::block_device_operations {
         &Self::FOPS.0
+    }
+}
+
+/// `report_zones` of our disks, answered by [`Operations::report_zones`].
+///
+/// # Safety
+///
+/// Called by the block layer only, for a disk allocated by [`GenDisk::new`], with the
+/// arguments of its zone report.
+unsafe extern "C" fn report_zones_callback<T: Operations>(
+    gd: *mut bindings::gendisk,
+    sector: bindings::sector_t,
+    nr_zones: c_uint,
+    args: *mut bindings::blk_report_zones_args,
+) -> c_int {
+    // SAFETY: `private_data` holds a reference on the disk's data until `free_disk` (type
+    // invariant of `GenDisk`), which cannot run during a call on the disk; the queue is the
+    // disk's own, allocated with it on `T`'s tag set.
+    let (disk, queue) = unsafe {
+        (
+            &*(*gd).private_data.cast::<T::Disk>(),
+            DiskQueue::<T>(NonNull::new_unchecked((*gd).queue), PhantomData),
+        )
+    };
+    // SAFETY: the arguments of this running call.
+    let mut report = unsafe { ZoneReport::new(gd, args) };
+    match T::report_zones(disk, queue, sector, nr_zones, &mut report) {
+        // CAST: at most `nr_zones`, an `unsigned int`, zones are reported.
+        Ok(n) => n.min(i32::MAX as u32) as c_int,
+        Err(e) => e.to_errno(),
     }
 }
 
@@ -261,6 +299,11 @@ impl<T: Operations> GenDisk<T> {
         unsafe {
             (*gd).fops = Self::fops();
             bindings::set_capacity(gd, capacity);
+        }
+        if limits.zoned.is_some() {
+            // SAFETY: a zoned disk with its capacity and operations set, not added yet: the
+            // block layer reads its zones (through `report_zones`) before it is visible.
+            unsafe { super::super::zoned::revalidate(gd)? };
         }
         // The groups table is static and only read by the block layer.
         let groups = AttrTable::<T::DiskAttrs, DiskOf<T>>::groups()

@@ -19,7 +19,8 @@ use crate::glue::block::{
             Tags, //
         },
     },
-    status::BlkStatus, //
+    status::BlkStatus,
+    zoned::ZoneReport, //
 };
 use crate::glue::sysfs::Attributes;
 use kernel::prelude::*;
@@ -94,6 +95,19 @@ pub(crate) trait Operations: Sized + 'static {
 
     /// A request ran past its deadline (`timeout`); runs in process context.
     fn timeout(set: &Self::SetData, hwq: &Self::HwQueue, rq: &Request<Self>) -> TimeoutAction;
+
+    /// Reports the zones of a zoned disk from the one holding `sector` on, at most `nr_zones`
+    /// of them, each through `report` (`report_zones`); returns how many it reported. Runs
+    /// in process context, and may issue commands on the disk's `queue`.
+    fn report_zones(
+        _disk: &Self::Disk,
+        _queue: DiskQueue<Self>,
+        _sector: u64,
+        _nr_zones: u32,
+        _report: &mut ZoneReport,
+    ) -> Result<u32> {
+        Err(EOPNOTSUPP)
+    }
 
     /// An ioctl the block layer does not handle itself, on the disk or one of its partitions
     /// (`ioctl` of `block_device_operations`). The disk may have been removed already (a

@@ -110,9 +110,9 @@ impl<'a, T: Operations> PassthruRq<'a, T> {
     }
 
     /// Attaches `buf` as the request's data (`blk_rq_map_kern()`): it is mapped, or copied
-    /// through a bounce buffer when its alignment does not suit the queue. For the KUnit tests
-    /// of the data path (passthrough maps the caller's memory, [`PassthruRq::map_user`]).
-    #[cfg(all(rnvme_kunit, CONFIG_KUNIT = "y"))]
+    /// through a bounce buffer when its alignment does not suit the queue. For the driver's
+    /// own commands on a disk's queue (zone reports) and the KUnit tests of the data path
+    /// (passthrough maps the caller's memory, [`PassthruRq::map_user`]).
     pub(crate) fn map_kernel(&mut self, buf: &'a mut [u8]) -> Result {
         let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
         // SAFETY: the request is allocated and not started; `buf` is valid for `len` bytes and

@@ -51,6 +51,18 @@ pub(crate) enum ReqOp {
     Discard,
     /// Write zeroes to a range.
     WriteZeroes,
+    /// Write at a zone's write pointer; the device says where (`REQ_OP_ZONE_APPEND`).
+    ZoneAppend,
+    /// Zone management of the zone at the request's sector: explicitly open it.
+    ZoneOpen,
+    /// ... close it.
+    ZoneClose,
+    /// ... make it full.
+    ZoneFinish,
+    /// ... reset its write pointer.
+    ZoneReset,
+    /// Reset every zone of the disk.
+    ZoneResetAll,
     /// Anything else (zoned, secure erase, driver private).
     Other(u32),
 }
@@ -156,6 +168,14 @@ impl<'a, T: Operations> OwnedRequest<'a, T> {
         unsafe { bindings::blk_mq_start_request(self.rq.as_raw()) };
     }
 
+    /// Sets the request's sector: where the device wrote a zone append, for its submitter
+    /// (as C's completion of `REQ_OP_ZONE_APPEND`). Call before ending it.
+    pub(crate) fn set_sector(&mut self, sector: u64) {
+        // SAFETY: `rq` is a request the driver owns, completing; nothing else reads the field
+        // until it is ended.
+        unsafe { (*self.rq.as_raw()).__sector = sector };
+    }
+
     /// Ends the request with `status` (`blk_mq_end_request()`).
     #[inline]
     pub(crate) fn end(self, status: BlkStatus) {
@@ -233,6 +253,12 @@ impl<T: Operations> Request<T> {
             bindings::req_op_REQ_OP_FLUSH => ReqOp::Flush,
             bindings::req_op_REQ_OP_DISCARD => ReqOp::Discard,
             bindings::req_op_REQ_OP_WRITE_ZEROES => ReqOp::WriteZeroes,
+            bindings::req_op_REQ_OP_ZONE_APPEND => ReqOp::ZoneAppend,
+            bindings::req_op_REQ_OP_ZONE_OPEN => ReqOp::ZoneOpen,
+            bindings::req_op_REQ_OP_ZONE_CLOSE => ReqOp::ZoneClose,
+            bindings::req_op_REQ_OP_ZONE_FINISH => ReqOp::ZoneFinish,
+            bindings::req_op_REQ_OP_ZONE_RESET => ReqOp::ZoneReset,
+            bindings::req_op_REQ_OP_ZONE_RESET_ALL => ReqOp::ZoneResetAll,
             other => ReqOp::Other(other),
         }
     }
