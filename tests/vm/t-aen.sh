@@ -2,12 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Asynchronous events and namespace rescan. A controller in an NVMe subsystem has namespace 1
-# (64 MiB), namespace 2 (128 MiB, detached) and namespace 3 (32 MiB, 8 bytes of metadata per
-# block: skipped). A SMART critical warning set through the QEMU monitor reaches the kernel log
+# (64 MiB), namespace 2 (128 MiB, detached) and namespace 3 (32 MiB in 128 KiB blocks, above
+# what the block layer takes: skipped). A SMART critical warning set through the QEMU monitor reaches the kernel log
 # as an asynchronous event, twice (the event is cleared and the request resubmitted).
 # Namespace 2 attached at run time (Namespace Attachment: QEMU sends a Namespace Attribute
 # Changed notice) appears as a disk of the right size that passes a fio verify, and
-# disappears when detached. Namespace 3 formatted without metadata (no notice from QEMU)
+# disappears when detached. Namespace 3 formatted to 512-byte blocks (no notice from QEMU)
 # appears as soon as the Format NVM ioctl returns (the driver rescans after a command with
 # namespace-changing effects, as the C driver does), and stays through NVME_IOCTL_RESCAN
 # (nvme ns-rescan). After a controller reset the requests
@@ -18,7 +18,7 @@ exec tests/harness/vm.sh --name aen --timeout 200 \
 	--disk d1=64M --disk d2=128M --disk d3=32M \
 	--qemu '-device nvme-subsys,id=subsys0,nqn=rnaen' \
 	--nvme 'id=nv0,serial=rnaen,subsys=subsys0' \
-	--qemu '-device nvme-ns,drive=d1,nsid=1,bus=nv0 -device nvme-ns,drive=d2,nsid=2,bus=nv0,detached=true -device nvme-ns,drive=d3,nsid=3,bus=nv0,ms=8' - <<'GUEST'
+	--qemu '-device nvme-ns,drive=d1,nsid=1,bus=nv0 -device nvme-ns,drive=d2,nsid=2,bus=nv0,detached=true -device nvme-ns,drive=d3,nsid=3,bus=nv0,logical_block_size=131072,physical_block_size=131072' - <<'GUEST'
 load_rust_driver
 a=$(pci_addr_of 0)
 bind "$a" rust_nvme
@@ -32,7 +32,7 @@ expect_disks() {
 }
 expect_disks rnvme0n1 "at probe"
 [ "$(bytes rnvme0n1)" = 67108864 ] || fail "rnvme0n1 is $(bytes rnvme0n1) bytes, want 64 MiB"
-seen "namespace 3: unsupported format" || fail "namespace 3 (metadata) was not skipped with a warning"
+seen "namespace 3: unsupported format" || fail "namespace 3 (128 KiB blocks) was not skipped with a warning"
 feat=$(/usr/sbin/nvme get-feature /dev/rnvme0 -f 0xb | grep -o 'Current value:0x[0-9a-f]*')
 [ "$feat" = "Current value:0x0000011f" ] || fail "Asynchronous Event Configuration: $feat, want 0x11f"
 log "Asynchronous Event Configuration: ${feat#Current value:}"
@@ -69,7 +69,7 @@ n=$(dmesg | grep -c "rust_nvme $a: namespace 3: unsupported format" || true)
 [ "$n" = 1 ] || fail "namespace 3's format was warned about $n times over three scans, want once"
 fio_verify /dev/rnvme0n1 4M
 
-# Format NVM (opcode 80h) of namespace 3 to LBA format 0 (512 bytes, no metadata): QEMU sends
+# Format NVM (opcode 80h) of namespace 3 to LBA format 0 (512 bytes): QEMU sends
 # no notice, but the command's effects (namespace capability change) make the driver rescan
 # once it completed, as the C driver does, so the disk is there when the ioctl returns.
 /usr/sbin/nvme admin-passthru /dev/rnvme0 --opcode=0x80 --namespace-id=3 --cdw10=0 >/dev/null ||

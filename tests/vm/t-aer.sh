@@ -68,10 +68,11 @@ t0=$(uptime_ms)
 	dd if=/dev/$d of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null || rc=$?
 	echo $rc >/tmp/read.rc
 ) &
-i=0
-while [ ! -e /tmp/read.rc ] && [ $i -lt 300 ]; do
-	sleep 0.1
-	i=$((i + 1))
+# 30 s by the clock: counting sleeps would stretch it on the slow debug kernel, past the
+# hung-task report of a read that never ends.
+end=$((t0 + 30000))
+while [ ! -e /tmp/read.rc ] && [ "$(uptime_ms)" -lt $end ]; do
+	sleep 0.2
 done
 if [ ! -e /tmp/read.rc ]; then
 	# The C driver leaves such I/O to its timeout: recorded, and the run ends here. Its

@@ -8,8 +8,10 @@
 #                    ("0 namespaces"), makes no disk and unbinds cleanly
 #   mixed formats    one controller with four namespaces: nsid 1 (512-byte blocks) and
 #                    nsid 4 (4 KiB blocks) are exposed and verified; nsid 2 (8 bytes of
-#                    metadata) and nsid 3 (PI type 1) are skipped with a warning and get
-#                    no disk
+#                    metadata interleaved with each block, no PI: nothing the driver can
+#                    carry) gets a disk of capacity 0 and a warning, as C's; nsid 3
+#                    (128 KiB blocks, above what the block layer takes) is skipped with a
+#                    warning and gets no disk
 #   3 TiB            a sparse 3 TiB namespace (sector numbers above 2^32): exact size,
 #                    distinct patterns at 0, at 2 TiB, just past 2 TiB and in the last
 #                    MiB all read back (a truncated LBA would overwrite another one), and
@@ -23,8 +25,8 @@ exec tests/harness/vm.sh --name odd-devices2 --timeout 200 \
 	--nvme serial=rod6,subsys=ss0 \
 	--nvme id=nm,serial=rod7 \
 	--qemu '-device nvme-ns,bus=nm,drive=n1,nsid=1
-		-device nvme-ns,bus=nm,drive=n2,nsid=2,ms=8
-		-device nvme-ns,bus=nm,drive=n3,nsid=3,ms=8,pi=1
+		-device nvme-ns,bus=nm,drive=n2,nsid=2,ms=8,mset=1
+		-device nvme-ns,bus=nm,drive=n3,nsid=3,logical_block_size=131072,physical_block_size=131072
 		-device nvme-ns,bus=nm,drive=n4,nsid=4,logical_block_size=4096,physical_block_size=4096' \
 	--nvme serial=rod8,drive=big - <<'GUEST'
 # verify DEV SIZE FIO_ARGS...: a crc32c write+verify that must exit 0 and report no error.
@@ -48,7 +50,7 @@ a_big=$(pci_addr_of 3)
 for a in $a_db $a_empty $a_mix $a_big; do
 	bind "$a" rust_nvme
 done
-wait_for '[ -n "$(disks_of '"$a_db"')" ] && [ -n "$(disks_of '"$a_big"')" ] && [ "$(disks_of '"$a_mix"' | wc -l)" = 2 ]' 20
+wait_for '[ -n "$(disks_of '"$a_db"')" ] && [ -n "$(disks_of '"$a_big"')" ] && [ "$(disks_of '"$a_mix"' | wc -l)" = 3 ]' 20
 
 log "dbcs=off"
 expect_probe "$a_db" "shadow doorbells off" " 1 namespaces"
@@ -67,33 +69,35 @@ sleep 0.5
 unbind "$a_empty"
 log "$a_empty bound twice with no disk, unbound cleanly"
 
-log "namespaces with metadata and PI beside good ones"
-expect_probe "$a_mix" " 2 namespaces"
-for ns in 2 3; do
-	w=$(dmesg | grep "rust_nvme $a_mix: namespace $ns: unsupported format" | sed 's/^\[[^]]*\] //')
-	[ -n "$w" ] || fail "no 'unsupported format' warning for namespace $ns of $a_mix"
-	log "$w"
-done
-dmesg | grep "rust_nvme $a_mix: namespace 2: unsupported format" | grep -q '8 bytes metadata' ||
-	fail "the warning for namespace 2 does not name its 8 bytes of metadata"
-dmesg | grep "rust_nvme $a_mix: namespace 3: unsupported format" | grep -q 'PI type 1' ||
-	fail "the warning for namespace 3 does not name PI type 1"
-for ns in 1 4; do
+log "namespaces the driver cannot serve beside good ones"
+expect_probe "$a_mix" " 3 namespaces"
+w=$(dmesg | grep "rust_nvme $a_mix: namespace 3: unsupported format" | sed 's/^\[[^]]*\] //')
+[ -n "$w" ] || fail "no 'unsupported format' warning for namespace 3 of $a_mix"
+echo "$w" | grep -q '131072 byte blocks' || fail "the warning for namespace 3 does not name its block size: $w"
+log "$w"
+w=$(dmesg | grep "rust_nvme $a_mix: namespace 2: 8 bytes of interleaved metadata" | sed 's/^\[[^]]*\] //')
+[ -n "$w" ] || fail "no warning for namespace 2's interleaved metadata"
+log "$w"
+for ns in 1 2 4; do
 	if dmesg | grep -q "rust_nvme $a_mix: namespace $ns: unsupported"; then
 		fail "namespace $ns of $a_mix was called unsupported"
 	fi
 done
 disks=$(disks_of "$a_mix" | sort | tr '\n' ' ')
 n1=$(disks_of "$a_mix" | grep 'n1$') || fail "$a_mix: no disk for namespace 1 (disks: $disks)"
+n2=$(disks_of "$a_mix" | grep 'n2$') || fail "$a_mix: no disk for namespace 2 (disks: $disks)"
 n4=$(disks_of "$a_mix" | grep 'n4$') || fail "$a_mix: no disk for namespace 4 (disks: $disks)"
-[ "$(disks_of "$a_mix" | wc -l)" = 2 ] || fail "$a_mix has disks '$disks', want those of namespaces 1 and 4 only"
+[ "$(disks_of "$a_mix" | wc -l)" = 3 ] || fail "$a_mix has disks '$disks', want those of namespaces 1, 2 and 4 only"
 [ "$(cat /sys/block/$n1/queue/logical_block_size)" = 512 ] || fail "$n1: logical block size $(cat /sys/block/$n1/queue/logical_block_size)"
 [ "$(cat /sys/block/$n4/queue/logical_block_size)" = 4096 ] || fail "$n4: logical block size $(cat /sys/block/$n4/queue/logical_block_size)"
 [ "$(disk_bytes $n1)" = 33554432 ] || fail "$n1: $(disk_bytes $n1) bytes, want 32 MiB"
+[ "$(disk_bytes $n2)" = 0 ] || fail "$n2: $(disk_bytes $n2) bytes, want none"
 [ "$(disk_bytes $n4)" = 33554432 ] || fail "$n4: $(disk_bytes $n4) bytes, want 32 MiB"
+[ "$(/usr/bin/dd if=/dev/$n2 bs=512 count=1 iflag=direct 2>/dev/null | wc -c)" = 0 ] ||
+	fail "$n2: a read of a disk with no capacity returned data"
 verify /dev/$n1 8M --bsrange=512-64k --iodepth=16
 verify /dev/$n4 8M --bsrange=4k-256k --iodepth=16
-log "disks $disks: namespaces 1 and 4 exposed and verified, 2 and 3 skipped"
+log "disks $disks: namespaces 1 and 4 exposed and verified, 2 without capacity, 3 skipped"
 
 log "3 TiB"
 b=$(disks_of "$a_big")
