@@ -15,6 +15,8 @@
 #     carries (format "nop", 8-byte tuples), which then passes the same checks; without it a
 #     disk of capacity 0 and one warning line. Ours must show C's size, block size and
 #     integrity attributes;
+#   to format 1 again with protection information type 1 (nvme format --pi=1): an integrity
+#     disk with the T10 DIF type 1 profile, as C's, passing the same checks;
 #   back to format 0 through the char device: the disk is plain again and works.
 # An unprivileged user (uid 1000) cannot format (nvme-cli fails, the ioctl is EACCES). At the
 # end every fio pass on namespace 2 verified and the pattern is intact. The C driver runs the
@@ -25,7 +27,7 @@ cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 gcc -O2 -static -Wall -o "$tmp/nvme-fd-probe" tests/vm/tools/nvme-fd-probe.c
-tests/harness/vm.sh --name format-revalidate --timeout 240 \
+tests/harness/vm.sh --name format-revalidate --timeout 480 \
 	--file "$tmp/nvme-fd-probe=/usr/bin/nvme-fd-probe" \
 	--disk d1=64M --disk d2=32M \
 	--nvme serial=rnfmt0,id=c0 \
@@ -153,6 +155,12 @@ log "C: after format 1 (metadata): /dev/$d $c_fmt1"
 # With metadata, QEMU fits fewer blocks in the same image: 64 MiB / (512 + 8) blocks.
 FMT1_BYTES=$((BYTES / 520 * 512))
 [ "$(cat /sys/block/$d/size)" = 0 ] || works C "$d" 512 $FMT1_BYTES
+format C "$c" 1 --namespace-id=1 --pi=1
+d=$(disk_nsid "$a" 1)
+[ -n "$d" ] || fail "C: no disk for namespace 1 after format 1 with PI type 1"
+c_fmt1pi="$(state "$d") $(integ "$d")"
+log "C: after format 1 with PI type 1: /dev/$d $c_fmt1pi"
+[ "$(cat /sys/block/$d/size)" = 0 ] || works C "$d" 512 $FMT1_BYTES
 format C "$c" 0 --namespace-id=1
 wait_for '[ -n "$(disk_nsid "$a" 1)" ]' 10
 d=$(disk_nsid "$a" 1)
@@ -193,6 +201,12 @@ else
 	works rust rnvme0n1 512 $FMT1_BYTES
 fi
 [ -e /dev/rnvme0n2 ] || fail "rnvme0n2 went away with namespace 1's format"
+format rust rnvme0 1 --namespace-id=1 --pi=1
+[ -e /dev/rnvme0n1 ] || fail "rnvme0n1 went away with format 1 with PI type 1"
+r_fmt1pi="$(state rnvme0n1) $(integ rnvme0n1)"
+[ "$r_fmt1pi" = "$c_fmt1pi" ] || fail "after format 1 with PI type 1: ours $r_fmt1pi; C $c_fmt1pi"
+log "rust: after format 1 with PI type 1: rnvme0n1 $r_fmt1pi, as C"
+[ "$(cat /sys/block/rnvme0n1/size)" = 0 ] || works rust rnvme0n1 512 $FMT1_BYTES
 format rust rnvme0 0 --namespace-id=1
 [ -e /dev/rnvme0n1 ] || fail "rnvme0n1 did not come back after format 0"
 log "rust: after format 0: $(state rnvme0n1)"
