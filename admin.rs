@@ -495,6 +495,20 @@ impl AdminQueue {
         self.submit_sync(c).map(|_| ())
     }
 
+    /// Get Log Page `lid` of log specific identifier `lsi` (an endurance group's logs), its
+    /// first 4 KiB, into `buf`.
+    pub(crate) fn get_log_lsi_into(
+        &self,
+        buf: &Coherent<[u8]>,
+        lid: u8,
+        lsi: u16,
+    ) -> Result<(), AdminError> {
+        // CAST: 4 KiB in dwords, 0's based.
+        let mut c = Command::get_log_lsi(lid, lsi, (IDENTIFY_SIZE / 4 - 1) as u32, 0);
+        c.set_prp(kver::dma_address(buf), 0);
+        self.submit_sync(c).map(|_| ())
+    }
+
     /// Get Log Page `lid` (controller scope, Retain Asynchronous Event clear) of `len` bytes
     /// into `buf` (at most 4 KiB, page aligned).
     pub(crate) fn get_log_page(

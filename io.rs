@@ -253,6 +253,16 @@ impl glue::Operations for NvmeMq {
                 let slba = ns.lba(r.sector());
                 let nlb = ns.blocks(r.bytes());
                 let mut c = Command::rw(op, ns.nsid, slba, nlb, r.is_fua());
+                if req_op == ReqOp::Write {
+                    let stream = r.write_stream();
+                    if stream != 0 {
+                        // The block layer checks the stream against the disk's limits.
+                        let Some(pid) = ns.placement_id(stream) else {
+                            return BlkStatus::INVAL;
+                        };
+                        c.set_placement(pid);
+                    }
+                }
                 if r.nr_phys_segments() > 0 {
                     let st = set.data.map_data(r, iod, &mut c, false);
                     if !st.is_ok() {

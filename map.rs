@@ -454,6 +454,8 @@ mod kunit_tests {
             atomic_write_boundary: 0,
             integrity: None,
             zoned: None,
+            write_streams: 0,
+            write_stream_granularity: 0,
         };
         let queue = BareQueue::new(&set, Arc::new((), GFP_KERNEL)?, &limits)?;
         Ok(Fixture {

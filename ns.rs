@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! One namespace served as a disk: its identity, logical block size and sysfs attributes.
+//! One namespace served as a disk: its identity, format (block size, metadata, zones, write
+//! streams) and sysfs attributes.
 
 use core::{
     fmt,
     sync::atomic::{
+        AtomicU16,
         AtomicU32,
         AtomicU64,
         Ordering, //
@@ -12,6 +14,7 @@ use core::{
 };
 
 use kernel::{
+    prelude::*,
     str::CStr,
     sync::Arc, //
 };
@@ -20,11 +23,18 @@ use crate::{
     glue::{
         self,
         Attributes,
+        DiskQueue,
         Integrity,
         IntegrityCsum,
         SysfsWriter, //
     },
+    iod::{
+        NvmeMq,
+        PtSized, //
+    },
     nvme::{
+        cmd::Command,
+        fdp,
         ident::{
             self,
             write_hex,
@@ -53,6 +63,11 @@ pub(crate) struct Namespace {
     sectors: AtomicU64,
     /// Zone size in sectors of a zoned namespace (0: not zoned), changed with `lba_shift`.
     zone_sectors: AtomicU32,
+    /// Flexible Data Placement: the placement identifier of write stream `i + 1` (set once,
+    /// before the disk offers its streams).
+    plids: [AtomicU16; fdp::MAX_WRITE_STREAMS as usize],
+    /// Write streams the disk offers (0: none).
+    nr_plids: AtomicU16,
     /// The controller's passthrough, for the disk's ioctls and identity.
     pub(crate) passthru: Arc<Passthru>,
     /// EUI64, NGUID and UUID, for sysfs.
@@ -129,6 +144,8 @@ impl Namespace {
             meta: AtomicU64::new(meta.to_bits()),
             sectors: AtomicU64::new(sectors),
             zone_sectors: AtomicU32::new(zone_sectors),
+            plids: [const { AtomicU16::new(0) }; fdp::MAX_WRITE_STREAMS as usize],
+            nr_plids: AtomicU16::new(0),
             passthru,
             ids,
         }
@@ -163,6 +180,58 @@ impl Namespace {
         self.meta.store(meta.to_bits(), Ordering::Relaxed);
         self.sectors.store(sectors, Ordering::Relaxed);
         self.zone_sectors.store(zone_sectors, Ordering::Relaxed);
+    }
+
+    /// Takes the placement identifiers of the namespace's reclaim unit handles, write stream
+    /// `i + 1` for `pids[i]`; returns how many streams the disk may offer. Call once, before
+    /// the disk's limits offer them (the limits update orders the stores before any write).
+    pub(crate) fn set_placement_ids(&self, pids: impl Iterator<Item = u16>) -> u16 {
+        let mut n = 0;
+        for (slot, pid) in self.plids.iter().zip(pids) {
+            slot.store(pid, Ordering::Relaxed);
+            n += 1;
+        }
+        self.nr_plids.store(n, Ordering::Relaxed);
+        n
+    }
+
+    /// The placement identifier of write stream `stream` (from 1): `None` for 0 or a stream
+    /// the disk does not offer.
+    #[inline]
+    pub(crate) fn placement_id(&self, stream: u8) -> Option<u16> {
+        // Relaxed: see `set_placement_ids`.
+        let n = self.nr_plids.load(Ordering::Relaxed);
+        if stream == 0 || u16::from(stream) > n {
+            return None;
+        }
+        Some(self.plids[usize::from(stream) - 1].load(Ordering::Relaxed))
+    }
+
+    /// Runs the driver's own command `c` with `buf` as its data (read from the device) on the
+    /// disk's `queue`, as C's `nvme_submit_sync_cmd()` on a namespace queue, and waits for it:
+    /// `EIO` when it fails.
+    pub(crate) fn run_on_disk(
+        &self,
+        queue: DiskQueue<NvmeMq>,
+        c: &Command,
+        buf: &mut [u8],
+    ) -> Result {
+        let mut rq = queue.alloc_passthru(false)?;
+        rq.map_kernel(buf)?;
+        rq.request().data().clear();
+        rq.owned().pt_sized = PtSized {
+            lba_shift: self.lba_shift(),
+            meta: self.meta().to_bits(),
+            meta_len: 0,
+        };
+        rq.owned().pt_cmd = Some(*c);
+        let st = rq.execute();
+        rq.owned().pt_cmd = None;
+        if st.is_ok() && rq.request().data().status().is_success() {
+            Ok(())
+        } else {
+            Err(EIO)
+        }
     }
 
     /// The disk's capacity in 512-byte sectors.

@@ -41,7 +41,11 @@ use crate::{
     },
     nvme::{
         aen::ns_missing,
-        cmd,
+        cmd::{
+            self,
+            Command, //
+        },
+        fdp::{self, FdpFeature},
         ident::{
             self,
             IdCtrl,
@@ -454,6 +458,10 @@ impl NsScan {
                 return Revalidated::Remove;
             }
         };
+        // The write streams stay those found when the disk was added.
+        let mut fmt = fmt;
+        fmt.limits.write_streams = d.fmt.limits.write_streams;
+        fmt.limits.write_stream_granularity = d.fmt.limits.write_stream_granularity;
         if fmt == d.fmt {
             return Revalidated::Kept;
         }
@@ -547,6 +555,65 @@ impl NsScan {
         })
     }
 
+    /// Offers the placement handles of a namespace (Identify data `id_ns`) with Flexible Data
+    /// Placement enabled as its disk's write streams, as C's `nvme_query_fdp_info()`: FDP
+    /// enabled for its endurance group (Get Features FDP), the reclaim unit nominal size of
+    /// the configuration in use (FDP Configurations log) as the stream granularity, and the
+    /// placement identifiers its reclaim unit handles report (I/O Management Receive on the
+    /// disk's queue), stream `i + 1` for the `i`th. Nothing to do without FDP.
+    fn setup_fdp(
+        &self,
+        admin: &AdminQueue,
+        buf: &Coherent<[u8]>,
+        id_ns: &[u8; IDENTIFY_SIZE],
+        d: &mut NsDisk,
+    ) -> Result<(), &'static str> {
+        let endgid = fdp::endgid(id_ns);
+        let cqe = admin
+            .submit_sync(Command::get_features_fdp(endgid))
+            .map_err(|_| "Get Features FDP failed")?;
+        let feature = FdpFeature::from_dw0(cqe.result_dw0());
+        if !feature.enabled {
+            return Ok(());
+        }
+        admin
+            .get_log_lsi_into(buf, fdp::LOG_FDP_CONFIGS, endgid)
+            .map_err(|_| "the FDP configurations log failed")?;
+        let log = identify_copy(buf).map_err(|_| "no memory")?;
+        let cfg = fdp::fdp_config(&log[..], feature.config_index)
+            .map_err(|_| "bad FDP configurations log")?;
+        if !cfg.valid || cfg.nrg > 1 || cfg.runs == 0 {
+            return Err("FDP configuration not valid, or of several reclaim groups");
+        }
+        let len = fdp::ruhs_size(fdp::MAX_WRITE_STREAMS);
+        let mut ruhs = KVec::from_elem(0u8, len, GFP_KERNEL).map_err(|_| "no memory")?;
+        // CAST: a few KiB in dwords, 0's based.
+        let c = Command::io_mgmt_recv_ruhs(d.nsid, (len / 4 - 1) as u32);
+        let ns = d.disk.data();
+        ns.run_on_disk(d.disk.disk_queue(), &c, &mut ruhs)
+            .map_err(|_| "I/O Management Receive failed")?;
+        let n = ns
+            .set_placement_ids(fdp::placement_ids(&ruhs).take(usize::from(fdp::MAX_WRITE_STREAMS)));
+        if n == 0 {
+            return Ok(());
+        }
+        let mut limits = d.fmt.limits;
+        limits.write_streams = n;
+        limits.write_stream_granularity = u32::try_from(cfg.runs).unwrap_or(u32::MAX);
+        d.disk
+            .update(d.fmt.sectors, &limits, || ())
+            .map_err(|_| "the disk took no write streams")?;
+        d.fmt.limits = limits;
+        dev_info!(
+            self.dev,
+            "namespace {}: {} write streams (FDP placement handles), {} byte reclaim units\n",
+            d.nsid,
+            n,
+            cfg.runs
+        );
+        Ok(())
+    }
+
     /// Says so when namespace `nsid` (`ns`) gets a disk of no capacity because the driver
     /// cannot carry the metadata of its format `fmt`.
     fn warn_unusable(&self, nsid: u32, ns: &IdNs, fmt: &DiskFormat) {
@@ -625,6 +692,8 @@ impl NsScan {
             max_write_zeroes_sectors: max_write_zeroes_sectors(idc, nvm, max_transfer, lba_shift),
             integrity,
             zoned,
+            write_streams: 0,
+            write_stream_granularity: 0,
         };
         DiskFormat {
             lba_shift,
@@ -725,7 +794,15 @@ impl NsScan {
             &fmt.limits,
             &self.dev,
         ) {
-            Ok(disk) => Ok(Added::Disk(NsDisk { nsid, disk, fmt })),
+            Ok(disk) => {
+                let mut d = NsDisk { nsid, disk, fmt };
+                if self.idc.ctratt & fdp::CTRATT_FDPS != 0 {
+                    if let Err(why) = self.setup_fdp(admin, buf, &id, &mut d) {
+                        dev_warn!(self.dev, "namespace {}: no write streams ({})\n", nsid, why);
+                    }
+                }
+                Ok(Added::Disk(d))
+            }
             Err(e) => {
                 dev_err!(
                     self.dev,

@@ -18,10 +18,7 @@ use crate::{
         Zone,
         ZoneReport, //
     },
-    iod::{
-        NvmeMq,
-        PtSized, //
-    },
+    iod::NvmeMq,
     ns::Namespace,
     nvme::{
         cmd::Command,
@@ -80,7 +77,7 @@ pub(crate) fn nvme_ns_report_zones(
             zns::report_numd(len),
             true,
         );
-        receive(ns, queue, &c, &mut buf)?;
+        ns.run_on_disk(queue, &c, &mut buf)?;
         // CAST: a count of at most `u32::MAX` zones is what can be reported.
         let nz = zns::nr_zones(&buf)
             .min(u64::from(nr_zones - idx))
@@ -110,25 +107,5 @@ pub(crate) fn nvme_ns_report_zones(
         Err(EINVAL)
     } else {
         Ok(idx)
-    }
-}
-
-/// Runs Zone Management Receive `c` into `buf` on the disk's queue and waits for it.
-fn receive(ns: &Namespace, queue: DiskQueue<NvmeMq>, c: &Command, buf: &mut [u8]) -> Result {
-    let mut rq = queue.alloc_passthru(false)?;
-    rq.map_kernel(buf)?;
-    rq.request().data().clear();
-    rq.owned().pt_sized = PtSized {
-        lba_shift: ns.lba_shift(),
-        meta: ns.meta().to_bits(),
-        meta_len: 0,
-    };
-    rq.owned().pt_cmd = Some(*c);
-    let st = rq.execute();
-    rq.owned().pt_cmd = None;
-    if st.is_ok() && rq.request().data().status().is_success() {
-        Ok(())
-    } else {
-        Err(EIO)
     }
 }

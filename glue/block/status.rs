@@ -30,6 +30,8 @@ impl BlkStatus {
     pub(crate) const RESOURCE: Self = Self(9);
     /// Generic I/O error (`BLK_STS_IOERR`).
     pub(crate) const IOERR: Self = Self(10);
+    /// Invalid request, e.g. a write stream the disk does not offer (`BLK_STS_INVAL`).
+    pub(crate) const INVAL: Self = Self(19);
 
     /// Returns true for `BLK_STS_OK`.
     pub(crate) fn is_ok(self) -> bool {

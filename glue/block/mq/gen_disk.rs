@@ -85,6 +85,11 @@ pub(crate) struct Limits {
     pub(crate) integrity: Option<super::super::integrity::Integrity>,
     /// The disk is zoned, with this geometry.
     pub(crate) zoned: Option<super::super::zoned::ZonedLimits>,
+    /// Write streams writers may choose among (`max_write_streams`, 0: none), and the bytes a
+    /// stream fills before the device moves it on (`write_stream_granularity`).
+    pub(crate) write_streams: u16,
+    /// See `write_streams`.
+    pub(crate) write_stream_granularity: u32,
 }
 
 /// log2 of the largest logical block size the block layer takes (`BLK_MAX_BLOCK_SIZE`): 64 KiB
@@ -136,6 +141,8 @@ fn set_queue_limits(lim: &mut bindings::queue_limits, limits: &Limits) {
     }
     super::super::integrity::set_limits(lim, limits.integrity.as_ref());
     super::super::zoned::set_limits(lim, limits.zoned.as_ref());
+    lim.max_write_streams = limits.write_streams;
+    lim.write_stream_granularity = limits.write_stream_granularity;
     if limits.write_cache {
         lim.features |= BLK_FEAT_WRITE_CACHE;
         if limits.fua {
@@ -329,6 +336,13 @@ impl<T: Operations> GenDisk<T> {
     /// The disk's data.
     pub(crate) fn data(&self) -> &T::Disk {
         &self.data
+    }
+
+    /// The disk's request queue, for the driver's own commands on it.
+    pub(crate) fn disk_queue(&self) -> DiskQueue<T> {
+        // SAFETY: the queue is set at allocation, never changes and lives with the gendisk,
+        // which `self` holds; the handle is used within a borrow of `self` (its invariant).
+        DiskQueue(unsafe { NonNull::new_unchecked(self.queue()) }, PhantomData)
     }
 
     /// The request queue of the disk.

@@ -285,6 +285,21 @@ impl<T: Operations> Request<T> {
         unsafe { IntegrityChecks::of_bio(bio) }
     }
 
+    /// The write stream the request's writer chose (`bi_write_stream` of its first bio; the
+    /// block layer merges only bios of one stream): 0 for none.
+    pub(crate) fn write_stream(&self) -> u8 {
+        // SAFETY: `self` is a valid request (type invariant), whose first bio (if any) lives
+        // until the request ends.
+        unsafe {
+            let bio = (*self.as_raw()).bio;
+            if bio.is_null() {
+                0
+            } else {
+                (*bio).bi_write_stream
+            }
+        }
+    }
+
     /// Integrity segments of the request after coalescing.
     pub(crate) fn nr_integrity_segments(&self) -> u16 {
         // SAFETY: `self` is a valid request (type invariant).

@@ -19,6 +19,8 @@ mod test_aen;
 #[cfg(test)]
 mod test_cmd;
 #[cfg(test)]
+mod test_fdp;
+#[cfg(test)]
 mod test_ident;
 #[cfg(test)]
 mod test_meta;
