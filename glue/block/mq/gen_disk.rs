@@ -268,7 +268,7 @@ impl<T: Operations> GenDisk<T> {
         parent: &device::Device,
     ) -> Result<Self> {
         if limits.integrity.is_some() && !super::super::integrity::INTEGRITY_SUPPORTED {
-            return Err(EOPNOTSUPP);
+            return Err(EINVAL);
         }
         let mut lim = queue_limits(limits);
         // The reference `private_data` owns (see the type invariant).
@@ -362,7 +362,7 @@ impl<T: Operations> GenDisk<T> {
     /// a [`FrozenDisks`] of the same disk is allowed.
     pub(crate) fn update(&self, capacity: u64, limits: &Limits, during: impl FnOnce()) -> Result {
         if limits.integrity.is_some() && !super::super::integrity::INTEGRITY_SUPPORTED {
-            return Err(EOPNOTSUPP);
+            return Err(EINVAL);
         }
         let q = self.queue();
         // SAFETY: `q` is the live queue of an added disk (type invariant); `limits_lock` guards

@@ -106,7 +106,7 @@ pub(crate) trait Operations: Sized + 'static {
         _nr_zones: u32,
         _report: &mut ZoneReport,
     ) -> Result<u32> {
-        Err(EOPNOTSUPP)
+        Err(EINVAL)
     }
 
     /// An ioctl the block layer does not handle itself, on the disk or one of its partitions
