@@ -26,7 +26,8 @@
 #
 # Usage: tests/blktests.sh [--args 'CHECK ARGS'] [--time S] [--timeout S]
 #                          [--drivers 'rust_nvme nvme'] | --report DIR
-# Environment: BLKTESTS (the blktests checkout, required), BLKTESTS_ARGS,
+# Environment: BLKTESTS (the blktests checkout, required), BLKTESTS_ZONED=1 (the
+#   namespace is zoned, for './check zbd'), BLKTESTS_ARGS,
 #   BLKTESTS_TIME, BLKTESTS_VM_TIMEOUT, BLKTESTS_DRIVERS (same meaning as the
 #   options), KDIR, RNVME_MODULE (a rust_nvme.ko to test instead of building
 #   one), RNVME_LOGDIR.
@@ -46,7 +47,8 @@ usage: make blktests BLKTESTS=/path/to/blktests
   --drivers LIST  drivers to run, in order (default 'rust_nvme nvme')
   --report DIR    print the table of an earlier run's results directory again
 
-Environment: BLKTESTS (required), BLKTESTS_ARGS, BLKTESTS_TIME, BLKTESTS_VM_TIMEOUT,
+Environment: BLKTESTS (required), BLKTESTS_ZONED=1 (a zoned namespace, for --args zbd),
+BLKTESTS_ARGS, BLKTESTS_TIME, BLKTESTS_VM_TIMEOUT,
 BLKTESTS_DRIVERS, KDIR, RNVME_MODULE, RNVME_LOGDIR.
 EOF
 }
@@ -313,6 +315,14 @@ GUEST
 }
 
 logdir=${RNVME_LOGDIR:-$RNVME_ROOT/build/logs}
+# BLKTESTS_ZONED=1: the namespace is zoned (64 MiB zones, for the zbd group), as a
+# separate nvme-ns so that QEMU takes its zoned properties.
+if [ "${BLKTESTS_ZONED:-0}" = 1 ]; then
+	ns_args=(--nvme serial=blkt0,bus=rp1,id=nv0
+		--qemu '-device nvme-ns,drive=d0,bus=nv0,nsid=1,zoned=on,zoned.zone_size=64M,zoned.max_open=16,zoned.max_active=32')
+else
+	ns_args=(--nvme serial=blkt0,drive=d0,bus=rp1,id=nv0)
+fi
 vm_failed=()
 for d in $drivers; do
 	say "blktests with $d (./check $check_args, TIMEOUT=$fio_time; up to $vm_timeout s)"
@@ -322,7 +332,7 @@ for d in $drivers; do
 	tests/harness/vm.sh --name "blktests-$d" --timeout "$vm_timeout" --mem 2G \
 		--disk d0=1G \
 		--qemu '-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x8 -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off' \
-		--nvme serial=blkt0,drive=d0,bus=rp1,id=nv0 \
+		"${ns_args[@]}" \
 		"${files[@]}" "$out/guest-$d.sh" || rc=$?
 	echo "    $d: $((SECONDS - t0)) s"
 	[ $rc = 0 ] || vm_failed+=("$d")
