@@ -244,6 +244,9 @@ export RNVME_EXTRA_TOOLS="${extra[*]}"
 # busybox's gzip (the applet wins in zgrep's sh) reads gzip data only.
 gzip -c "$KDIR/.config" >"$out/config.gz"
 files=(--file "$out/blktests.tar.gz=/blktests.tar.gz" --file "$out/config.gz=/boot/config-$release")
+# null_blk needs configfs, a module in the test kernel that the common initramfs leaves out.
+[ ! -f "$KDIR/fs/configfs/configfs.ko" ] ||
+	files+=(--file "$KDIR/fs/configfs/configfs.ko=/lib/modules/configfs.ko")
 # The src/ helpers' shared libraries (libstdc++ for discontiguous-io, liburing), at
 # the same paths in the guest.
 while read -r lib; do
@@ -279,6 +282,12 @@ chmod 0755 /usr/bin/udevadm
 # Everything here runs as root, where sudo would only run the command (nvme/067 calls it).
 printf '#!/bin/sh\nexec "$@"\n' >/usr/bin/sudo
 chmod 0755 /usr/bin/sudo
+# modprobe (busybox's) finds the initramfs' modules (null_blk, which the zbd and some block
+# tests load themselves) through a modules.dep of the running release.
+moddir=/lib/modules/$(uname -r)
+mkdir -p "$moddir"
+cp /lib/modules/*.ko "$moddir"/
+printf 'configfs.ko:\nnull_blk.ko: configfs.ko\nnvme-core.ko:\nnvme.ko: nvme-core.ko\n' >"$moddir/modules.dep"
 mkdir -p /root/blktests
 tar -xzf /blktests.tar.gz -C /root/blktests
 rm /blktests.tar.gz
