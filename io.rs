@@ -114,6 +114,37 @@ impl IoSet {
         Ok(c)
     }
 
+    /// Maps the data of a read, write or zone append `r` of `nlb` blocks at `slba` on `ns`
+    /// into `c`, and its metadata where the namespace has some; on failure releases what was
+    /// mapped and returns the status to end the request with.
+    #[inline(always)]
+    fn map_blocks(
+        &self,
+        ns: &Namespace,
+        r: &Request<NvmeMq>,
+        iod: &mut IodOwned,
+        c: &mut Command,
+        slba: u64,
+        nlb: u32,
+    ) -> BlkStatus {
+        if r.nr_phys_segments() > 0 {
+            let st = self.data.map_data(r, iod, c, false);
+            if !st.is_ok() {
+                self.data.release(iod);
+                return st;
+            }
+        }
+        let meta = ns.meta();
+        if meta.ms != 0 {
+            let st = self.setup_meta(&meta, r, iod, c, slba, nlb);
+            if !st.is_ok() {
+                self.data.release(iod);
+                return st;
+            }
+        }
+        BlkStatus::OK
+    }
+
     /// Adds what a read or write of `nlb` blocks at `slba` needs on a namespace with metadata
     /// (format `meta`): the metadata buffer the block layer attached, mapped (MPTR), and the
     /// protection information checks it asked for; or, with no buffer on a format whose
@@ -263,20 +294,9 @@ impl glue::Operations for NvmeMq {
                         c.set_placement(pid);
                     }
                 }
-                if r.nr_phys_segments() > 0 {
-                    let st = set.data.map_data(r, iod, &mut c, false);
-                    if !st.is_ok() {
-                        set.data.release(iod);
-                        return st;
-                    }
-                }
-                let meta = ns.meta();
-                if meta.ms != 0 {
-                    let st = set.setup_meta(&meta, r, iod, &mut c, slba, nlb);
-                    if !st.is_ok() {
-                        set.data.release(iod);
-                        return st;
-                    }
+                let st = set.map_blocks(ns, r, iod, &mut c, slba, nlb);
+                if !st.is_ok() {
+                    return st;
                 }
                 c
             }
@@ -284,18 +304,9 @@ impl glue::Operations for NvmeMq {
                 let slba = ns.lba(r.sector());
                 let nlb = ns.blocks(r.bytes());
                 let mut c = Command::zone_append(ns.nsid, slba, nlb, r.is_fua());
-                let st = set.data.map_data(r, iod, &mut c, false);
+                let st = set.map_blocks(ns, r, iod, &mut c, slba, nlb);
                 if !st.is_ok() {
-                    set.data.release(iod);
                     return st;
-                }
-                let meta = ns.meta();
-                if meta.ms != 0 {
-                    let st = set.setup_meta(&meta, r, iod, &mut c, slba, nlb);
-                    if !st.is_ok() {
-                        set.data.release(iod);
-                        return st;
-                    }
                 }
                 // CAST: the shift is at most 16.
                 iod.append_shift = Some(ns.lba_shift() as u8);
