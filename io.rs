@@ -134,9 +134,8 @@ impl IoSet {
                 return st;
             }
         }
-        let meta = ns.meta();
-        if meta.ms != 0 {
-            let st = self.setup_meta(&meta, r, iod, c, slba, nlb);
+        if ns.has_meta() {
+            let st = self.setup_meta(&ns.meta(), r, iod, c, slba, nlb);
             if !st.is_ok() {
                 self.data.release(iod);
                 return st;
@@ -284,7 +283,7 @@ impl glue::Operations for NvmeMq {
                 let slba = ns.lba(r.sector());
                 let nlb = ns.blocks(r.bytes());
                 let mut c = Command::rw(op, ns.nsid, slba, nlb, r.is_fua());
-                if req_op == ReqOp::Write {
+                if req_op == ReqOp::Write && ns.has_write_streams() {
                     let stream = r.write_stream();
                     if stream != 0 {
                         // The block layer checks the stream against the disk's limits.
@@ -327,7 +326,9 @@ impl glue::Operations for NvmeMq {
                 let slba = ns.lba(r.sector());
                 let mut c =
                     Command::write_zeroes(ns.nsid, slba, ns.blocks(r.bytes()), !r.is_nounmap());
-                c.set_pi(&meta::write_zeroes_pi(&ns.meta(), slba));
+                if ns.has_meta() {
+                    c.set_pi(&meta::write_zeroes_pi(&ns.meta(), slba));
+                }
                 c
             }
             ReqOp::Discard => match set.setup_discard(ns, r, iod) {

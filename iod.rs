@@ -307,6 +307,7 @@ impl CqeFate {
 /// `tags` is the tag array of a hardware context of a live tag set of `T`, without an I/O
 /// scheduler switch under way (as in the C driver, the requests a tag points to are those of the
 /// tag set, or of the scheduler while it lives).
+#[inline(always)]
 pub(crate) unsafe fn end_cqe<T: glue::Operations<RequestData = Iod>>(
     tags: Tags,
     cqe: &Completion,

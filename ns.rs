@@ -159,6 +159,21 @@ impl Namespace {
         self.lba_shift.load(Ordering::Relaxed)
     }
 
+    /// True when the namespace's format has metadata (the I/O path's quick test before
+    /// [`Namespace::meta`]).
+    #[inline]
+    pub(crate) fn has_meta(&self) -> bool {
+        // Relaxed: as `lba_shift`. The metadata size is the low 16 bits of the packed format.
+        self.meta.load(Ordering::Relaxed) & 0xffff != 0
+    }
+
+    /// True when the disk offers write streams.
+    #[inline]
+    pub(crate) fn has_write_streams(&self) -> bool {
+        // Relaxed: see `set_placement_ids`.
+        self.nr_plids.load(Ordering::Relaxed) != 0
+    }
+
     /// The metadata of the namespace's format.
     #[inline]
     pub(crate) fn meta(&self) -> MetaFormat {
