@@ -444,18 +444,8 @@ mod kunit_tests {
             max_segments: MAX_SEGMENTS,
             virt_boundary_mask: if sgl { 0 } else { PAGE as u64 - 1 },
             dma_alignment: 3,
-            write_cache: false,
-            fua: false,
-            max_discard_sectors: 0,
             max_discard_segments: 1,
-            discard_granularity: 0,
-            max_write_zeroes_sectors: 0,
-            atomic_write_max: 0,
-            atomic_write_boundary: 0,
-            integrity: None,
-            zoned: None,
-            write_streams: 0,
-            write_stream_granularity: 0,
+            ..Limits::default()
         };
         let queue = BareQueue::new(&set, Arc::new((), GFP_KERNEL)?, &limits)?;
         Ok(Fixture {
