@@ -8,6 +8,7 @@
 //! mapping that the [`crate::driver::Controller`] keeps alive until every user of the core is gone.
 
 use core::sync::atomic::{
+    AtomicBool,
     AtomicU8,
     Ordering, //
 };
@@ -46,6 +47,9 @@ use crate::{
             Regs,
             RegsIo, //
         },
+        BioList,
+        BlkStatus,
+        OwnedRequest,
         TagSetRef, //
     },
     iod::{
@@ -130,6 +134,13 @@ pub(crate) struct CtrlCore {
     aborts: SpinLock<KVec<(u16, u16)>>,
     #[pin]
     abort_work: Work<CtrlCore, ABORT>,
+    /// Bios of requests that were waiting on a hardware queue the controller no longer has
+    /// after a reset, submitted again once the tag set has its new size.
+    #[pin]
+    pub(crate) rerouted: BioList,
+    /// A restart is waiting for the block layer to resize the tag set: an I/O timeout now
+    /// gives the controller up (the resize waits for every request to end).
+    resizing: AtomicBool,
 }
 
 impl State {
@@ -263,6 +274,8 @@ impl CtrlCore {
             health_work <- new_delayed_work!("rust_nvme_health"),
             aborts <- new_spinlock!(KVec::new(), "rust_nvme_aborts"),
             abort_work <- new_work!("rust_nvme_abort"),
+            rerouted <- BioList::new(),
+            resizing: AtomicBool::new(false),
         })
     }
 
@@ -741,10 +754,21 @@ impl CtrlCore {
     fn restart(&self) {
         let io = self.io.lock();
         match self.reinit(io.as_ref()) {
-            Ok(()) => {
+            Ok(online) => {
                 // Held commands go on, then the event requests (their Set Features is one).
                 self.admin.unfence();
                 self.admin.resume_events();
+                let tagset = io.as_ref().and_then(|io| io.tagset);
+                // SAFETY: the tag set is allocated while `io` holds it (type invariant).
+                let resize = tagset.filter(|t| unsafe { t.nr_hw_queues() } != online);
+                if let Some(t) = resize {
+                    self.resizing.store(true, Ordering::Release);
+                    // SAFETY: quiesced by `disable_for_reset`; allocated (we hold the lock).
+                    unsafe { t.unquiesce() };
+                    drop(io);
+                    self.resize(t, online);
+                    self.resizing.store(false, Ordering::Release);
+                }
                 // A teardown that started meanwhile keeps its own state.
                 let _ = self.state.compare_exchange(
                     State::Resetting as u8,
@@ -753,9 +777,9 @@ impl CtrlCore {
                     Ordering::Acquire,
                 );
                 dev_info!(self.dev, "controller reset complete\n");
-                if let Some(t) = io.as_ref().and_then(|io| io.tagset) {
+                if let (Some(t), None) = (tagset, resize) {
                     // SAFETY: quiesced by `disable_for_reset`; the tag set is still allocated
-                    // (we hold the lock).
+                    // (we hold the lock: it was not dropped without a resize).
                     unsafe { t.unquiesce() };
                 }
             }
@@ -797,8 +821,67 @@ impl CtrlCore {
         }
     }
 
-    /// Enables the controller again and re-creates its I/O queues.
-    fn reinit(&self, io: Option<&IoRefs>) -> Result {
+    /// Gives the tag set `online` hardware queues after a reset that created that many (as the
+    /// C driver's `nvme_pci_update_nr_queues()`), with dispatch running: requests on the
+    /// contexts of queues the controller no longer has give their bios back (`queue_rq`), to
+    /// be submitted again here once the maps point only at queues that exist.
+    ///
+    /// Called by [`Self::restart`] without the `io` lock (an I/O timeout meanwhile kills the
+    /// controller, which takes it); the tag set stays allocated because teardown cancels the
+    /// reset work, and the other callers of the restart run under the device lock, which
+    /// excludes unbinding.
+    fn resize(&self, t: TagSetRef<NvmeMq>, online: u32) {
+        // SAFETY: see above for the allocation; dispatch was resumed by the caller, and no
+        // lock that a completion or a timeout takes is held.
+        let before = unsafe { t.nr_hw_queues() };
+        // SAFETY: as above.
+        unsafe { t.update_nr_hw_queues(online) };
+        // SAFETY: as above.
+        let after = unsafe { t.nr_hw_queues() };
+        // The contexts of the queues beyond the new size are gone, and their tag arrays freed.
+        if let Some(io) = self.io.lock().as_ref() {
+            for q in io.queues.iter().skip(after as usize) {
+                q.clear_tags();
+            }
+        }
+        dev_info!(
+            self.dev,
+            "{} I/O queues after the reset (the controller granted fewer or more): hardware contexts {} -> {}\n",
+            online,
+            before,
+            after
+        );
+        self.rerouted.resubmit();
+    }
+
+    /// A request reached the context of a queue the controller does not have (the reset
+    /// that preceded the tag set's resize granted fewer): its bios are taken back, to be
+    /// submitted again after the resize, and the request ends without them. Passthrough
+    /// commands and flushes without data cannot be placed elsewhere: they fail with
+    /// `BLK_STS_IOERR`, as C fails every request on such a queue.
+    #[cold]
+    pub(crate) fn reroute(&self, rq: OwnedRequest<'_, NvmeMq>) -> BlkStatus {
+        if rq.is_passthrough() {
+            return BlkStatus::IOERR;
+        }
+        // SAFETY: `rq` is in `queue_rq`, not started, and is ended right after.
+        if unsafe { self.rerouted.steal_from(&rq) } {
+            rq.end(BlkStatus::OK);
+            BlkStatus::OK
+        } else {
+            BlkStatus::IOERR
+        }
+    }
+
+    /// True while a restart waits for the tag set's resize (see [`Self::resize`]).
+    pub(crate) fn resizing(&self) -> bool {
+        self.resizing.load(Ordering::Acquire)
+    }
+
+    /// Enables the controller again and re-creates its I/O queues: as many as it grants now,
+    /// in queue-id order (the polled queues, last, go first when it grants fewer). Returns how
+    /// many were created.
+    fn reinit(&self, io: Option<&IoRefs>) -> Result<u32> {
         // Whatever ran the controller meanwhile (the firmware, or a boot kernel before a
         // hibernation image is restored) may have left it enabled with queues of its own:
         // disabled first, before it may reach memory again. (One that keeps CSTS.CFS or
@@ -819,22 +902,39 @@ impl CtrlCore {
             b.clear();
         }
         self.enable(&self.admin.q)?;
-        if let Some(io) = io {
-            // CAST: at most 1024 queues.
-            let nr = io.queues.len() as u16;
-            let granted = self.admin.set_queue_count(nr)?;
-            if granted < nr {
-                return Err(EIO);
-            }
-            for q in io.queues.iter() {
-                q.reset_rings();
+        let Some(io) = io else {
+            return Ok(0);
+        };
+        // CAST: at most 1024 queues.
+        let nr = io.queues.len() as u16;
+        let granted = self.admin.set_queue_count(nr)?;
+        if granted == 0 {
+            dev_err!(
+                self.dev,
+                "the controller grants no I/O queue after the reset\n"
+            );
+            return Err(EIO);
+        }
+        if granted != nr {
+            dev_warn!(
+                self.dev,
+                "the controller grants {} of our {} I/O queues after the reset\n",
+                granted.min(nr),
+                nr
+            );
+        }
+        for (i, q) in io.queues.iter().enumerate() {
+            q.reset_rings();
+            let on = i < usize::from(granted);
+            q.set_online(on);
+            if on {
                 self.admin.create_io_queue(q, !q.polled)?;
             }
-            if let Some(b) = &io.dbbuf {
-                self.config_dbbuf(b);
-            }
         }
-        Ok(())
+        if let Some(b) = &io.dbbuf {
+            self.config_dbbuf(b);
+        }
+        Ok(u32::from(granted.min(nr)))
     }
 
     /// Hands the shadow doorbell pages to the controller (Doorbell Buffer Config); returns
@@ -862,7 +962,7 @@ impl CtrlCore {
         if self.is_dead() || self.csts().is_gone() {
             return;
         }
-        for q in queues.iter().rev() {
+        for q in queues.iter().rev().filter(|q| q.is_online()) {
             if let Err(e) = self.admin.delete_io_queue(q.qid) {
                 dev_warn!(
                     self.dev,

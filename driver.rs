@@ -232,7 +232,11 @@ fn nvme_pci_enable<'bound>(
         return Err(ENODEV);
     }
     if !cap.css_nvm() {
-        dev_err!(pdev, "controller does not support the NVM command set\n");
+        dev_err!(
+            pdev,
+            "controller does not support the NVM command set (CAP {:#x})\n",
+            cap.0
+        );
         return Err(ENODEV);
     }
     if CTRL_PAGE_SHIFT < cap.min_page_shift() || CTRL_PAGE_SHIFT > cap.max_page_shift() {

@@ -15,7 +15,8 @@
 //! What differs between the kernels the driver builds against (7.3, and 7.2) is in [`kver`].
 
 pub(crate) mod block {
-    //! Block devices: status codes and blk-mq.
+    //! Block devices: status codes, bios and blk-mq.
+    pub(crate) mod bio_list;
     pub(crate) mod mq {
         //! blk-mq: requests, their data mapping and completion, tag sets, disks.
         pub(crate) mod comp_batch;
@@ -56,6 +57,7 @@ pub(crate) mod testing;
 pub(crate) mod workqueue;
 
 pub(crate) use block::{
+    bio_list::BioList,
     integrity::{
         Integrity,
         IntegrityCsum,

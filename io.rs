@@ -270,6 +270,9 @@ impl glue::Operations for NvmeMq {
         if set.core.is_dead() {
             return BlkStatus::IOERR;
         }
+        if !hwq.is_online() {
+            return set.core.reroute(rq);
+        }
         let (r, iod) = rq.parts();
         r.data().reset();
         let req_op = r.op();
@@ -433,7 +436,13 @@ impl glue::Operations for NvmeMq {
         match core.state() {
             // First expiry of a live controller's command: ask the controller to abort it,
             // and give the abort (or the command) another timeout period.
-            State::Live if !csts.is_gone() && !csts.cfs() && !hwq.polled && iod.set_aborted() => {
+            State::Live
+                if !csts.is_gone()
+                    && csts.rdy()
+                    && !csts.cfs()
+                    && !hwq.polled
+                    && iod.set_aborted() =>
+            {
                 // The abort work sends the Abort; this handler does not wait for it.
                 let queued = core.queue_abort(hwq.qid, iod.cid(rq.tag()));
                 dev_warn!(
@@ -467,6 +476,12 @@ impl glue::Operations for NvmeMq {
                 core.schedule_reset();
                 TimeoutAction::ResetTimer
             }
+            // A restart waiting for the tag set's resize waits for this request: as the C
+            // driver's timeout while connecting, the controller is given up.
+            State::Resetting if core.resizing() => {
+                core.kill("I/O timeout while the queues were being resized");
+                TimeoutAction::Done
+            }
             // The reset in progress cancels and retries the request.
             State::Resetting => TimeoutAction::ResetTimer,
             // Gone, dead or being removed: nothing will complete it.
@@ -478,17 +493,33 @@ impl glue::Operations for NvmeMq {
     }
 
     fn map_queues(set: &IoSet, maps: &mut QueueMaps<'_>) {
-        if maps.count() > 1 {
+        // The queues the controller has now: a prefix, as a reset creates them in order (see
+        // `CtrlCore::reinit`); at least the first.
+        let online = |qs: &[Arc<Queue>]| {
             // CAST: at most 1024 queues.
-            let nr_poll = set.queues.len() as u32 - set.nr_default;
-            maps.map(MapKind::Default).set_range(set.nr_default, 0);
+            qs.iter().take_while(|q| q.is_online()).count() as u32
+        };
+        // CAST: `nr_default` is at most the number of queues.
+        let (default_qs, poll_qs) = set.queues.split_at(set.nr_default as usize);
+        let nr_default = online(default_qs).max(1);
+        let nr_poll = if nr_default == set.nr_default {
+            online(poll_qs)
+        } else {
+            0
+        };
+        if maps.count() > 1 {
+            maps.map(MapKind::Default).set_range(nr_default, 0);
             maps.map(MapKind::Read).set_range(0, 0);
             let mut poll = maps.map(MapKind::Poll);
-            poll.set_range(nr_poll, set.nr_default);
-            poll.map_evenly();
+            poll.set_range(nr_poll, nr_default);
+            if nr_poll > 0 {
+                poll.map_evenly();
+            }
         }
         let mut map = maps.map(MapKind::Default);
-        if set.irq_affinity {
+        // With fewer queues than vectors, the vectors' affinity would leave CPUs without a
+        // queue: spread them evenly instead.
+        if set.irq_affinity && nr_default == set.nr_default {
             map.map_by_irq_affinity(&set.data.dev, 1);
         } else {
             map.map_evenly();

@@ -294,6 +294,9 @@ pub(crate) struct Queue {
     dev: ARef<device::Device>,
     /// Completion entries dropped because they named no request in flight.
     bogus: AtomicU32,
+    /// Created on the controller: false for a queue a reset could not have again (the
+    /// controller granted fewer queues), until a later reset does.
+    online: AtomicBool,
 }
 
 impl Queue {
@@ -339,6 +342,7 @@ impl Queue {
             cq_hint: AtomicU32::new(cq_hint(&cq_ring)),
             tags: TagsCell::new(),
             polled,
+            online: AtomicBool::new(true),
             sq_shadow,
             cq_shadow,
             stats: QueueStats::new(stats),
@@ -360,6 +364,11 @@ impl Queue {
     /// Records the blk-mq tag array of this queue's hardware context.
     pub(crate) fn set_tags(&self, tags: Tags) {
         self.tags.set(tags);
+    }
+
+    /// Forgets the tag array: the queue's hardware context went with a resize of the tag set.
+    pub(crate) fn clear_tags(&self) {
+        self.tags.clear();
     }
 
     /// The blk-mq tag array of this queue.
@@ -447,6 +456,18 @@ impl Queue {
             self.cq_db.write(u32::from(cq_head));
             self.stats.add(&self.stats.cq_mmio, 1);
         }
+    }
+
+    /// True while the queue exists on the controller (see [`Self::set_online`]).
+    #[inline(always)]
+    pub(crate) fn is_online(&self) -> bool {
+        self.online.load(Ordering::Acquire)
+    }
+
+    /// Records whether the last (re)start created the queue on the controller. Set before
+    /// dispatch resumes, which orders it before `queue_rq` reads it.
+    pub(crate) fn set_online(&self, on: bool) {
+        self.online.store(on, Ordering::Release);
     }
 
     /// Returns both rings to their initial state (empty, phase tag 1) after the controller was

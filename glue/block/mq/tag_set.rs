@@ -81,8 +81,9 @@ impl Tags {
     }
 }
 
-/// Where a hardware queue keeps its [`Tags`] once blk-mq has set them up: written once by
-/// `init_hctx`, read by every completion, so a plain atomic pointer rather than a lock.
+/// Where a hardware queue keeps its [`Tags`] once blk-mq has set them up: written by
+/// `init_hctx` (again for every context when the tag set is resized, whose tag arrays may then
+/// be new), read by every completion, so a plain atomic pointer rather than a lock.
 pub(crate) struct TagsCell(AtomicPtr<bindings::blk_mq_tags>);
 
 impl TagsCell {
@@ -91,15 +92,17 @@ impl TagsCell {
         Self(AtomicPtr::new(ptr::null_mut()))
     }
 
-    /// Records `tags`; a shared tag set gives every disk the same array per hardware queue, so
-    /// a later call for the same queue carries the same value and is ignored.
+    /// Records `tags`. Every disk of the set has the same array for a given hardware queue
+    /// (so a call for another disk's context stores the same value), and a resize hands each
+    /// context the array it has from then on: the latest call is right.
     pub(crate) fn set(&self, tags: Tags) {
-        let _ = self.0.compare_exchange(
-            ptr::null_mut(),
-            tags.0,
-            Ordering::Release,
-            Ordering::Relaxed,
-        );
+        self.0.store(tags.0, Ordering::Release);
+    }
+
+    /// Forgets the tag array (a hardware queue the tag set no longer has: blk-mq freed its
+    /// array), so that a stray completion finds nothing.
+    pub(crate) fn clear(&self) {
+        self.0.store(ptr::null_mut(), Ordering::Release);
     }
 
     /// The tag array; one that finds nothing before blk-mq has set it.
@@ -579,6 +582,33 @@ impl<T: Operations> TagSetRef<T> {
     pub(crate) unsafe fn unquiesce(self) {
         // SAFETY: per the function's safety requirements.
         unsafe { bindings::blk_mq_unquiesce_tagset(self.0) };
+    }
+
+    /// Changes the number of hardware queues to `nr` (`blk_mq_update_nr_hw_queues()`): the
+    /// block layer waits until no request of the set's queues is in use (they must be able
+    /// to complete: dispatch running, the controller serving them), rebuilds the queue maps
+    /// through [`Operations::map_queues`], exits the contexts beyond `nr` and initialises
+    /// new ones through [`Operations::hw_queue`].
+    ///
+    /// # Safety
+    ///
+    /// The tag set must be allocated and not quiesced; the caller may sleep and holds no lock
+    /// that completing or timing out a request of the set takes.
+    pub(crate) unsafe fn update_nr_hw_queues(self, nr: u32) {
+        // CAST: at most 1024 queues.
+        // SAFETY: per the function's safety requirements.
+        unsafe { bindings::blk_mq_update_nr_hw_queues(self.0, nr as i32) };
+    }
+
+    /// The number of hardware queues the set has now.
+    ///
+    /// # Safety
+    ///
+    /// The tag set must be allocated.
+    pub(crate) unsafe fn nr_hw_queues(self) -> u32 {
+        // SAFETY: per the function's safety requirements; the field changes only in
+        // `update_nr_hw_queues`, which the driver serialises with its readers.
+        unsafe { (*self.0).nr_hw_queues }
     }
 
     /// Calls `f` on every started request of the set (`blk_mq_tagset_busy_iter()`).
