@@ -526,6 +526,12 @@ impl AdminQueue {
         .map(|_| ())
     }
 
+    /// Get Features (current value), returning Dword 0 of the completion.
+    pub(crate) fn get_features(&self, fid: u8, dw11: u32) -> Result<u32, AdminError> {
+        self.submit_sync(Command::get_features(fid, dw11))
+            .map(|c| c.result_dw0())
+    }
+
     /// Set Features, returning Dword 0 of the completion.
     pub(crate) fn set_features(&self, fid: u8, dw11: u32) -> Result<u32, AdminError> {
         self.submit_sync(Command::set_features(fid, dw11))

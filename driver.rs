@@ -59,10 +59,15 @@ use crate::{
         ChannelState,
         DmaPool,
         ErsResult,
+        Hwmon,
         IrqHandler,
         IrqKind,
         IrqVectors,
         TagSet, //
+    },
+    hwmon::{
+        nvme_hwmon_init,
+        NvmeHwmon, //
     },
     io::IoSet,
     iod::{
@@ -650,6 +655,9 @@ pub(crate) struct Controller<'bound> {
     paused: AtomicU8,
     /// The `debug_stats` parameter: queue counters logged at unbind.
     debug_stats: bool,
+    /// The temperature sensors, unregistered first at unbind.
+    #[pin]
+    hwmon: Mutex<Option<Hwmon<NvmeHwmon>>>,
     /// Keeps BAR0 mapped for the core's registers and the queues' doorbells.
     _bar: Bar0<'bound>,
 }
@@ -716,6 +724,7 @@ impl<'bound> Controller<'bound> {
             if let Err(e) = Events::start(&admin.core.admin, dev, &idc, ns.clone()) {
                 dev_warn!(pdev, "no asynchronous events: {:?}\n", e);
             }
+            let hwmon = nvme_hwmon_init(dev, &admin.core.admin, &idc);
             let shutdown = Shutdown {
                 drain_ms: params.io_timeout_ms,
                 shn_ms: if idc.rtd3e == 0 {
@@ -744,6 +753,7 @@ impl<'bound> Controller<'bound> {
                 shutdown,
                 paused: AtomicU8::new(Paused::No as u8),
                 debug_stats: params.debug_stats,
+                hwmon <- new_mutex!(hwmon),
                 _bar: pci.bar,
             }? Error))
         })
@@ -894,6 +904,8 @@ impl<'bound> Controller<'bound> {
         if self.paused.load(Ordering::Acquire) != Paused::No as u8 {
             self.give_up("unbound while out of service");
         }
+        // No more sensor reads (each an admin command) from here on.
+        drop(self.hwmon.lock().take());
         self.core.start_teardown();
         if self.core.csts().is_gone() {
             // Surprise removal: nothing will complete what is in flight, so fail it now, and

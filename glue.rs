@@ -35,6 +35,7 @@ pub(crate) mod cred;
 pub(crate) mod device;
 pub(crate) mod dma_pool;
 pub(crate) mod doorbell;
+pub(crate) mod hwmon;
 pub(crate) mod irq {
     //! Interrupt handlers.
     pub(crate) mod request;
@@ -121,6 +122,11 @@ pub(crate) use dma_pool::{
     PoolBuf, //
 };
 pub(crate) use doorbell::Doorbell;
+pub(crate) use hwmon::{
+    Hwmon,
+    TempAttr,
+    TempSensors, //
+};
 pub(crate) use irq::request::{
     Handler,
     IrqHandler, //

@@ -21,6 +21,7 @@ mod chardev;
 mod ctrl;
 mod driver;
 mod glue;
+mod hwmon;
 mod io;
 mod iod;
 mod irq;

@@ -18,6 +18,7 @@ pub(crate) mod aen;
 pub(crate) mod cmd;
 pub(crate) mod effects;
 pub(crate) mod fdp;
+pub(crate) mod hwmon;
 pub(crate) mod ident;
 pub(crate) mod meta;
 pub(crate) mod prp;

@@ -21,6 +21,8 @@ mod test_cmd;
 #[cfg(test)]
 mod test_fdp;
 #[cfg(test)]
+mod test_hwmon;
+#[cfg(test)]
 mod test_ident;
 #[cfg(test)]
 mod test_meta;
