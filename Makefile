@@ -12,6 +12,8 @@
 #   make fmt        rustfmt the sources (FMT_CHECK=1: check only)
 #   make profile    guest kernel instructions per I/O, nvme vs rust_nvme (bench/profile/README.md)
 #   make print-kdir print the kernel build directory in use
+#   make install-udev  install udev/61-rust-nvme.rules (/dev/disk/by-id links; DESTDIR= honoured)
+#   make uninstall-udev  remove them
 #   make matrix     make test on every supported kernel (7.2, 7.3), one summary line each
 #   make proptest   host property tests of the device data parsers, 1000000 inputs each (release)
 #   make fuzz-passthru  300000 random passthrough ioctls, ours and C's (FUZZ_COUNT=, FUZZ_SEED=)
@@ -27,7 +29,7 @@ export RNVME_KVER := $(KVER)
 KDIR ?= $(shell RNVME_KVER=$(KVER) $(CURDIR)/scripts/kdir.sh)
 SRCS := $(wildcard *.rs glue/*.rs glue/*/*.rs glue/*/*/*.rs nvme/*.rs)
 
-.PHONY: all module kunit-module setup demo test test-debug matrix clippy fmt print-kdir clean check-kdir bench soak profile blktests fuzz-passthru proptest
+.PHONY: all module kunit-module setup demo test test-debug matrix clippy fmt print-kdir clean check-kdir bench soak profile blktests fuzz-passthru proptest install-udev uninstall-udev
 
 all: module
 
@@ -62,6 +64,12 @@ test:
 
 test-debug:
 	@RNVME_VARIANT=debug $(CURDIR)/tests/run.sh
+
+install-udev:
+	@$(CURDIR)/scripts/udev-rules.sh install
+
+uninstall-udev:
+	@$(CURDIR)/scripts/udev-rules.sh remove
 
 matrix:
 	@$(CURDIR)/tests/matrix.sh

@@ -25,6 +25,7 @@ use crate::{
         MiscOf,
         SysfsWriter, //
     },
+    nvme::ident::write_id_str,
     passthru::Passthru,
 };
 
@@ -33,19 +34,6 @@ static NAMES: [&CStr; 16] = [
     c"rnvme0", c"rnvme1", c"rnvme2", c"rnvme3", c"rnvme4", c"rnvme5", c"rnvme6", c"rnvme7",
     c"rnvme8", c"rnvme9", c"rnvme10", c"rnvme11", c"rnvme12", c"rnvme13", c"rnvme14", c"rnvme15",
 ];
-
-/// Writes an identify string as the controller reports it, padding included (as the C
-/// driver's attributes do), up to a NUL; anything but printable ASCII as '?'.
-pub(crate) fn write_id_str(w: &mut impl core::fmt::Write, s: &[u8]) -> core::fmt::Result {
-    for &b in s.iter().take_while(|&&b| b != 0) {
-        w.write_char(if b.is_ascii_graphic() || b == b' ' {
-            char::from(b)
-        } else {
-            '?'
-        })?;
-    }
-    Ok(())
-}
 
 /// The sysfs attributes of the controller char device, as the C driver's controller
 /// attributes: model, serial, firmware_rev, state, queue_count, sqsize.

@@ -38,6 +38,7 @@ use crate::{
         ident::{
             self,
             write_hex,
+            write_id_str,
             write_uuid,
             NsIds, //
         },
@@ -75,12 +76,24 @@ pub(crate) struct Namespace {
 }
 
 /// The sysfs attributes of a namespace's disk, as the C driver's: nsid, wwid, eui, nguid,
-/// uuid (the last three only when the namespace reports them).
+/// uuid (those three only when the namespace reports them); and the controller's model,
+/// serial and firmware_rev, which C has on the disk's parent (the controller's class device)
+/// and our disk, whose parent is the PCI function, carries itself: udev's `ATTRS{}` finds
+/// them there for the `/dev/disk/by-id` links (`udev/61-rust-nvme.rules`).
 pub(crate) struct NsAttrs;
 
 impl Attributes for NsAttrs {
     type Object = Namespace;
-    const NAMES: &'static [&'static CStr] = &[c"nsid", c"wwid", c"eui", c"nguid", c"uuid"];
+    const NAMES: &'static [&'static CStr] = &[
+        c"nsid",
+        c"wwid",
+        c"eui",
+        c"nguid",
+        c"uuid",
+        c"model",
+        c"serial",
+        c"firmware_rev",
+    ];
 
     /// `wwid` follows the C driver's choice: the UUID, else the NGUID, else the EUI64, else
     /// vendor, serial, model and nsid.
@@ -111,7 +124,10 @@ impl Attributes for NsAttrs {
             }
             2 => write_hex(w, &ids.eui64, Some('-'))?,
             3 => write_uuid(w, &ids.nguid)?,
-            _ => write_uuid(w, &ids.uuid)?,
+            4 => write_uuid(w, &ids.uuid)?,
+            5 => write_id_str(w, &ns.passthru.info.model)?,
+            6 => write_id_str(w, &ns.passthru.info.serial)?,
+            _ => write_id_str(w, &ns.passthru.info.firmware)?,
         }
         w.write_char('\n')
     }

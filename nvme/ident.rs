@@ -711,3 +711,16 @@ impl IdNs {
         }
     }
 }
+
+/// Writes an identify string as the controller reports it, padding included (as the C
+/// driver's attributes do), up to a NUL; anything but printable ASCII as '?'.
+pub(crate) fn write_id_str(w: &mut impl core::fmt::Write, s: &[u8]) -> core::fmt::Result {
+    for &b in s.iter().take_while(|&&b| b != 0) {
+        w.write_char(if b.is_ascii_graphic() || b == b' ' {
+            char::from(b)
+        } else {
+            '?'
+        })?;
+    }
+    Ok(())
+}

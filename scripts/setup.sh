@@ -14,7 +14,7 @@ set -euo pipefail
 
 PACKAGES=(clang-19 lld-19 llvm-19 libclang-19-dev bison flex bc libelf-dev
 	libssl-dev cpio busybox-static fio nvme-cli zstd xz-utils e2fsprogs
-	util-linux socat dkms)
+	util-linux socat dkms fdisk udev)
 SOURCES=/etc/apt/sources.list.d/rust-nvme.sources
 PINS=/etc/apt/preferences.d/rust-nvme
 # Free space the kernel step needs in the cache: source, package, build.

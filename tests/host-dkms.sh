@@ -36,7 +36,7 @@ say "dkms add $name/$ver (from a copy of the tracked sources)"
 dkms remove -m "$name" -v "$ver" --all >/dev/null 2>&1 || true
 rm -rf "$src"
 mkdir -p "$src"
-git ls-files -z -- dkms.conf Kbuild Makefile LICENSE '*.rs' 'nvme/*.rs' 'kernel/*' 'scripts/*' |
+git ls-files -z -- dkms.conf Kbuild Makefile LICENSE '*.rs' 'nvme/*.rs' 'kernel/*' 'scripts/*' 'udev/*' |
 	xargs -0 cp --parents -t "$src"
 dkms add -m "$name" -v "$ver"
 say "dkms build for $kver against $kdir"
@@ -59,6 +59,13 @@ if [ -d "/lib/modules/$kver" ]; then
 	modinfo -F name "$inst" | grep -qx rust_nvme || die "installed module is not rust_nvme"
 	echo "    installed $inst"
 	dkms status -m "$name" -v "$ver" | grep -q installed || die "dkms status does not say installed"
+	# POST_INSTALL put the udev rules in place; POST_REMOVE takes them away.
+	rules=/etc/udev/rules.d/61-rust-nvme.rules
+	cmp -s "$rules" udev/61-rust-nvme.rules || die "dkms install did not install $rules"
+	echo "    installed $rules"
+	dkms remove -m "$name" -v "$ver" --all >/dev/null
+	[ ! -e "$rules" ] || die "dkms remove left $rules"
+	echo "    dkms remove took $rules away"
 else
 	echo "    /lib/modules/$kver does not exist: install step skipped (CI=true runs it)"
 fi

@@ -442,3 +442,16 @@ fn atomic_write_limits() {
     b[42..44].copy_from_slice(&1u16.to_le_bytes());
     assert_eq!(IdNs::parse(&b).atomic_write(), None);
 }
+
+#[test]
+fn id_strings_as_sysfs_shows_them() {
+    let mut s = String::new();
+    write_id_str(&mut s, b"QEMU NVMe Ctrl  \0junk").unwrap();
+    assert_eq!(s, "QEMU NVMe Ctrl  ");
+    let mut s = String::new();
+    write_id_str(&mut s, b"a\x01b\xffc\tz").unwrap();
+    assert_eq!(s, "a?b?c?z");
+    let mut s = String::new();
+    write_id_str(&mut s, b"").unwrap();
+    assert_eq!(s, "");
+}

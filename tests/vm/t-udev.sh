@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Stable names (issue 16): udev/61-rust-nvme.rules gives our disks and their partitions the
+# /dev/disk/by-id links systemd's 60-persistent-storage.rules gives the C driver's, under
+# the same names, so that a by-id path keeps naming the same namespace whichever driver
+# serves it. The host's udev (systemd-udevd and udevadm, with their libraries) runs in the
+# guest with both rules files. One controller with two namespaces, a partition table on the
+# first (two partitions, written through C's disk). For C, then ours, then ours again after
+# an unbind and bind: the by-id links, each resolved to its node; ours must have exactly C's
+# link names, pointing at our disks and partitions, and the links of the unbound driver must
+# be gone. Each link is read through: the data written at a partition's start through C's
+# link reads back through ours.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. tests/harness/lib.sh
+rnvme_need_kconfig "${KDIR:-$(rnvme_kdir)}" NET UNIX INOTIFY_USER FILE_LOCKING
+export RNVME_EXTRA_TOOLS="udevadm sfdisk"
+exec tests/harness/vm.sh --name udev --timeout 240 \
+	--file "udev/61-rust-nvme.rules=/etc/udev/rules.d/61-rust-nvme.rules" \
+	--file "/lib/udev/rules.d/60-persistent-storage.rules=/lib/udev/rules.d/60-persistent-storage.rules" \
+	--disk u1=32M --disk u2=16M \
+	--nvme serial=rudev0,id=c0 \
+	--qemu '-device nvme-ns,drive=u1,nsid=1,bus=c0 -device nvme-ns,drive=u2,nsid=2,bus=c0' - <<'GUEST'
+load_c_driver
+load_rust_driver
+a=$(pci_addr_of 0)
+mkdir -p /run/udev /etc/udev/rules.d
+ln -sf "$(command -v udevadm)" /tmp/systemd-udevd
+/tmp/systemd-udevd --daemon || fail "systemd-udevd did not start"
+
+# links: "NAME -> NODE" for every /dev/disk/by-id link, sorted.
+links() {
+	local l
+	for l in /dev/disk/by-id/*; do
+		[ -L "$l" ] || continue
+		echo "${l##*/} -> $(basename "$(readlink -f "$l")")"
+	done | sort
+}
+
+settle() {
+	udevadm trigger --action=add --subsystem-match=block >/dev/null 2>&1 || true
+	udevadm settle --timeout=30 || fail "udevadm settle timed out"
+}
+
+bind "$a" nvme
+settle
+d=$(disks_of "$a" | tr " " "\n" | grep "n1$")
+printf 'label: dos\nstart=2048, size=8192\nstart=10240, size=8192\n' |
+	/usr/sbin/sfdisk -q /dev/$d >/tmp/sfdisk.out 2>&1 || fail "sfdisk: $(cat /tmp/sfdisk.out)"
+settle
+links >/tmp/c.links
+log "C: $(wc -l </tmp/c.links) links:"
+cat /tmp/c.links
+grep -q -- "-part2 -> ${d}p2$" /tmp/c.links || fail "C: no partition links"
+printf 'by-id marker\n' >/tmp/mark
+part=$(grep -- "-part1 -> ${d}p1$" /tmp/c.links | grep -v '^nvme-eui\|^nvme-uuid\|^nvme-nvme' | head -n 1 | cut -d' ' -f1)
+[ -n "$part" ] || part=$(grep -- "-part1 -> " /tmp/c.links | head -n 1 | cut -d' ' -f1)
+/usr/bin/dd if=/tmp/mark of=/dev/disk/by-id/$part bs=512 count=1 conv=sync,fsync status=none
+unbind "$a"
+settle
+[ -z "$(links)" ] || fail "C's links outlived its unbind: $(links)"
+
+round() {
+	bind "$a" rust_nvme
+	settle
+	links >/tmp/r.links
+	log "ours ($1): $(wc -l </tmp/r.links) links"
+	# The same names as C's; each resolves to our node of the same name but the prefix.
+	cut -d' ' -f1 /tmp/c.links >/tmp/c.names
+	cut -d' ' -f1 /tmp/r.links >/tmp/r.names
+	cmp -s /tmp/c.names /tmp/r.names || {
+		diff /tmp/c.names /tmp/r.names || true
+		fail "ours ($1): the link names differ from C's"
+	}
+	sed 's/-> nvme/-> rnvme/' /tmp/c.links | cmp -s - /tmp/r.links || {
+		cat /tmp/r.links
+		fail "ours ($1): a link points elsewhere than C's did"
+	}
+	/usr/bin/dd if=/dev/disk/by-id/$part bs=512 count=1 status=none | grep -q 'by-id marker' ||
+		fail "ours ($1): $part does not read back what C wrote"
+	unbind "$a"
+	settle
+	[ -z "$(links)" ] || fail "ours ($1): links outlived the unbind: $(links)"
+}
+round first
+round "after unbind and bind"
+log "ours has C's $(wc -l </tmp/c.links) by-id links, pointing at its own disks and partitions"
+GUEST
