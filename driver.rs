@@ -14,6 +14,8 @@
 //! still use it, whatever order the rest drops in.
 
 use core::sync::atomic::{
+    AtomicBool,
+    AtomicU32,
     AtomicU64,
     AtomicU8,
     Ordering, //
@@ -570,6 +572,15 @@ fn nvme_alloc_io_tag_set(
             irq_affinity: io.irq_affinity,
             nr_default: u32::from(io.nr_default),
             core: core.clone(),
+            irq_map: {
+                let n = kernel::cpu::nr_cpu_ids() as usize;
+                let mut v = KVec::with_capacity(n, GFP_KERNEL)?;
+                for _ in 0..n {
+                    v.push(AtomicU32::new(0), GFP_KERNEL)?;
+                }
+                v
+            },
+            irq_map_ready: AtomicBool::new(false),
         },
         GFP_KERNEL,
     )?;

@@ -4,6 +4,11 @@
 //! `queue_rq` building NVMe commands in place and ringing the doorbell, `complete` retrying or
 //! ending them, `timeout` recovering, and the queue maps and polling. In the order of pci.c.
 
+use core::sync::atomic::{
+    AtomicBool,
+    AtomicU32,
+    Ordering, //
+};
 use kernel::{
     prelude::*,
     sync::Arc, //
@@ -78,6 +83,13 @@ pub(crate) struct IoSet {
     pub(crate) nr_default: u32,
     /// The controller core, for recovery.
     pub(crate) core: Arc<CtrlCore>,
+    /// Each CPU's interrupt-driven queue by the vectors' affinity, read once, when the tag
+    /// set is allocated (`irq_map_ready` then set): resizing the tag set maps its queues with
+    /// the queues frozen, where asking the vectors' affinity again (`pci_irq_get_affinity()`
+    /// takes the MSI domain's mutex, under which memory is allocated) would make reclaim wait
+    /// for the frozen queues (a lockdep report on the debug kernel).
+    pub(crate) irq_map: KVec<AtomicU32>,
+    pub(crate) irq_map_ready: AtomicBool,
 }
 
 impl IoSet {
@@ -520,7 +532,13 @@ impl glue::Operations for NvmeMq {
         // With fewer queues than vectors, the vectors' affinity would leave CPUs without a
         // queue: spread them evenly instead.
         if set.irq_affinity && nr_default == set.nr_default {
-            map.map_by_irq_affinity(&set.data.dev, 1);
+            if set.irq_map_ready.load(Ordering::Acquire) {
+                map.write_cpus(&set.irq_map);
+            } else {
+                map.map_by_irq_affinity(&set.data.dev, 1);
+                map.read_cpus(&set.irq_map);
+                set.irq_map_ready.store(true, Ordering::Release);
+            }
         } else {
             map.map_evenly();
         }

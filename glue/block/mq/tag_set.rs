@@ -31,6 +31,7 @@ use core::{
     ptr,
     sync::atomic::{
         AtomicPtr,
+        AtomicU32,
         Ordering, //
     },
 };
@@ -171,6 +172,38 @@ impl QueueMap<'_> {
     pub(crate) fn map_by_irq_affinity(&mut self, dev: &device::Device, offset: u32) {
         // SAFETY: `map` is valid in `map_queues`; `dev` is live.
         unsafe { bindings::blk_mq_map_hw_queues(self.map, raw_dev(dev), offset) };
+    }
+
+    /// Records each CPU's hardware queue, relative to the map's first (`mq_map[cpu] -
+    /// queue_offset`), in `out` (indexed by CPU id; a shorter `out` gets its CPUs only).
+    pub(crate) fn read_cpus(&self, out: &[AtomicU32]) {
+        let n = (kernel::cpu::nr_cpu_ids() as usize).min(out.len());
+        // SAFETY: `map` is valid in `map_queues`; `mq_map` has `nr_cpu_ids` entries.
+        unsafe {
+            let m = &*self.map;
+            for (cpu, q) in out.iter().enumerate().take(n) {
+                q.store(
+                    (*m.mq_map.add(cpu)).wrapping_sub(m.queue_offset),
+                    Ordering::Relaxed,
+                );
+            }
+        }
+    }
+
+    /// Sets each CPU's hardware queue from `cpus` (as [`Self::read_cpus`] records them):
+    /// queue `cpus[cpu]` of the map, or its first where that is not below its number of
+    /// queues. Allocates nothing and takes no lock.
+    pub(crate) fn write_cpus(&mut self, cpus: &[AtomicU32]) {
+        let n = (kernel::cpu::nr_cpu_ids() as usize).min(cpus.len());
+        // SAFETY: `map` is valid in `map_queues`; `mq_map` has `nr_cpu_ids` entries.
+        unsafe {
+            let m = &mut *self.map;
+            for (cpu, q) in cpus.iter().enumerate().take(n) {
+                let q = q.load(Ordering::Relaxed);
+                let q = if q < m.nr_queues { q } else { 0 };
+                *m.mq_map.add(cpu) = m.queue_offset + q;
+            }
+        }
     }
 
     /// Spreads CPUs over the map's hardware queues evenly (`blk_mq_map_queues()`).
