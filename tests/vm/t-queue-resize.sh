@@ -73,6 +73,15 @@ hctx() {
 	ls /sys/block/$1/mq | wc -l
 }
 
+# wait_hctx DISK N SECONDS: waits until the disk has N hardware contexts; false after SECONDS.
+wait_hctx() {
+	local end=$(($(uptime_ms) + $3 * 1000))
+	until [ "$(hctx $1)" = "$2" ]; do
+		[ "$(uptime_ms)" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
 # phase DRV DISK VQ VI WANT_HCTX WANT_POLL: changes the resources under the jobs, waits for
 # the driver to recover with the new count, checks the hardware contexts and io_poll. On C,
 # returns 1 when the disk did not get there (recorded; fatal on ours).
@@ -90,7 +99,7 @@ phase() {
 	# controller lost it, so its timeout makes the driver reset the controller.
 	/usr/bin/dd if=/dev/$d of=/dev/null bs=4k count=1 skip=100 iflag=direct 2>/dev/null &
 	dd_pid=$!
-	if ! (wait_for '[ "$(hctx '"$d"')" = '"$5"' ]' 60); then
+	if ! wait_hctx "$d" "$5" 60; then
 		[ "$drv" = nvme ] || fail "$drv: the disk kept $(hctx $d) hardware contexts: $(dmesg | tail -n 8)"
 		log "$drv: VQ $3 VI $4: the disk kept $(hctx $d) hardware contexts for 60 s; a read waits in $(cat /proc/$dd_pid/wchan 2>/dev/null) (state $(cut -d' ' -f3 /proc/$dd_pid/stat 2>/dev/null))"
 		return 1
