@@ -8,7 +8,7 @@
 # guest with both rules files. One controller with two namespaces, a partition table on the
 # first (two partitions, written through C's disk). For C, then ours, then ours again after
 # an unbind and bind: the by-id links, each resolved to its node; ours must have exactly C's
-# link names, pointing at our disks and partitions (but the controller-wide
+# link names, each at our node of the same namespace or partition (but the controller-wide
 # nvme-<model>_<serial>, which points at whichever namespace udev handled last), and the links
 # of the unbound driver must be gone. Each link is read through: the data written at a partition's start through C's
 # link reads back through ours.
@@ -30,12 +30,24 @@ mkdir -p /run/udev /etc/udev/rules.d
 ln -sf "$(command -v udevadm)" /tmp/systemd-udevd
 /tmp/systemd-udevd --daemon || fail "systemd-udevd did not start"
 
-# links: "NAME -> NODE" for every /dev/disk/by-id link, sorted.
+# node NAME: a block node as "ns<NSID>" or "ns<NSID>p<PART>" (C numbers its disks by
+# instance, not by namespace: its nvme0n1 may be namespace 2).
+node() {
+	local b=/sys/class/block/$1 disk
+	if [ -e "$b/partition" ]; then
+		disk=$(basename "$(readlink -f "$b/..")")
+		echo "ns$(cat /sys/block/$disk/nsid)p$(cat $b/partition)"
+	else
+		echo "ns$(cat $b/nsid)"
+	fi
+}
+
+# links: "NAME -> ns<NSID>[p<PART>]" for every /dev/disk/by-id link, sorted.
 links() {
 	local l
 	for l in /dev/disk/by-id/*; do
 		[ -L "$l" ] || continue
-		echo "${l##*/} -> $(basename "$(readlink -f "$l")")"
+		echo "${l##*/} -> $(node "$(basename "$(readlink -f "$l")")")"
 	done | sort
 }
 
@@ -46,17 +58,21 @@ settle() {
 
 bind "$a" nvme
 settle
-d=$(disks_of "$a" | tr " " "\n" | grep "n1$")
+d=
+for x in $(disks_of "$a"); do
+	[ "$(cat /sys/block/$x/nsid)" != 1 ] || d=$x
+done
+[ -n "$d" ] || fail "C: no disk of namespace 1"
 printf 'label: dos\nstart=2048, size=8192\nstart=10240, size=8192\n' |
 	/usr/sbin/sfdisk -q /dev/$d >/tmp/sfdisk.out 2>&1 || fail "sfdisk: $(cat /tmp/sfdisk.out)"
 settle
 links >/tmp/c.links
 log "C: $(wc -l </tmp/c.links) links:"
 cat /tmp/c.links
-grep -q -- "-part2 -> ${d}p2$" /tmp/c.links || fail "C: no partition links"
+grep -q -- "-part2 -> ns1p2$" /tmp/c.links || fail "C: no partition links"
 printf 'by-id marker\n' >/tmp/mark
-part=$(grep -- "-part1 -> ${d}p1$" /tmp/c.links | grep -v '^nvme-eui\|^nvme-uuid\|^nvme-nvme' | head -n 1 | cut -d' ' -f1)
-[ -n "$part" ] || part=$(grep -- "-part1 -> " /tmp/c.links | head -n 1 | cut -d' ' -f1)
+part=$(grep -- "_1-part1 -> ns1p1$" /tmp/c.links | head -n 1 | cut -d' ' -f1)
+[ -n "$part" ] || fail "C: no model_serial_nsid link of the first partition"
 /usr/bin/dd if=/tmp/mark of=/dev/disk/by-id/$part bs=512 count=1 conv=sync,fsync status=none
 unbind "$a"
 settle
@@ -77,9 +93,9 @@ round() {
 	# nvme-<model>_<serial> without the nsid names the controller, not a namespace: it
 	# points at whichever namespace's disk udev handled last (systemd calls it obsolete), on
 	# either driver; it must point at one of ours. Every other link at the same node as C's.
-	grep -q '^nvme-[^ ]*_rudev0 -> rnvme0n[12]$' /tmp/r.links ||
+	grep -q '^nvme-[^ ]*_rudev0 -> ns[12]$' /tmp/r.links ||
 		fail "ours ($1): the controller's model_serial link points elsewhere"
-	sed 's/-> nvme/-> rnvme/' /tmp/c.links | grep -v '_rudev0 -> ' >/tmp/c.cmp
+	grep -v '_rudev0 -> ' /tmp/c.links >/tmp/c.cmp
 	grep -v '_rudev0 -> ' /tmp/r.links | cmp -s - /tmp/c.cmp || {
 		cat /tmp/r.links
 		fail "ours ($1): a link points elsewhere than C's did"
