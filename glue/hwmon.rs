@@ -283,10 +283,15 @@ unsafe extern "C" fn is_visible_callback<T: TempSensors>(
 ) -> u16 {
     // SAFETY: `data` is the `Arc<T>`'s pointer (see `register`), alive during registration.
     let data = unsafe { &*data.cast::<T>() };
-    match (kind, TempAttr::from_index(attr), usize::try_from(channel)) {
-        (HWMON_TEMP, Some(a), Ok(ch)) => data.visible(a, ch),
-        _ => 0,
+    temp_channel(kind, attr, channel).map_or(0, |(a, ch)| data.visible(a, ch))
+}
+
+/// The temperature attribute and channel hwmon names, if it is one.
+fn temp_channel(kind: u32, attr: u32, channel: c_int) -> Option<(TempAttr, usize)> {
+    if kind != HWMON_TEMP {
+        return None;
     }
+    Some((TempAttr::from_index(attr)?, usize::try_from(channel).ok()?))
 }
 
 /// # Safety
@@ -299,9 +304,7 @@ unsafe extern "C" fn read_callback<T: TempSensors>(
     channel: c_int,
     val: *mut c_long,
 ) -> c_int {
-    let (Some(a), Ok(ch), HWMON_TEMP) =
-        (TempAttr::from_index(attr), usize::try_from(channel), kind)
-    else {
+    let Some((a, ch)) = temp_channel(kind, attr, channel) else {
         return EOPNOTSUPP.to_errno();
     };
     // SAFETY: per the function's requirements.
@@ -346,9 +349,7 @@ unsafe extern "C" fn write_callback<T: TempSensors>(
     channel: c_int,
     val: c_long,
 ) -> c_int {
-    let (Some(a), Ok(ch), HWMON_TEMP) =
-        (TempAttr::from_index(attr), usize::try_from(channel), kind)
-    else {
+    let Some((a, ch)) = temp_channel(kind, attr, channel) else {
         return EOPNOTSUPP.to_errno();
     };
     #[allow(

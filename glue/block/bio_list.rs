@@ -105,20 +105,24 @@ impl BioList {
         true
     }
 
+    /// Takes every bio off the list, in the order taken, and hands each to `f` unlinked.
+    fn drain(&self, mut f: impl FnMut(*mut bindings::bio)) {
+        let mut bio = self.chain.lock().take();
+        while !bio.is_null() {
+            // SAFETY: `bio` is on the chain we took out, owned by us (type invariant).
+            let next = unsafe { (*bio).bi_next };
+            // SAFETY: as above; unlinked before `f` hands it back to the block layer.
+            unsafe { (*bio).bi_next = ptr::null_mut() };
+            f(bio);
+            bio = next;
+        }
+    }
+
     /// Submits every bio on the list again (`submit_bio_noacct()`), in the order taken; the
     /// block layer places each by the submitting CPU's current queue map. May sleep.
     pub(crate) fn resubmit(&self) {
-        let mut bio = self.chain.lock().take();
-        while !bio.is_null() {
-            // SAFETY: `bio` is on the chain we took out, owned by us (type invariant); it is
-            // unlinked before it is handed back to the block layer.
-            unsafe {
-                let next = (*bio).bi_next;
-                (*bio).bi_next = ptr::null_mut();
-                bindings::submit_bio_noacct(bio);
-                bio = next;
-            }
-        }
+        // SAFETY: each bio is ours and unlinked (`drain`).
+        self.drain(|bio| unsafe { bindings::submit_bio_noacct(bio) });
     }
 }
 
@@ -126,16 +130,12 @@ impl BioList {
 impl PinnedDrop for BioList {
     fn drop(self: Pin<&mut Self>) {
         // Never left unfinished: a bio still here is ended with an error (`bio_io_error()`).
-        let mut bio = self.chain.lock().take();
-        while !bio.is_null() {
-            // SAFETY: as in `resubmit`: the bio is ours, unlinked before it is ended.
+        self.drain(|bio| {
+            // SAFETY: each bio is ours and unlinked (`drain`).
             unsafe {
-                let next = (*bio).bi_next;
-                (*bio).bi_next = ptr::null_mut();
                 (*bio).bi_status = crate::glue::BlkStatus::IOERR.0;
                 bindings::bio_endio(bio);
-                bio = next;
             }
-        }
+        });
     }
 }
