@@ -100,7 +100,7 @@ slow=1
 end=$((SECONDS + 120 * slow))
 acks=0
 while :; do
-	acks=$(grep -ac '^\[pl\] ACK ' "$log1" 2>/dev/null) || acks=0
+	acks=$(grep -aEc '^\[pl\] ACK [0-9]+ [0-9a-f]{64}' "$log1" 2>/dev/null) || acks=0
 	[ "$acks" -lt "$RECORDS" ] || break
 	if ! kill -0 "$vmpid" 2>/dev/null; then
 		cat "$tmp/vm1.out"
@@ -125,7 +125,9 @@ sed 's/^/    /' "$tmp/vm1.out"
 grep -aq '^RNVME-EXIT' "$log1" && { echo "FAIL: VM 1's guest script ended before the kill"; exit 1; }
 grep -aq '^RNVME-FAIL' "$log1" && { echo "FAIL: VM 1's guest script failed: $(grep -a '^RNVME-FAIL' "$log1")"; exit 1; }
 tests/harness/scan-console.sh "$log1" || { echo "FAIL: kernel reports on VM 1's console"; exit 1; }
-sed 's/\r$//' "$log1" | awk '$1 == "[pl]" && $2 == "ACK" { print $3, $4 }' >"$tmp/acks"
+# The kill can cut the console's last line short: an ACK line counts only with its whole
+# sha256 (64 hex digits), as a line the guest printed in full.
+sed 's/\r$//' "$log1" | awk '$1 == "[pl]" && $2 == "ACK" && length($4) == 64 && $4 !~ /[^0-9a-f]/ { print $3, $4 }' >"$tmp/acks"
 sed 's/\r$//' "$log1" | awk '$1 == "[pl]" && $2 == "NOSYNC" { print $3, $4 }' >"$tmp/nosync"
 n=$(wc -l <"$tmp/acks")
 last=$(tail -n 1 "$tmp/acks" | cut -d' ' -f1)
