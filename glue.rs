@@ -36,11 +36,13 @@ pub(crate) mod device;
 pub(crate) mod dma_pool;
 pub(crate) mod doorbell;
 pub(crate) mod hwmon;
+pub(crate) mod io_uring_cmd;
 pub(crate) mod irq {
     //! Interrupt handlers.
     pub(crate) mod request;
 }
 pub(crate) mod kver;
+pub(crate) mod miscdevice;
 pub(crate) mod pci {
     //! PCI: the driver registration with the callbacks `pci::Driver` lacks, and interrupt
     //! vectors.
@@ -77,6 +79,7 @@ pub(crate) use block::{
             SingleMap, //
         },
         gen_disk::{
+            DiskRef,
             FrozenDisks,
             GenDisk,
             Limits,
@@ -87,7 +90,11 @@ pub(crate) use block::{
             Operations,
             TimeoutAction, //
         },
-        passthru::DiskQueue,
+        passthru::{
+            uring_passthru_iopoll,
+            DiskQueue,
+            UringEnd, //
+        },
         request::{
             OwnedRequest,
             ReqOp,
@@ -127,9 +134,18 @@ pub(crate) use hwmon::{
     TempAttr,
     TempSensors, //
 };
+pub(crate) use io_uring_cmd::{
+    IssueFlags,
+    UringCmd, //
+};
 pub(crate) use irq::request::{
     Handler,
     IrqHandler, //
+};
+pub(crate) use miscdevice::{
+    PollBatch,
+    UringMiscDevice,
+    UringMiscRegistration, //
 };
 pub(crate) use pci::{
     driver::{

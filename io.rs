@@ -44,7 +44,6 @@ use crate::{
     },
     map::DataPath,
     ns::{
-        disk_integrity,
         Namespace,
         NsAttrs, //
     },
@@ -66,7 +65,6 @@ use crate::{
             ZoneAction, //
         },
     },
-    passthru::DiskNode,
     queue::Queue,
     zoned,
 };
@@ -94,7 +92,7 @@ pub(crate) struct IoSet {
 
 impl IoSet {
     /// Builds the command of a passthrough request from the one
-    /// [`crate::passthru::execute_passthru`] left in its data, with its data mapped.
+    /// the passthrough paths of [`crate::passthru`] left in its data, with its data mapped.
     #[cold]
     fn setup_passthru(
         &self,
@@ -232,18 +230,12 @@ impl glue::Operations for NvmeMq {
     type RequestOwned = IodOwned;
 
     fn disk_ioctl(ns: &Namespace, node: IoctlNode<NvmeMq>, cmd: u32, arg: usize) -> Result<isize> {
-        let node = DiskNode {
-            nsid: ns.nsid,
-            lba_shift: ns.lba_shift(),
-            meta: ns.meta(),
-            integrity: disk_integrity(&ns.meta()).is_some(),
-            queue: node.queue,
-            origin: Origin {
-                partition: node.partition,
-                open_for_write: node.writable,
-            },
+        let origin = Origin {
+            partition: node.partition,
+            open_for_write: node.writable,
         };
-        ns.passthru.ioctl(cmd, arg, Some(node))
+        ns.passthru
+            .ioctl(cmd, arg, Some(ns.node(node.queue, origin)))
     }
 
     fn report_zones(

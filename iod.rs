@@ -204,7 +204,7 @@ pub(crate) struct IodOwned {
     pub(crate) bufs: ListBufs,
     /// Times recovery has retried this request.
     pub(crate) retries: u8,
-    /// The command of a passthrough request, set by [`crate::passthru::execute_passthru`].
+    /// The command of a passthrough request, set by the passthrough paths of [`crate::passthru`].
     pub(crate) pt_cmd: Option<Command>,
     /// The namespace format a passthrough request's buffers were sized for.
     pub(crate) pt_sized: PtSized,

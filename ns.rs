@@ -47,8 +47,12 @@ use crate::{
             MetaFormat,
             Serve, //
         },
+        uapi::Origin,
     },
-    passthru::Passthru,
+    passthru::{
+        DiskNode,
+        Passthru, //
+    },
 };
 
 /// One namespace exposed as a disk.
@@ -236,6 +240,20 @@ impl Namespace {
             return None;
         }
         Some(self.plids[usize::from(stream) - 1].load(Ordering::Relaxed))
+    }
+
+    /// What passthrough needs of the namespace, for a command from a node opened as `origin`
+    /// on its disk, whose request queue is `queue`.
+    pub(crate) fn node(&self, queue: DiskQueue<NvmeMq>, origin: Origin) -> DiskNode {
+        let meta = self.meta();
+        DiskNode {
+            nsid: self.nsid,
+            lba_shift: self.lba_shift(),
+            meta,
+            integrity: disk_integrity(&meta).is_some(),
+            queue,
+            origin,
+        }
     }
 
     /// Runs the driver's own command `c` with `buf` as its data (read from the device) on the

@@ -44,9 +44,15 @@ use crate::{
     glue::{
         self,
         kver,
-        DiskQueue, //
+        BlkStatus,
+        DiskQueue,
+        IssueFlags,
+        Request,
+        UringCmd,
+        UringEnd, //
     },
     iod::{
+        IodOwned,
         NvmeMq,
         PtSized,
         HOST_ABORTED, //
@@ -62,6 +68,7 @@ use crate::{
             MetaFormat, //
         },
         regs::CTRL_PAGE_SHIFT,
+        status::Status,
         uapi::{
             self,
             Access,
@@ -84,6 +91,9 @@ unsafe impl FromBytes for UserIo {}
 unsafe impl FromBytes for PassthruCmd64 {}
 // SAFETY: as above.
 unsafe impl AsBytes for PassthruCmd64 {}
+
+/// Most iovecs of one vectored I/O passthrough command (Linux's `UIO_MAXIOV`).
+const UIO_MAXIOV: u32 = 1024;
 
 /// Largest data buffer of one admin passthrough command (the bounce buffer).
 const PASSTHRU_MAX: usize = 64 * 1024;
@@ -373,10 +383,10 @@ impl Passthru {
                 .ok_or(ENOTTY),
             // I/O commands go through a disk's request queue, so they are taken on disk nodes;
             // on the char device the namespace is ambiguous.
-            uapi::NVME_IOCTL_IO_CMD | uapi::NVME_IOCTL_IO64_CMD => {
+            uapi::NVME_IOCTL_IO_CMD | uapi::NVME_IOCTL_IO64_CMD | uapi::NVME_IOCTL_IO64_CMD_VEC => {
                 let node = disk.ok_or(EINVAL)?;
-                Self::user_cmd(arg, cmd == uapi::NVME_IOCTL_IO64_CMD, |uc| {
-                    self.io_passthru(node, uc)
+                Self::user_cmd(arg, cmd != uapi::NVME_IOCTL_IO_CMD, |uc| {
+                    self.io_passthru(node, uc, cmd == uapi::NVME_IOCTL_IO64_CMD_VEC)
                 })
             }
             uapi::NVME_IOCTL_SUBMIT_IO => {
@@ -456,14 +466,87 @@ impl Passthru {
     }
 
     /// Runs one I/O command from user space on a disk's queue, through blk-mq, with the
-    /// caller's buffer mapped into the request. Returns the NVMe status (0 on success, the
-    /// positive status field otherwise) and completion dwords 0 and 1.
-    ///
-    /// Checked first, as the C driver: the command's form (`EINVAL`), that its nsid is the
-    /// node's (`EINVAL`), who may send it (`EACCES`). Then, stricter than C, that the buffer
-    /// holds what the command moves (`EINVAL`): C leaves that to the device, which with PRPs
-    /// may write past the caller's buffer.
-    fn io_passthru(&self, node: DiskNode, uc: &UserCmd) -> Result<(isize, u64)> {
+    /// caller's buffer (or, when `vec`, the `data_len` buffers of its iovec array) mapped into
+    /// the request. Returns the NVMe status (0 on success, the positive status field
+    /// otherwise) and completion dwords 0 and 1.
+    fn io_passthru(&self, node: DiskNode, uc: &UserCmd, vec: bool) -> Result<(isize, u64)> {
+        let plan = self.plan_io(&node, uc, vec)?;
+        let mut rq = node.queue.alloc_passthru(plan.to_device)?;
+        if uc.data_len != 0 {
+            // CAST: a user address (checked by `plan_io`).
+            let addr = uc.addr as usize;
+            if vec {
+                rq.map_user_vec(addr, uc.data_len)?;
+            } else {
+                rq.map_user(addr, uc.data_len)?;
+            }
+        }
+        plan.check_mapped(rq.request().bytes())?;
+        if let Some((addr, len)) = plan.meta_buf {
+            rq.map_user_integrity(addr, len)?;
+        }
+        rq.set_timeout_ms(uc.timeout_ms);
+        rq.request().data().clear();
+        rq.owned().pt_sized = plan.sized;
+        rq.owned().pt_cmd = Some(plan.c);
+        let blk = rq.execute();
+        rq.owned().pt_cmd = None;
+        let data = rq.request().data();
+        let end = passthru_end(data.status(), data.result(), blk);
+        rq.unmap_user()?;
+        match end {
+            PassthruEnd::Completed(status, result) => Ok((status as isize, result)),
+            PassthruEnd::Failed(e) => Err(e),
+        }
+    }
+
+    /// An `NVME_URING_CMD_IO` or `NVME_URING_CMD_IO_VEC` on a namespace's char device: the
+    /// checks and mapping of [`Passthru::io_passthru`] (the buffer may also be one the ring
+    /// registered), then the request is issued without waiting; it completes the command with
+    /// the NVMe status, completion dwords 0 and 1 in the big completion entry. On a ring that
+    /// polls, the request goes to a polled queue where the controller has one.
+    pub(crate) fn uring_cmd(&self, node: DiskNode, cmd: UringCmd<'_>, issue: IssueFlags) -> Result {
+        let vec = match cmd.cmd_op() {
+            uapi::NVME_URING_CMD_IO => false,
+            uapi::NVME_URING_CMD_IO_VEC => true,
+            _ => return Err(ENOTTY),
+        };
+        let bytes = cmd.command_bytes::<{ size_of::<uapi::UringCmd>() }>(issue)?;
+        let uring = uapi::UringCmd::from_bytes_copy(&bytes).ok_or(EINVAL)?;
+        let uc = UserCmd::from(&PassthruCmd64::from(&uring));
+        let plan = self.plan_io(&node, &uc, vec)?;
+        let mut rq =
+            node.queue
+                .alloc_passthru_with(plan.to_device, issue.nonblock(), issue.iopoll())?;
+        if uc.data_len != 0 {
+            if cmd.fixed_buffer() {
+                rq.map_fixed(&cmd, uc.addr, uc.data_len, vec, issue)?;
+            } else if vec {
+                // CAST: a user address (checked by `plan_io`).
+                rq.map_user_vec(uc.addr as usize, uc.data_len)?;
+            } else {
+                // CAST: as above.
+                rq.map_user(uc.addr as usize, uc.data_len)?;
+            }
+        }
+        plan.check_mapped(rq.request().bytes())?;
+        if let Some((addr, len)) = plan.meta_buf {
+            rq.map_user_integrity(addr, len)?;
+        }
+        rq.set_timeout_ms(uc.timeout_ms);
+        rq.request().data().clear();
+        rq.owned().pt_sized = plan.sized;
+        rq.owned().pt_cmd = Some(plan.c);
+        rq.execute_uring::<NvmeMq>(cmd);
+        Ok(())
+    }
+
+    /// Checks an I/O command from user space as the C driver does: its form (`EINVAL`), that
+    /// its nsid is the node's (`EINVAL`), who may send it (`EACCES`). Then, stricter than C,
+    /// that the buffer holds what the command moves (`EINVAL`): C leaves that to the device,
+    /// which with PRPs may write past the caller's buffer. With `vec`, `data_len` counts the
+    /// iovecs, and the length is checked once they are mapped ([`IoPlan::check_mapped`]).
+    fn plan_io(&self, node: &DiskNode, uc: &UserCmd, vec: bool) -> Result<IoPlan> {
         uc.check_form()?;
         if uc.nsid != node.nsid {
             return Err(EINVAL);
@@ -477,39 +560,38 @@ impl Passthru {
             need.is_some(),
             node.origin,
         ))?;
-        let (len, addr) = uc.data(IO_PASSTHRU_MAX, need)?;
+        let has_data = if vec {
+            if uc.data_len > UIO_MAXIOV || (uc.data_len != 0 && uc.addr == 0) {
+                return Err(EINVAL);
+            }
+            uc.data_len != 0
+        } else {
+            uc.data(IO_PASSTHRU_MAX, need)?.0 != 0
+        };
+        if need.is_some_and(|n| n != 0) && !has_data {
+            return Err(EINVAL);
+        }
         // A command the driver cannot size (vendor specific, `CAP_SYS_ADMIN` only) gets a
         // buffer only where the controller checks its length (SGLs), and none on a namespace
         // with metadata, which it may move through a metadata pointer the driver cannot set.
-        if need.is_none() && ((len != 0 && !self.sgl) || node.meta.ms != 0) {
+        if need.is_none() && ((has_data && !self.sgl) || node.meta.ms != 0) {
             return Err(EINVAL);
         }
         let meta_buf = uc.meta(layout.map_or(0, |l| l.meta))?;
         if meta_buf.is_some() && !node.integrity {
             return Err(EINVAL);
         }
-        let c = uc.command();
-        // CAST: `len <= IO_PASSTHRU_MAX`.
-        let user_buf = (len != 0).then_some((addr, len as u32));
-        let to_device = uapi::data_to_device(uc.opcode);
-        let sized = PtSized {
-            lba_shift: node.lba_shift,
-            meta: node.meta.to_bits(),
-            meta_len: meta_buf.map_or(0, |m| m.1),
-        };
-        let (status, result) = match execute_passthru(
-            node.queue,
-            &c,
-            user_buf,
+        Ok(IoPlan {
+            c: uc.command(),
+            need,
             meta_buf,
-            sized,
-            to_device,
-            uc.timeout_ms,
-        )? {
-            PassthruEnd::Completed(status, result) => (status, result),
-            PassthruEnd::Failed(e) => return Err(e),
-        };
-        Ok((isize::try_from(status).unwrap_or(isize::MAX), result))
+            sized: PtSized {
+                lba_shift: node.lba_shift,
+                meta: node.meta.to_bits(),
+                meta_len: meta_buf.map_or(0, |m| m.1),
+            },
+            to_device: uapi::data_to_device(uc.opcode),
+        })
     }
 
     /// Runs an `NVME_IOCTL_SUBMIT_IO` read, write or compare, as [`Passthru::io_passthru`]
@@ -538,7 +620,7 @@ impl Passthru {
             metadata_len: u32::try_from(layout.meta).map_err(|_| EINVAL)?,
             timeout_ms: 0,
         };
-        self.io_passthru(node, &uc)
+        self.io_passthru(node, &uc, false)
     }
 
     /// Runs one admin command from user space. Returns the NVMe status (0 on success, the
@@ -625,46 +707,59 @@ fn sink_entry(i: usize, n: usize, base: u64, first: u64, list: u64) -> u64 {
 }
 
 /// What an I/O passthrough command ended with.
-pub(crate) enum PassthruEnd {
+enum PassthruEnd {
     /// The controller completed it: status field (0 on success) and dwords 0 and 1.
     Completed(u16, u64),
     /// It never completed on the controller (controller dead or removed, or cancelled).
     Failed(Error),
 }
 
-/// Runs I/O command `c` through blk-mq on `queue` as a passthrough request, with `len` bytes of
-/// the calling process's memory at `addr` (to the controller when `to_device`) as its buffer,
-/// and waits for it.
-pub(crate) fn execute_passthru(
-    queue: DiskQueue<NvmeMq>,
-    c: &Command,
-    user_buf: Option<(usize, u32)>,
-    user_meta: Option<(usize, u32)>,
+/// How a passthrough request ended, from the NVMe `status` and `result` its data recorded and
+/// the block layer's status `blk`.
+fn passthru_end(status: Status, result: u64, blk: BlkStatus) -> PassthruEnd {
+    if status.0 == HOST_ABORTED.0 || (blk.is_ok() != status.is_success()) {
+        // Cancelled by recovery, or failed before reaching the controller.
+        PassthruEnd::Failed(if blk.is_ok() { EIO } else { EINTR })
+    } else {
+        PassthruEnd::Completed(status.0, result)
+    }
+}
+
+/// An I/O passthrough command checked by [`Passthru::plan_io`].
+struct IoPlan {
+    /// The command.
+    c: Command,
+    /// The data bytes it moves, when the driver can size it.
+    need: Option<u64>,
+    /// Its metadata buffer.
+    meta_buf: Option<(usize, u32)>,
+    /// The sizes its request is mapped with.
     sized: PtSized,
+    /// It moves data to the device.
     to_device: bool,
-    timeout_ms: u32,
-) -> Result<PassthruEnd> {
-    let mut rq = queue.alloc_passthru(to_device)?;
-    if let Some((addr, len)) = user_buf {
-        rq.map_user(addr, len)?;
+}
+
+impl IoPlan {
+    /// Checks the data `mapped` into the request (bytes): at least what the command moves and
+    /// at most [`IO_PASSTHRU_MAX`] (`EINVAL` otherwise).
+    fn check_mapped(&self, mapped: u32) -> Result {
+        // CAST: `usize` holds a `u32`.
+        if self.need.is_some_and(|n| n > u64::from(mapped)) || mapped as usize > IO_PASSTHRU_MAX {
+            return Err(EINVAL);
+        }
+        Ok(())
     }
-    if let Some((addr, len)) = user_meta {
-        rq.map_user_integrity(addr, len)?;
+}
+
+impl UringEnd<NvmeMq> for NvmeMq {
+    /// As C: -EINTR when recovery cancelled the command, else the NVMe status, else the block
+    /// layer's error; the result is completion dwords 0 and 1.
+    fn ended(rq: &Request<NvmeMq>, owned: &mut IodOwned, blk: BlkStatus) -> (i32, u64) {
+        owned.pt_cmd = None;
+        let data = rq.data();
+        match passthru_end(data.status(), data.result(), blk) {
+            PassthruEnd::Completed(status, result) => (i32::from(status), result),
+            PassthruEnd::Failed(e) => (e.to_errno(), 0),
+        }
     }
-    rq.set_timeout_ms(timeout_ms);
-    rq.request().data().clear();
-    rq.owned().pt_sized = sized;
-    rq.owned().pt_cmd = Some(*c);
-    let blk = rq.execute();
-    rq.owned().pt_cmd = None;
-    let (status, result) = (rq.request().data().status(), rq.request().data().result());
-    rq.unmap_user()?;
-    Ok(
-        if status.0 == HOST_ABORTED.0 || (blk.is_ok() != status.is_success()) {
-            // Cancelled by recovery, or failed before reaching the controller.
-            PassthruEnd::Failed(if blk.is_ok() { EIO } else { EINTR })
-        } else {
-            PassthruEnd::Completed(status.0, result)
-        },
-    )
 }

@@ -27,6 +27,7 @@ mod iod;
 mod irq;
 mod map;
 mod ns;
+mod ns_char;
 mod nvme;
 mod passthru;
 mod queue;

@@ -39,6 +39,10 @@ use crate::{
         disk_integrity,
         Namespace, //
     },
+    ns_char::{
+        self,
+        NsChar, //
+    },
     nvme::{
         aen::ns_missing,
         cmd::{
@@ -92,6 +96,9 @@ pub(crate) struct DiskParams {
 /// A namespace's disk and the format it was last set up with.
 struct NsDisk {
     nsid: u32,
+    /// The namespace's char device, `/dev/rng<c>n<ns>` (none if registering it failed);
+    /// deregistered before the disk is removed.
+    _chr: Option<Pin<KBox<NsChar>>>,
     disk: GenDisk<NvmeMq>,
     fmt: DiskFormat,
 }
@@ -795,7 +802,19 @@ impl NsScan {
             &self.dev,
         ) {
             Ok(disk) => {
-                let mut d = NsDisk { nsid, disk, fmt };
+                let chr = match ns_char::register(ctrl, nsid, &disk, &self.dev) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        dev_warn!(self.dev, "namespace {}: no char device ({:?})\n", nsid, e);
+                        None
+                    }
+                };
+                let mut d = NsDisk {
+                    nsid,
+                    _chr: chr,
+                    disk,
+                    fmt,
+                };
                 if self.idc.ctratt & fdp::CTRATT_FDPS != 0 {
                     if let Err(why) = self.setup_fdp(admin, buf, &id, &mut d) {
                         dev_warn!(self.dev, "namespace {}: no write streams ({})\n", nsid, why);

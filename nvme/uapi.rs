@@ -213,6 +213,26 @@ pub(crate) const NVME_IOCTL_IO64_CMD: u32 = ioc(
     core::mem::size_of::<PassthruCmd64>(),
 );
 
+/// `NVME_IOCTL_IO64_CMD_VEC`: as [`NVME_IOCTL_IO64_CMD`], with `addr` pointing to an array of
+/// `data_len` `struct iovec`s instead of one buffer.
+pub(crate) const NVME_IOCTL_IO64_CMD_VEC: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    0x49,
+    core::mem::size_of::<PassthruCmd64>(),
+);
+
+/// `struct nvme_uring_cmd`, the command of an io_uring `IORING_OP_URING_CMD` on a namespace's
+/// char device (in the SQE's command area, 128-byte SQEs): the layout of [`PassthruCmd`],
+/// whose last field (`result` there) is reserved. The result goes in the big CQE.
+pub(crate) type UringCmd = PassthruCmd;
+
+/// `NVME_URING_CMD_IO`: an I/O command through io_uring.
+pub(crate) const NVME_URING_CMD_IO: u32 =
+    ioc(IOC_READ | IOC_WRITE, 0x80, core::mem::size_of::<UringCmd>());
+/// `NVME_URING_CMD_IO_VEC`: as [`NVME_URING_CMD_IO`], `addr` pointing to `data_len` iovecs.
+pub(crate) const NVME_URING_CMD_IO_VEC: u32 =
+    ioc(IOC_READ | IOC_WRITE, 0x81, core::mem::size_of::<UringCmd>());
+
 /// Data direction of an opcode (bits 1:0, NVMe Base Specification, "Opcodes"): bit 0 set
 /// means host to controller, bit 1 set means controller to host.
 pub(crate) const fn data_to_device(opcode: u8) -> bool {

@@ -5,9 +5,20 @@
 //!
 //! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
 
-use crate::glue::block::{
-    mq::{operations::Operations, request::Request},
-    status::BlkStatus, //
+use crate::glue::{
+    block::{
+        mq::{operations::Operations, request::Request},
+        status::BlkStatus, //
+    },
+    io_uring_cmd::{
+        IovIter,
+        IssueFlags,
+        Pdu,
+        TaskWork,
+        UringCmd,
+        UringCmdHandle, //
+    },
+    miscdevice::PollBatch,
 };
 use core::{
     ffi::c_void,
@@ -16,12 +27,22 @@ use core::{
         self,
         NonNull, //
     },
+    sync::atomic::{
+        AtomicI32,
+        AtomicPtr,
+        AtomicU64,
+        Ordering, //
+    },
 };
 use kernel::{
     bindings,
     error::{
         from_err_ptr,
         to_result, //
+    },
+    ffi::{
+        c_int,
+        c_ulong, //
     },
     prelude::*, //
 };
@@ -50,14 +71,35 @@ impl<T: Operations> DiskQueue<T> {
     /// Allocates a driver-private request on the queue (`blk_mq_alloc_request()` with
     /// `REQ_OP_DRV_OUT` when `to_device`, else `REQ_OP_DRV_IN`), waiting for a free tag.
     pub(crate) fn alloc_passthru<'a>(self, to_device: bool) -> Result<PassthruRq<'a, T>> {
-        let op = if to_device {
+        self.alloc_passthru_with(to_device, false, false)
+    }
+
+    /// As [`DiskQueue::alloc_passthru`]; when `nowait`, fails with `EAGAIN` instead of waiting
+    /// for a tag (`REQ_NOWAIT`), and when `polled`, on a polled hardware queue where the queue
+    /// has one (`REQ_POLLED`: its completion is found by [`uring_passthru_iopoll`]).
+    pub(crate) fn alloc_passthru_with<'a>(
+        self,
+        to_device: bool,
+        nowait: bool,
+        polled: bool,
+    ) -> Result<PassthruRq<'a, T>> {
+        let mut op = if to_device {
             bindings::req_op_REQ_OP_DRV_OUT
         } else {
             bindings::req_op_REQ_OP_DRV_IN
         };
-        // SAFETY: the queue is live (type invariant); flags 0 may sleep for a tag, which is
-        // fine in an ioctl.
-        let rq = from_err_ptr(unsafe { bindings::blk_mq_alloc_request(self.0.as_ptr(), op, 0) })?;
+        let mut flags = 0;
+        if nowait {
+            op |= 1 << bindings::req_flag_bits___REQ_NOWAIT;
+            flags |= bindings::BLK_MQ_REQ_NOWAIT;
+        }
+        if polled {
+            op |= 1 << bindings::req_flag_bits___REQ_POLLED;
+        }
+        // SAFETY: the queue is live (type invariant); without `BLK_MQ_REQ_NOWAIT` the call may
+        // sleep for a tag, which the callers (ioctls, io_uring's blocking issue) allow.
+        let rq =
+            from_err_ptr(unsafe { bindings::blk_mq_alloc_request(self.0.as_ptr(), op, flags) })?;
         // INVARIANT: allocated above, not yet freed.
         Ok(PassthruRq {
             rq: NonNull::new(rq).ok_or(ENOMEM)?,
@@ -157,6 +199,67 @@ impl<'a, T: Operations> PassthruRq<'a, T> {
         Ok(())
     }
 
+    /// As [`PassthruRq::map_user`], for the `nr_segs` buffers of the `struct iovec` array at
+    /// user address `addr` (`blk_rq_map_user_io()` with `vec`). The length mapped is the
+    /// request's [`Request::bytes`].
+    pub(crate) fn map_user_vec(&mut self, addr: usize, nr_segs: u32) -> Result {
+        if self.user_bio.is_some() || nr_segs == 0 || nr_segs > bindings::UIO_MAXIOV {
+            return Err(EINVAL);
+        }
+        // SAFETY: as in `map_user`; the iovec array is user memory the block layer copies in
+        // and checks (`import_iovec()`).
+        to_result(unsafe {
+            bindings::blk_rq_map_user_io(
+                self.rq.as_ptr(),
+                ptr::null_mut(),
+                addr as *mut c_void,
+                // CAST: `unsigned long` holds a `u32`.
+                nr_segs as c_ulong,
+                bindings::GFP_KERNEL,
+                true,
+                0,
+                false,
+                c_int::from(self.request().is_write()),
+            )
+        })?;
+        // SAFETY: mapped above, so `bio` heads the request's bios.
+        self.user_bio = NonNull::new(unsafe { (*self.rq.as_ptr()).bio });
+        Ok(())
+    }
+
+    /// As [`PassthruRq::map_user`], for memory the io_uring ring of `cmd` registered: `len`
+    /// bytes at `addr` in it, or when `vec` the `len` iovecs at `addr` that point into it
+    /// (`io_uring_cmd_import_fixed()`, `blk_rq_map_user_iov()`).
+    pub(crate) fn map_fixed(
+        &mut self,
+        cmd: &UringCmd<'_>,
+        addr: u64,
+        len: u32,
+        vec: bool,
+        issue: IssueFlags,
+    ) -> Result {
+        if self.user_bio.is_some() || len == 0 {
+            return Err(EINVAL);
+        }
+        let mut iter = IovIter::new();
+        cmd.import_fixed(addr, len, vec, self.request().is_write(), issue, &mut iter)?;
+        // SAFETY: the request is allocated and not started, with no data mapped yet; `iter`
+        // was filled by io_uring with pages of the registered buffer, which stays registered
+        // while the command runs.
+        to_result(unsafe {
+            bindings::blk_rq_map_user_iov(
+                (*self.rq.as_ptr()).q,
+                self.rq.as_ptr(),
+                ptr::null_mut(),
+                iter.as_ptr(),
+                bindings::GFP_KERNEL,
+            )
+        })?;
+        // SAFETY: mapped above, so `bio` heads the request's bios.
+        self.user_bio = NonNull::new(unsafe { (*self.rq.as_ptr()).bio });
+        Ok(())
+    }
+
     /// Attaches `len` bytes of the calling process's memory at `addr` as the metadata of the
     /// data [`PassthruRq::map_user`] attached (`blk_rq_integrity_map_user()`): pinned, or
     /// copied through a kernel buffer when misaligned, and released with the data by
@@ -216,6 +319,136 @@ impl<'a, T: Operations> PassthruRq<'a, T> {
         // SAFETY: the request is ours, set up and not started; this sleeps until it ended.
         BlkStatus(unsafe { bindings::blk_execute_rq(self.rq.as_ptr(), false) })
     }
+}
+
+impl<T: Operations> PassthruRq<'static, T> {
+    /// Issues the request for the io_uring command `cmd` without waiting
+    /// (`blk_execute_rq_nowait()`): once it ended, `E::ended` gives what the command completes
+    /// with, and task work in the submitting task releases the user memory and completes it.
+    /// The request is freed when it ends.
+    pub(crate) fn execute_uring<E: UringEnd<T>>(self, mut cmd: UringCmd<'_>) {
+        let this = core::mem::ManuallyDrop::new(self);
+        let rq = this.rq.as_ptr();
+        cmd.init_pdu(UringPdu {
+            rq: AtomicPtr::new(rq),
+            bio: this.user_bio.map_or(ptr::null_mut(), NonNull::as_ptr),
+            status: AtomicI32::new(0),
+            result: AtomicU64::new(0),
+        });
+        // SAFETY: the request is ours, set up and not started; from here it belongs to the
+        // block layer, which calls `end_io` once and then frees it (`RQ_END_IO_FREE`), so
+        // `this` is not dropped. The command stays live until the task work completes it.
+        unsafe {
+            (*rq).end_io = Some(uring_end_io_callback::<T, E>);
+            (*rq).end_io_data = cmd.handle().as_ptr();
+            bindings::blk_execute_rq_nowait(rq, false);
+        }
+    }
+}
+
+/// How an io_uring command's passthrough request completes the command.
+pub(crate) trait UringEnd<T: Operations> {
+    /// What the command completes with, for request `rq` that ended with `status`: its result
+    /// (0, a positive NVMe status or a negative errno) and the big completion entry's second
+    /// value. Called once, in any context (an interrupt handler included), with the request's
+    /// owned data, before it is freed.
+    fn ended(rq: &Request<T>, owned: &mut T::RequestOwned, status: BlkStatus) -> (i32, u64);
+}
+
+/// What an io_uring command keeps in its private area while its request runs.
+struct UringPdu {
+    /// The request, until it ended (then null): for polling.
+    rq: AtomicPtr<bindings::request>,
+    /// The bios of the mapped user memory (null: none), released by the task work.
+    bio: *mut bindings::bio,
+    /// What the command completes with, set when the request ended.
+    status: AtomicI32,
+    /// The second value of the command's completion, set when the request ended.
+    result: AtomicU64,
+}
+
+// SAFETY: 32 bytes (the bio pointer is written before the request starts and read after it
+// ended), aligned to 8, no destructor.
+unsafe impl Pdu for UringPdu {}
+// SAFETY: `bio` is written only before the request is issued and read only by the task work
+// after it ended; the other fields are atomics.
+unsafe impl Sync for UringPdu {}
+
+/// `end_io` of a request issued by [`PassthruRq::execute_uring`].
+///
+/// # Safety
+///
+/// Called by blk-mq only, once, when the request ended.
+unsafe extern "C" fn uring_end_io_callback<T: Operations, E: UringEnd<T>>(
+    rq: *mut bindings::request,
+    err: bindings::blk_status_t,
+    _iob: *const bindings::io_comp_batch,
+) -> bindings::rq_end_io_ret {
+    // SAFETY: a request of a queue of `T`'s tag set (`PassthruRq`), ended: nothing else uses
+    // its data until it is freed after this call.
+    let (status, result) = unsafe {
+        let r = Request::<T>::from_raw(rq);
+        E::ended(r, r.owned_mut(), BlkStatus(err))
+    };
+    // SAFETY: `end_io_data` is the command's handle (`execute_uring`); the command waits for
+    // this request, so it is live and holds a `UringPdu`.
+    let cmd = unsafe { UringCmdHandle::from_ptr((*rq).end_io_data) };
+    // SAFETY: as above.
+    let pdu = unsafe { cmd.pdu::<UringPdu>() };
+    pdu.status.store(status, Ordering::Relaxed);
+    pdu.result.store(result, Ordering::Relaxed);
+    // Polling stops looking at the request, which is freed after this call.
+    pdu.rq.store(ptr::null_mut(), Ordering::Release);
+    // SAFETY: the command is live and uncompleted; the task work takes it over (the request
+    // does not use it after this).
+    unsafe { cmd.complete_in_task::<UringFinish>() };
+    bindings::rq_end_io_ret_RQ_END_IO_FREE
+}
+
+/// The task work of an io_uring command whose request ended.
+struct UringFinish;
+
+impl TaskWork for UringFinish {
+    fn run(cmd: UringCmd<'_>) {
+        // SAFETY: the command was issued by `execute_uring`, which stored a `UringPdu`; the
+        // task work queueing orders the stores of `uring_end_io_callback` before these loads.
+        let (bio, status, result) = unsafe {
+            let pdu = cmd.pdu::<UringPdu>();
+            (
+                pdu.bio,
+                pdu.status.load(Ordering::Relaxed),
+                pdu.result.load(Ordering::Relaxed),
+            )
+        };
+        let mut status = status;
+        if !bio.is_null() {
+            // SAFETY: the bios `blk_rq_map_user*` gave the request, not unmapped since; the
+            // request ended, so the device is done with the memory. In the submitting task, so
+            // a bounce buffer is copied back to its memory.
+            let unmapped = unsafe { bindings::blk_rq_unmap_user(bio) };
+            if unmapped != 0 && status >= 0 {
+                status = unmapped;
+            }
+        }
+        cmd.done_from_task(status, result);
+    }
+}
+
+/// `uring_cmd_iopoll` of a command issued by [`PassthruRq::execute_uring`] on a polled
+/// hardware queue: polls the queue (`blk_rq_poll()`) while the request has not ended.
+pub(crate) fn uring_passthru_iopoll(cmd: &UringCmd<'_>, iob: PollBatch, poll_flags: u32) -> i32 {
+    // SAFETY: io_uring polls only commands that `uring_cmd` queued, which for this driver's
+    // char devices is by `execute_uring` (its `UringPdu`).
+    let pdu = unsafe { cmd.pdu::<UringPdu>() };
+    let rq = pdu.rq.load(Ordering::Acquire);
+    if rq.is_null() {
+        return 0;
+    }
+    // SAFETY: the request had not ended when loaded; requests live in their tag set, which
+    // outlives the queue's users, so a request that ended meanwhile is still memory of the
+    // tag set: `blk_rq_poll` then polls its hardware context harmlessly (as C does), and
+    // takes a queue reference (failing on a queue that is going).
+    unsafe { bindings::blk_rq_poll(rq, iob.0, poll_flags) }
 }
 
 impl<T: Operations> Drop for PassthruRq<'_, T> {

@@ -20,6 +20,9 @@ fn ioctl_numbers_match_linux() {
     assert_eq!(NVME_IOCTL_RESCAN, 0x4e46);
     assert_eq!(NVME_IOCTL_ADMIN64_CMD, 0xc050_4e47);
     assert_eq!(NVME_IOCTL_IO64_CMD, 0xc050_4e48);
+    assert_eq!(NVME_IOCTL_IO64_CMD_VEC, 0xc050_4e49);
+    assert_eq!(NVME_URING_CMD_IO, 0xc048_4e80);
+    assert_eq!(NVME_URING_CMD_IO_VEC, 0xc048_4e81);
 }
 
 #[test]
