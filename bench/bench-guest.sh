@@ -3,10 +3,12 @@
 # The guest script of 'make bench' (bench/bench.sh), run by busybox sh in the benchmark VM
 # with tests/vm/guest-lib.sh sourced. bench.sh puts the run's settings in front of it:
 # ROUNDS, TRACE (the host directory for QEMU's doorbell trace logs) and the I/Os of each job
-# (N_QD1, N_QD32R, N_QD32W, N_SEQ, N_POLL, N_MIX). It prints the records that
+# (N_QD1, N_QD32R, N_QD32W, N_SEQ, N_POLL, N_MIX, N_UCMD, N_UCMDP). It prints the records that
 # bench/bench-report.py reads on the console.
 
-JOBS="randread-4k-qd1 randread-4k-qd32x2 randwrite-4k-qd32 read-128k-qd8 randread-4k-qd1-poll randrw70-4k-qd16"
+JOBS="randread-4k-qd1 randread-4k-qd32x2 randwrite-4k-qd32 read-128k-qd8 randread-4k-qd1-poll randrw70-4k-qd16 randread-4k-qd16-uring-cmd randread-4k-qd1-uring-cmd-poll"
+# Jobs through the namespace's generic char device (io_uring passthrough), which null_blk lacks.
+CHAR_JOBS="randread-4k-qd16-uring-cmd randread-4k-qd1-uring-cmd-poll"
 REGION=1G
 ncpu=$(nproc)
 
@@ -23,6 +25,8 @@ job_args() {
 	read-128k-qd8) echo "$ONE --rw=read --bs=128k --iodepth=8 --ioengine=libaio --io_size=$((N_SEQ * 128))k" ;;
 	randread-4k-qd1-poll) echo "$ONE --rw=randread --bs=4k --iodepth=1 --ioengine=io_uring --hipri --io_size=$((N_POLL * 4))k" ;;
 	randrw70-4k-qd16) echo "$ONE --rw=randrw --rwmixread=70 --bs=4k --iodepth=16 --ioengine=libaio --io_size=$((N_MIX * 4))k" ;;
+	randread-4k-qd16-uring-cmd) echo "$ONE --rw=randread --bs=4k --iodepth=16 --ioengine=io_uring_cmd --cmd_type=nvme --io_size=$((N_UCMD * 4))k" ;;
+	randread-4k-qd1-uring-cmd-poll) echo "$ONE --rw=randread --bs=4k --iodepth=1 --ioengine=io_uring_cmd --cmd_type=nvme --hipri --io_size=$((N_UCMDP * 4))k" ;;
 	*) fail "unknown job $1" ;;
 	esac
 }
@@ -71,7 +75,7 @@ trace_to() {
 }
 
 nth=0
-total=$((ROUNDS * 5 * $(echo $JOBS | wc -w)))
+total=$((ROUNDS * (5 * $(echo $JOBS | wc -w) - $(echo $CHAR_JOBS | wc -w))))
 
 # run_job TARGET DRIVER PCIADDR|- DISK JOB: runs one fio job and prints its
 # record (raw fio JSON, interrupts, guest uptime before and after) on the
@@ -79,13 +83,21 @@ total=$((ROUNDS * 5 * $(echo $JOBS | wc -w)))
 # tests/harness/vm.sh shows them only with RNVME_VERBOSE=1; the progress line is
 # the one a person reads.
 run_job() {
-	local target=$1 drv=$2 addr=$3 disk=$4 job=$5 rc=0 s
+	local target=$1 drv=$2 addr=$3 disk=$4 job=$5 rc=0 s node
+	case " $CHAR_JOBS " in
+	*" $job "*)
+		# The disk's char device: C's nvmeXnY has ngXnY, our rnvmeXnY has rngXnY.
+		[ "$target" != null_blk ] || return 0
+		node=/dev/$(echo "$disk" | sed 's/nvme/ng/')
+		;;
+	*) node=/dev/$disk ;;
+	esac
 	nth=$((nth + 1))
 	rm -f /tmp/bench.json /tmp/bench.err /tmp/bench-idle.log
 	[ "$addr" = - ] || trace_to "job-$nth"
 	irq_snap "$addr" >/tmp/bench-irq0
 	# shellcheck disable=SC2046 # job_args is split on purpose
-	/usr/bin/fio --name="$job" --filename="/dev/$disk" --direct=1 --size=$REGION \
+	/usr/bin/fio --name="$job" --filename="$node" --direct=1 --size=$REGION \
 		--randrepeat=1 --clat_percentiles=1 --lat_percentiles=1 --percentile_list=50:99 \
 		--disk_util=0 --eta=never --output-format=json --output=/tmp/bench.json \
 		--exec_prerun='/usr/bin/bench-idle start; true' \
@@ -156,7 +168,7 @@ sleep 0.5
 spin_off
 sed 's/^/[bench-cal] /' /tmp/bench-idle.log
 echo "[bench-guest] kernel=$(uname -r) ncpu=$ncpu mem_kb=$(awk '/MemTotal/ { print $2 }' /proc/meminfo) fio=$(/usr/bin/fio --version)"
-log "$total jobs: $ROUNDS rounds x 5 targets x $(echo $JOBS | wc -w) jobs"
+log "$total jobs: $ROUNDS rounds x 5 targets x $(echo $JOBS | wc -w) jobs (null_blk without the char device ones)"
 
 round=1
 while [ $round -le "$ROUNDS" ]; do

@@ -18,6 +18,8 @@ JOBS = [
     ("read-128k-qd8", "128k sequential read, QD8"),
     ("randread-4k-qd1-poll", "4k random read, QD1, polled (io_uring --hipri)"),
     ("randrw70-4k-qd16", "4k random read/write 70/30, QD16"),
+    ("randread-4k-qd16-uring-cmd", "4k random read, QD16, io_uring passthrough (char device)"),
+    ("randread-4k-qd1-uring-cmd-poll", "4k random read, QD1, io_uring passthrough, polled"),
 ]
 JOB_DESC = dict(JOBS)
 TARGETS = [

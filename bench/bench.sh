@@ -103,6 +103,8 @@ N_QD32W=$(ios 40000)    # 4k random write, QD32
 N_SEQ=$(ios 4096)       # 128k sequential read, QD8
 N_POLL=$(ios 20000)     # 4k random read, QD1, io_uring --hipri (polled)
 N_MIX=$(ios 40000)      # 4k random read/write 70/30, QD16
+N_UCMD=$(ios 40000)     # 4k random read, QD16, io_uring passthrough (char device)
+N_UCMDP=$(ios 20000)    # 4k random read, QD1, io_uring passthrough, polled
 
 # --- host resources: the RAM-backed image and the doorbell traces --------------
 
@@ -144,6 +146,7 @@ cat >"$guest" <<EOF
 ROUNDS=$rounds
 TRACE=$work/trace
 N_QD1=$N_QD1 N_QD32R=$N_QD32R N_QD32W=$N_QD32W N_SEQ=$N_SEQ N_POLL=$N_POLL N_MIX=$N_MIX
+N_UCMD=$N_UCMD N_UCMDP=$N_UCMDP
 EOF
 cat bench/bench-guest.sh >>"$guest"
 
@@ -175,5 +178,5 @@ python3 bench/bench-report.py \
 	"$kernel_release" "$(qemu-system-x86_64 --version | head -n 1)" \
 	"$(git --no-optional-locks -C "$RNVME_ROOT" describe --always --dirty 2>/dev/null || echo unknown)" \
 	"$(sha256sum "$RNVME_MODULE" | cut -c1-16)" \
-	"{\"randread-4k-qd1\": $N_QD1, \"randread-4k-qd32x2\": $N_QD32R, \"randwrite-4k-qd32\": $N_QD32W, \"read-128k-qd8\": $N_SEQ, \"randread-4k-qd1-poll\": $N_POLL, \"randrw70-4k-qd16\": $N_MIX}"
+	"{\"randread-4k-qd1\": $N_QD1, \"randread-4k-qd32x2\": $N_QD32R, \"randwrite-4k-qd32\": $N_QD32W, \"read-128k-qd8\": $N_SEQ, \"randread-4k-qd1-poll\": $N_POLL, \"randrw70-4k-qd16\": $N_MIX, \"randread-4k-qd16-uring-cmd\": $N_UCMD, \"randread-4k-qd1-uring-cmd-poll\": $N_UCMDP}"
 echo "bench: done in $((($(date +%s) - t_start) / 60)) min $((($(date +%s) - t_start) % 60)) s"
