@@ -25,8 +25,8 @@ job_args() {
 	read-128k-qd8) echo "$ONE --rw=read --bs=128k --iodepth=8 --ioengine=libaio --io_size=$((N_SEQ * 128))k" ;;
 	randread-4k-qd1-poll) echo "$ONE --rw=randread --bs=4k --iodepth=1 --ioengine=io_uring --hipri --io_size=$((N_POLL * 4))k" ;;
 	randrw70-4k-qd16) echo "$ONE --rw=randrw --rwmixread=70 --bs=4k --iodepth=16 --ioengine=libaio --io_size=$((N_MIX * 4))k" ;;
-	randread-4k-qd16-uring-cmd) echo "$ONE --rw=randread --bs=4k --iodepth=16 --ioengine=io_uring_cmd --cmd_type=nvme --io_size=$((N_UCMD * 4))k" ;;
-	randread-4k-qd1-uring-cmd-poll) echo "$ONE --rw=randread --bs=4k --iodepth=1 --ioengine=io_uring_cmd --cmd_type=nvme --hipri --io_size=$((N_UCMDP * 4))k" ;;
+	randread-4k-qd16-uring-cmd) echo "$ONE --rw=randread --bs=4k --iodepth=16 --ioengine=io_uring_cmd --cmd_type=nvme --direct=0 --io_size=$((N_UCMD * 4))k" ;;
+	randread-4k-qd1-uring-cmd-poll) echo "$ONE --rw=randread --bs=4k --iodepth=1 --ioengine=io_uring_cmd --cmd_type=nvme --direct=0 --hipri --io_size=$((N_UCMDP * 4))k" ;;
 	*) fail "unknown job $1" ;;
 	esac
 }
