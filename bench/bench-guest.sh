@@ -6,7 +6,10 @@
 # (N_QD1, N_QD32R, N_QD32W, N_SEQ, N_POLL, N_MIX, N_UCMD, N_UCMDP). It prints the records that
 # bench/bench-report.py reads on the console.
 
-JOBS="randread-4k-qd1 randread-4k-qd32x2 randwrite-4k-qd32 read-128k-qd8 randread-4k-qd1-poll randrw70-4k-qd16 randread-4k-qd16-uring-cmd randread-4k-qd1-uring-cmd-poll"
+JOBS="randread-4k-qd1 randread-4k-qd32x2 randwrite-4k-qd32 read-128k-qd8 randread-4k-qd1-poll randrw70-4k-qd16
+	randread-512-qd1 randread-512-qd32 read-64k-qd8 write-64k-qd8 read-1m-qd4 write-1m-qd4 randread-4k-qd128x4
+	randread-4k-qd16-uring-cmd randread-4k-qd1-uring-cmd-poll"
+JOBS=$(echo $JOBS)
 # Jobs through the namespace's generic char device (io_uring passthrough), which null_blk lacks.
 CHAR_JOBS="randread-4k-qd16-uring-cmd randread-4k-qd1-uring-cmd-poll"
 REGION=1G
@@ -25,6 +28,13 @@ job_args() {
 	read-128k-qd8) echo "$ONE --rw=read --bs=128k --iodepth=8 --ioengine=libaio --io_size=$((N_SEQ * 128))k" ;;
 	randread-4k-qd1-poll) echo "$ONE --rw=randread --bs=4k --iodepth=1 --ioengine=io_uring --hipri --io_size=$((N_POLL * 4))k" ;;
 	randrw70-4k-qd16) echo "$ONE --rw=randrw --rwmixread=70 --bs=4k --iodepth=16 --ioengine=libaio --io_size=$((N_MIX * 4))k" ;;
+	randread-512-qd1) echo "$ONE --rw=randread --bs=512 --iodepth=1 --ioengine=libaio --io_size=$((N_QD1 / 2))k" ;;
+	randread-512-qd32) echo "$ONE --rw=randread --bs=512 --iodepth=32 --ioengine=libaio --io_size=$((N_QD32W / 2))k" ;;
+	read-64k-qd8) echo "$ONE --rw=read --bs=64k --iodepth=8 --ioengine=libaio --io_size=$((N_SEQ * 2 * 64))k" ;;
+	write-64k-qd8) echo "$ONE --rw=write --bs=64k --iodepth=8 --ioengine=libaio --io_size=$((N_SEQ * 2 * 64))k" ;;
+	read-1m-qd4) echo "$ONE --rw=read --bs=1m --iodepth=4 --ioengine=libaio --io_size=$((N_SEQ / 8))m" ;;
+	write-1m-qd4) echo "$ONE --rw=write --bs=1m --iodepth=4 --ioengine=libaio --io_size=$((N_SEQ / 8))m" ;;
+	randread-4k-qd128x4) echo "--numjobs=4 --cpus_allowed=0-$((ncpu - 1)) --cpus_allowed_policy=split --group_reporting --rw=randread --bs=4k --iodepth=128 --ioengine=libaio --io_size=$((N_QD32R / 4 * 4))k" ;;
 	randread-4k-qd16-uring-cmd) echo "$ONE --rw=randread --bs=4k --iodepth=16 --ioengine=io_uring_cmd --cmd_type=nvme --direct=0 --io_size=$((N_UCMD * 4))k" ;;
 	randread-4k-qd1-uring-cmd-poll) echo "$ONE --rw=randread --bs=4k --iodepth=1 --ioengine=io_uring_cmd --cmd_type=nvme --direct=0 --hipri --io_size=$((N_UCMDP * 4))k" ;;
 	*) fail "unknown job $1" ;;

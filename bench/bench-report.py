@@ -18,10 +18,22 @@ JOBS = [
     ("read-128k-qd8", "128k sequential read, QD8"),
     ("randread-4k-qd1-poll", "4k random read, QD1, polled (io_uring --hipri)"),
     ("randrw70-4k-qd16", "4k random read/write 70/30, QD16"),
+    ("randread-512-qd1", "512-byte random read, QD1"),
+    ("randread-512-qd32", "512-byte random read, QD32"),
+    ("read-64k-qd8", "64k sequential read, QD8"),
+    ("write-64k-qd8", "64k sequential write, QD8"),
+    ("read-1m-qd4", "1M sequential read, QD4"),
+    ("write-1m-qd4", "1M sequential write, QD4"),
+    ("randread-4k-qd128x4", "4k random read, QD128, 4 jobs"),
     ("randread-4k-qd16-uring-cmd", "4k random read, QD16, io_uring passthrough (char device)"),
     ("randread-4k-qd1-uring-cmd-poll", "4k random read, QD1, io_uring passthrough, polled"),
 ]
 JOB_DESC = dict(JOBS)
+
+
+def by_bandwidth(job):
+    """Sequential jobs are judged by MiB/s, the others by IOPS."""
+    return job.startswith(("read-", "write-"))
 TARGETS = [
     ("null-co", "two identical controllers on QEMU null-co (read-zeroes=on), driver roles swapped every round"),
     ("ram", "one controller on a raw 1 GiB image in host RAM (/dev/shm), bound to each driver in turn"),
@@ -148,7 +160,7 @@ for r in records:
     run["job_runtime_ms"] = job["job_runtime"]
     if run["fio_exit"] != 0 or run["fio_error"] != 0 or ios == 0:
         continue
-    main = wr if run["job"].startswith("randwrite") else rd
+    main = wr if run["job"].startswith(("randwrite", "write-")) else rd
     run["iops"] = rd["iops"] + wr["iops"]
     run["mib_s"] = (rd["bw_bytes"] + wr["bw_bytes"]) / 1048576.0
     for kind, name in (("clat_ns", "clat"), ("lat_ns", "lat")):
@@ -285,7 +297,7 @@ def fmt_ratio(v):
 
 
 def fmt_tp(row, drv, job):
-    if job.startswith("read-128k"):
+    if by_bandwidth(job):
         v = med(row, drv, "mib_s")
         return None if v is None else "%.0f MiB/s" % v
     v = med(row, drv, "iops")
@@ -319,7 +331,9 @@ def table(head, align, rows):
 
 
 wall_s = int(wall)
-md = ["# rust_nvme vs nvme: %s" % stamp, ""]
+md = ["# rust_nvme vs nvme: %s" % stamp, "",
+      "![rust_nvme's advantage over nvme per job: throughput, guest CPU per I/O, p99 latency; "
+      "bars the medians, dots the rounds](%s.svg)" % stamp, ""]
 md.append("QEMU %s, TCG with `-icount shift=0,sleep=off` (guest time counts guest instructions, 1 ns each), "
           "2 vCPUs, 1 GiB; guest Linux %s; %s; rust_nvme.ko from `%s` (sha256 %s…). "
           "%s rounds, medians over rounds; `make bench` took %d min %02d s of wall time. "
@@ -346,7 +360,7 @@ for tname, tdesc in TARGETS:
     rows = []
     for job, jdesc in JOBS:
         row = summary[tname][job]
-        tk = "mib_s" if job.startswith("read-128k") else "iops"
+        tk = "mib_s" if by_bandwidth(job) else "iops"
         rows.append([jdesc] + [cell(row, d, job, fmt_tp(row, d, job)) for d in DRIVERS]
                     + [fmt_ratio(row["ratio_rust_over_nvme"][tk])]
                     + pair(row, job, "clat_p50_us", fmt_us) + pair(row, job, "clat_p99_us", fmt_us))

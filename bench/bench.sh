@@ -178,5 +178,6 @@ python3 bench/bench-report.py \
 	"$kernel_release" "$(qemu-system-x86_64 --version | head -n 1)" \
 	"$(git --no-optional-locks -C "$RNVME_ROOT" describe --always --dirty 2>/dev/null || echo unknown)" \
 	"$(sha256sum "$RNVME_MODULE" | cut -c1-16)" \
-	"{\"randread-4k-qd1\": $N_QD1, \"randread-4k-qd32x2\": $N_QD32R, \"randwrite-4k-qd32\": $N_QD32W, \"read-128k-qd8\": $N_SEQ, \"randread-4k-qd1-poll\": $N_POLL, \"randrw70-4k-qd16\": $N_MIX, \"randread-4k-qd16-uring-cmd\": $N_UCMD, \"randread-4k-qd1-uring-cmd-poll\": $N_UCMDP}"
+	"{\"randread-4k-qd1\": $N_QD1, \"randread-4k-qd32x2\": $N_QD32R, \"randwrite-4k-qd32\": $N_QD32W, \"read-128k-qd8\": $N_SEQ, \"randread-4k-qd1-poll\": $N_POLL, \"randrw70-4k-qd16\": $N_MIX, \"randread-4k-qd16-uring-cmd\": $N_UCMD, \"randread-4k-qd1-uring-cmd-poll\": $N_UCMDP, \"randread-512-qd1\": $N_QD1, \"randread-512-qd32\": $N_QD32W, \"read-64k-qd8\": $((N_SEQ * 2)), \"write-64k-qd8\": $((N_SEQ * 2)), \"read-1m-qd4\": $((N_SEQ / 8)), \"write-1m-qd4\": $((N_SEQ / 8)), \"randread-4k-qd128x4\": $N_QD32R}"
+python3 bench/bench-picture.py "$outdir/$stamp.json" "$outdir/$stamp.svg"
 echo "bench: done in $((($(date +%s) - t_start) / 60)) min $((($(date +%s) - t_start) % 60)) s"
