@@ -74,7 +74,7 @@ def main():
     hi = min(1.25, max(vals + [1.05]) + 0.02)
     step = 0.05
 
-    label_w, plot_w, right = 330, 560, 30
+    label_w, plot_w, right = 390, 560, 30
     width = label_w + plot_w + right
     bar_h, gap, group_gap = 7, 2, 10
     group_h = len(MEASURES) * (bar_h + gap) + group_gap
