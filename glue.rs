@@ -25,6 +25,7 @@ pub(crate) mod block {
         pub(crate) mod operations;
         pub(crate) mod passthru;
         pub(crate) mod request;
+        pub(crate) mod request_queue;
         pub(crate) mod tag_set;
     }
     pub(crate) mod integrity;
@@ -79,7 +80,6 @@ pub(crate) use block::{
             SingleMap, //
         },
         gen_disk::{
-            DiskRef,
             FrozenDisks,
             GenDisk,
             Limits,
@@ -99,6 +99,10 @@ pub(crate) use block::{
             OwnedRequest,
             ReqOp,
             Request, //
+        },
+        request_queue::{
+            QueueRef,
+            RequestQueue, //
         },
         tag_set::{
             MapKind,

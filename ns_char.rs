@@ -6,9 +6,12 @@
 //! with `NVME_URING_CMD_IO` and `NVME_URING_CMD_IO_VEC`, polled on rings that poll), which is
 //! how fio's `io_uring_cmd` engine and libnvme's io_uring path reach a namespace.
 //!
-//! An open file holds a reference on the namespace's disk, not the disk itself: after the
-//! namespace or the controller went, its ioctls and commands fail with `ENODEV` (the disk's
-//! queue is dying) or `EINTR` (cancelled in flight).
+//! A namespace that no disk can serve (a block size the block layer does not take) still gets
+//! one, on a request queue of its own, as the C driver's hidden disks keep their `ng` node.
+//!
+//! An open file holds a reference on the namespace's request queue and data, not on the disk
+//! or the controller: after the namespace or the controller went, its ioctls and commands fail
+//! with `ENODEV` (the queue is dying) or `EINTR` (cancelled in flight).
 
 use kernel::{
     device,
@@ -19,10 +22,9 @@ use kernel::{
 use crate::{
     glue::{
         uring_passthru_iopoll,
-        DiskRef,
-        GenDisk,
         IssueFlags,
         PollBatch,
+        QueueRef,
         UringCmd,
         UringMiscDevice,
         UringMiscRegistration, //
@@ -31,18 +33,19 @@ use crate::{
     nvme::uapi::Origin,
 };
 
-/// The char device of one namespace, registered while its disk is.
+/// The char device of one namespace, registered while its disk (or its own queue) is.
 pub(crate) type NsChar = UringMiscRegistration<NsCharFile>;
 
-/// Registers `/dev/rng<ctrl>n<nsid>` for the namespace served by `disk`, under `parent`.
+/// Registers `/dev/rng<ctrl>n<nsid>` for the namespace whose request queue is `queue` (its
+/// disk's, or one of its own when no disk serves it), under `parent`.
 pub(crate) fn register(
     ctrl: u32,
     nsid: u32,
-    disk: &GenDisk<NvmeMq>,
+    queue: QueueRef<NvmeMq>,
     parent: &device::Device,
 ) -> Result<Pin<KBox<NsChar>>> {
     let name = CString::try_from_fmt(format_args!("rng{}n{}", ctrl, nsid))?;
-    KBox::pin_init(NsChar::register(name, parent, disk.get_ref()), GFP_KERNEL)
+    KBox::pin_init(NsChar::register(name, parent, queue), GFP_KERNEL)
 }
 
 /// The files of a namespace's char device.
@@ -59,20 +62,20 @@ impl NsCharFile {
 }
 
 impl UringMiscDevice for NsCharFile {
-    type RegData = DiskRef<NvmeMq>;
-    type Ptr = KBox<DiskRef<NvmeMq>>;
+    type RegData = QueueRef<NvmeMq>;
+    type Ptr = KBox<QueueRef<NvmeMq>>;
 
-    fn open(disk: &DiskRef<NvmeMq>) -> Result<KBox<DiskRef<NvmeMq>>> {
-        Ok(KBox::new(disk.clone(), GFP_KERNEL)?)
+    fn open(queue: &QueueRef<NvmeMq>) -> Result<KBox<QueueRef<NvmeMq>>> {
+        Ok(KBox::new(queue.try_clone()?, GFP_KERNEL)?)
     }
 
-    fn ioctl(disk: &DiskRef<NvmeMq>, writable: bool, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(disk: &QueueRef<NvmeMq>, writable: bool, cmd: u32, arg: usize) -> Result<isize> {
         let ns = disk.data();
         let node = ns.node(disk.disk_queue(), Self::origin(writable));
         ns.passthru.ioctl(cmd, arg, Some(node))
     }
 
-    fn uring_cmd(disk: &DiskRef<NvmeMq>, cmd: UringCmd<'_>, issue: IssueFlags) -> Result {
+    fn uring_cmd(disk: &QueueRef<NvmeMq>, cmd: UringCmd<'_>, issue: IssueFlags) -> Result {
         let ns = disk.data();
         let node = ns.node(disk.disk_queue(), Self::origin(cmd.file_writable()));
         ns.passthru.uring_cmd(node, cmd, issue)

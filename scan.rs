@@ -31,6 +31,7 @@ use crate::{
         FrozenDisks,
         GenDisk,
         Limits,
+        RequestQueue,
         TagSet,
         ZonedLimits, //
     },
@@ -128,12 +129,41 @@ enum Revalidated {
     Remove,
 }
 
+/// An active namespace no disk serves. One of the NVM or zoned command set, whose format the
+/// block layer cannot take, still gets its char device, on a request queue of its own (as C
+/// gives its hidden disks an `ng` node).
+struct Unserved {
+    nsid: u32,
+    /// The char device, deregistered before the queue goes.
+    chr: Option<Pin<KBox<NsChar>>>,
+    _queue: Option<RequestQueue<NvmeMq>>,
+}
+
+impl Unserved {
+    /// An entry without a char device.
+    fn plain(nsid: u32) -> Self {
+        Self {
+            nsid,
+            chr: None,
+            _queue: None,
+        }
+    }
+}
+
+impl ScanState {
+    /// `nsid` is active and no disk serves it.
+    fn is_unsupported(&self, nsid: u32) -> bool {
+        self.unsupported.iter().any(|u| u.nsid == nsid)
+    }
+}
+
 /// What exists until teardown removes the disks.
 struct ScanState {
     /// The disks, by ascending nsid.
     disks: KVec<NsDisk>,
-    /// Active namespaces skipped for their format, warned about once.
-    unsupported: KVec<u32>,
+    /// Active namespaces no disk serves (format or command set not supported), warned about
+    /// once.
+    unsupported: KVec<Unserved>,
     tagset: Arc<Pin<KBox<TagSet<NvmeMq>>>>,
     /// Identify data of the scans (allocated at probe: scans run where the device is known to
     /// be bound but no `Device<Bound>` is at hand).
@@ -355,8 +385,8 @@ impl NsScan {
         for &nsid in gone.iter() {
             // Still active: its format is not supported (and was warned about), so the scan
             // below does not add it again nor warn twice.
-            if active.binary_search(&nsid).is_ok() && !state.unsupported.contains(&nsid) {
-                state.unsupported.push(nsid, GFP_KERNEL)?;
+            if active.binary_search(&nsid).is_ok() && !state.is_unsupported(nsid) {
+                state.unsupported.push(Unserved::plain(nsid), GFP_KERNEL)?;
             }
         }
         if !gone.is_empty() {
@@ -385,16 +415,26 @@ impl NsScan {
             have.push(d.nsid, GFP_KERNEL)?;
         }
 
-        state.unsupported.retain(|nsid| active.contains(nsid));
+        state.unsupported.retain(|u| active.contains(&u.nsid));
         for nsid in ns_missing(&active, &have) {
             state.disks.reserve(1, GFP_KERNEL)?;
             state.unsupported.reserve(1, GFP_KERNEL)?;
-            let d = match self.add_disk(admin, state, nsid)? {
+            // What serves the namespace now, if it had no disk: `add_disk` keeps it, replaces
+            // it, or drops it before a disk takes the namespace (and its char device's name).
+            let mut prior = state
+                .unsupported
+                .iter()
+                .position(|u| u.nsid == nsid)
+                .and_then(|i| state.unsupported.remove(i).ok());
+            let added = self.add_disk(admin, state, nsid, &mut prior);
+            if let Some(p) = prior {
+                // Cannot fail: room was reserved above.
+                let _ = state.unsupported.push_within_capacity(p);
+            }
+            let d = match added? {
                 Added::Disk(d) => d,
-                Added::Unsupported => {
-                    if !state.unsupported.contains(&nsid) {
-                        let _ = state.unsupported.push_within_capacity(nsid);
-                    }
+                Added::Unsupported(u) => {
+                    let _ = state.unsupported.push_within_capacity(u);
                     continue;
                 }
                 Added::None => continue,
@@ -405,7 +445,6 @@ impl NsScan {
                 // Cannot happen: room was reserved above. The disk goes away again.
                 continue;
             }
-            state.unsupported.retain(|n| *n != nsid);
             if announce {
                 dev_info!(
                     self.dev,
@@ -659,7 +698,6 @@ impl NsScan {
         };
         let DiskParams {
             max_transfer,
-            max_segs,
             ref nvm,
             ..
         } = self.params;
@@ -675,16 +713,6 @@ impl NsScan {
                 Some(_) => ns.physical_block_size().min(atomic_bytes).max(lbs),
                 None => ns.physical_block_size().max(lbs),
             },
-            max_hw_sectors: max_transfer >> 9,
-            max_segments: max_segs,
-            // PRPs cannot describe a gap inside a controller page; SGLs can, so a controller
-            // that takes them gets requests of any shape (as the C driver sets it).
-            virt_boundary_mask: if idc.sgl_supported() {
-                0
-            } else {
-                (1 << CTRL_PAGE_SHIFT) - 1
-            },
-            dma_alignment: 3,
             write_cache: idc.has_vwc(),
             fua: idc.has_vwc(),
             max_discard_sectors: max_discard_sectors(idc, nvm, lba_shift),
@@ -701,6 +729,7 @@ impl NsScan {
             zoned,
             write_streams: 0,
             write_stream_granularity: 0,
+            ..self.transfer_limits()
         };
         DiskFormat {
             lba_shift,
@@ -710,9 +739,95 @@ impl NsScan {
         }
     }
 
+    /// What serves namespace `nsid` (identified as `ns`), which no disk can: `prior` when it
+    /// has a char device, else (`with_char`) a new char device on a request queue of its own,
+    /// or nothing when that cannot be set up (with a warning).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the scan's state and the namespace's"
+    )]
+    fn unserved(
+        &self,
+        admin: &AdminQueue,
+        state: &ScanState,
+        nsid: u32,
+        ns: &IdNs,
+        ids: NsIds,
+        prior: &mut Option<Unserved>,
+        with_char: bool,
+    ) -> Unserved {
+        match prior.take() {
+            Some(p) if p.chr.is_some() || !with_char => return p,
+            _ => {}
+        }
+        if !with_char {
+            return Unserved::plain(nsid);
+        }
+        let meta = self.meta_format(admin, &state.buf, nsid, ns);
+        let made = (|| -> Result<Unserved> {
+            let data = Arc::new(
+                Namespace::new(
+                    nsid,
+                    u32::from(ns.lba_shift()),
+                    &meta,
+                    0,
+                    0,
+                    self.params.passthru.clone(),
+                    ids,
+                ),
+                GFP_KERNEL,
+            )?;
+            // The queue moves no block I/O: 512-byte blocks, the controller's transfer limits.
+            let limits = Limits {
+                logical_block_size: 512,
+                physical_block_size: 512,
+                ..self.transfer_limits()
+            };
+            let queue = RequestQueue::new(&state.tagset, data, &limits)?;
+            let chr = ns_char::register(self.params.ctrl, nsid, queue.get_ref()?, &self.dev)?;
+            Ok(Unserved {
+                nsid,
+                chr: Some(chr),
+                _queue: Some(queue),
+            })
+        })();
+        made.unwrap_or_else(|e| {
+            dev_warn!(self.dev, "namespace {}: no char device ({:?})\n", nsid, e);
+            Unserved::plain(nsid)
+        })
+    }
+
+    /// The limits every request to the controller obeys: transfer size, segments, their
+    /// boundaries and alignment.
+    fn transfer_limits(&self) -> Limits {
+        Limits {
+            max_hw_sectors: self.params.max_transfer >> 9,
+            max_segments: self.params.max_segs,
+            // PRPs cannot describe a gap inside a controller page; SGLs can, so a controller
+            // that takes them gets requests of any shape (as the C driver sets it).
+            virt_boundary_mask: if self.idc.sgl_supported() {
+                0
+            } else {
+                (1 << CTRL_PAGE_SHIFT) - 1
+            },
+            dma_alignment: 3,
+            ..Limits::default()
+        }
+    }
+
     /// Identifies namespace `nsid` and adds its disk, unless it is inactive or its format is
     /// not supported (with a warning the first time).
-    fn add_disk(&self, admin: &AdminQueue, state: &ScanState, nsid: u32) -> Result<Added> {
+    ///
+    /// `prior` is what the namespace had while no disk served it (none on its first scan): an
+    /// unsupported namespace keeps it (a new char device is set up only where it had none); a
+    /// disk replaces it, dropped first.
+    fn add_disk(
+        &self,
+        admin: &AdminQueue,
+        state: &ScanState,
+        nsid: u32,
+        prior: &mut Option<Unserved>,
+    ) -> Result<Added> {
         let DiskParams {
             ctrl,
             ref passthru,
@@ -757,28 +872,36 @@ impl NsScan {
             CSI_UNREPORTED => Err("its command set is not reported"),
             _ => Err("its command set is unknown"),
         };
+        // Commands of the NVM and zoned command sets are sized alike: their namespaces keep a
+        // char device when no disk can serve them.
+        let nvm_like = matches!(csi, ident::CSI_NVM | ident::CSI_ZNS);
         let zoned = match zoned {
             Ok(z) => z,
             Err(why) => {
-                if !state.unsupported.contains(&nsid) {
+                if prior.is_none() {
                     dev_warn!(self.dev, "namespace {}: {}, skipped\n", nsid, why);
                 }
-                return Ok(Added::Unsupported);
+                return Ok(Added::Unsupported(
+                    self.unserved(admin, state, nsid, &ns, ids, prior, nvm_like),
+                ));
             }
         };
         if let Err(why) = ns.is_supported(glue::MAX_BLOCK_SHIFT) {
-            if state.unsupported.contains(&nsid) {
-                return Ok(Added::Unsupported);
+            if prior.is_none() {
+                dev_warn!(
+                    self.dev,
+                    "namespace {}: unsupported format ({:?}: {} byte blocks), no disk\n",
+                    nsid,
+                    why,
+                    ns.logical_block_size()
+                );
             }
-            dev_warn!(
-                self.dev,
-                "namespace {}: unsupported format ({:?}: {} byte blocks), skipped\n",
-                nsid,
-                why,
-                ns.logical_block_size()
-            );
-            return Ok(Added::Unsupported);
+            return Ok(Added::Unsupported(
+                self.unserved(admin, state, nsid, &ns, ids, prior, true),
+            ));
         }
+        // A disk serves the namespace from here: its char device (if any) goes first.
+        *prior = None;
         let fmt = self.format(admin, buf, nsid, &ns, zoned);
         self.warn_unusable(nsid, &ns, &fmt);
         let data = Arc::new(
@@ -802,7 +925,10 @@ impl NsScan {
             &self.dev,
         ) {
             Ok(disk) => {
-                let chr = match ns_char::register(ctrl, nsid, &disk, &self.dev) {
+                let chr = match disk
+                    .queue_ref()
+                    .and_then(|q| ns_char::register(ctrl, nsid, q, &self.dev))
+                {
                     Ok(c) => Some(c),
                     Err(e) => {
                         dev_warn!(self.dev, "namespace {}: no char device ({:?})\n", nsid, e);
@@ -842,8 +968,8 @@ const CSI_UNREPORTED: u8 = u8::MAX;
 enum Added {
     /// A disk.
     Disk(NsDisk),
-    /// No disk: the format is not supported.
-    Unsupported,
+    /// No disk: the format or command set is not supported.
+    Unsupported(Unserved),
     /// No disk: the namespace is inactive, or identifying it or adding the disk failed.
     None,
 }

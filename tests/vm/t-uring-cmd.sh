@@ -6,6 +6,9 @@
 #
 # - Our controller has two namespaces: /dev/rng0n1 and /dev/rng0n2 are char devices of the
 #   misc class under the PCI function, mode 0600, and NVME_IOCTL_ID on them gives 1 and 2.
+#   Each controller has another namespace of 128 KiB blocks, which neither driver can serve
+#   as a disk: it keeps a char device (ours /dev/rng0n3, on a request queue of its own) through
+#   which reads and writes of every form work, also after a reload.
 # - fio's io_uring_cmd engine (cmd_type=nvme) writes and verifies (crc32c) on both drivers'
 #   char devices: plain, polled (--hipri), with registered buffers and files, and 512-byte
 #   blocks on a second namespace format; every job must report error 0 and move all its data.
@@ -19,6 +22,9 @@
 #   Ours only (stricter than C, which maps the short buffer and lets the device move the
 #   whole transfer): a buffer shorter than the command's blocks (EINVAL), also vectored.
 # - With debug_stats, the polled runs completed commands on our poll queue.
+# - A descriptor of /dev/rng0n2 held while namespace 2 is detached (nvme detach-ns): the
+#   node goes, NVME_IOCTL_ID still answers, I/O fails with ENODEV, admin reaches the live
+#   controller; attached again, the node returns with the data.
 # - Descriptors held across unbind: a ring set up on the char device and an open descriptor
 #   open; after unbind, the command fails with an error (ENODEV), I/O and admin ioctls with
 #   ENODEV while NVME_IOCTL_ID still answers (as C, and as on a disk node), without a kernel
@@ -35,12 +41,15 @@ gcc -O2 -static -Wall -o "$tmp/nvme-fd-probe" tests/vm/tools/nvme-fd-probe.c
 exec tests/harness/vm.sh --name uring-cmd --timeout 300 \
 	--file "$tmp/uring-cmd=/usr/bin/uring-cmd" \
 	--file "$tmp/nvme-fd-probe=/usr/bin/nvme-fd-probe" \
-	--disk n1=64M --disk n2=32M --disk c1=64M \
+	--disk n1=64M --disk n2=32M --disk n3=16M --disk c1=64M --disk c2=16M \
 	--qemu '-device nvme-subsys,id=subsys0,nqn=rnvme-uring' \
 	--nvme id=nvu0,serial=ruc0,subsys=subsys0 \
 	--qemu '-device nvme-ns,drive=n1,bus=nvu0,nsid=1,logical_block_size=4096,physical_block_size=4096' \
 	--qemu '-device nvme-ns,drive=n2,bus=nvu0,nsid=2,logical_block_size=512,physical_block_size=512' \
-	--nvme serial=ruc1,drive=c1,logical_block_size=4096,physical_block_size=4096 \
+	--qemu '-device nvme-ns,drive=n3,bus=nvu0,nsid=3,logical_block_size=131072,physical_block_size=131072' \
+	--nvme id=nvc1,serial=ruc1 \
+	--qemu '-device nvme-ns,drive=c1,bus=nvc1,nsid=1,logical_block_size=4096,physical_block_size=4096' \
+	--qemu '-device nvme-ns,drive=c2,bus=nvc1,nsid=2,logical_block_size=131072,physical_block_size=131072' \
 	- <<'GUEST'
 # check_terse OUT WANT_KIB: the one job's terse line has error 0, wrote and read WANT_KIB.
 check_terse() {
@@ -107,10 +116,18 @@ b=$(pci_addr_of 1)
 bind "$a" rust_nvme
 bind "$b" nvme
 wait_for '[ "$(disks_of '"$a"' | wc -l)" = 2 ]' 20
-cd_=$(disk_on "$b" C)
-cn=${cd_#nvme}
-cng=/dev/ng$cn
-[ -c "$cng" ] || fail "C's char device $cng is missing"
+wait_for '[ -n "$(disk_nsid '"$b"' 1)" ]' 20
+cd_=$(disk_nsid "$b" 1)
+# C numbers its nodes by instance, not by nsid (its ng0n1 may be namespace 2): found by
+# NVME_IOCTL_ID.
+cng='' cbig=''
+for n in /dev/ng*; do
+	case "$(uring-cmd -i $n)" in
+	nsid=1) cng=$n ;;
+	nsid=2) cbig=$n ;;
+	esac
+done
+[ -c "$cng" ] || fail "C has no char device for its namespace 1"
 
 # The nodes.
 for ns in 1 2; do
@@ -126,6 +143,36 @@ for ns in 1 2; do
 	[ "$(nvme-fd-probe -o $n id)" = "ok id=$ns" ] || fail "$n: nvme-fd-probe id"
 done
 log "rng0n1 and rng0n2: char devices under $a, 0600, namespaces 1 and 2"
+# A namespace no disk can serve (128 KiB blocks, above the block layer's 64 KiB) keeps its char
+# device, on both drivers; I/O of every form goes through it.
+[ -c /dev/rng0n3 ] || fail "no char device for namespace 3 (128 KiB blocks)"
+[ ! -e /dev/rnvme0n3 ] || fail "namespace 3 (128 KiB blocks) got a disk"
+[ "$(uring-cmd -i /dev/rng0n3)" = nsid=3 ] || fail "rng0n3: NVME_IOCTL_ID"
+[ -c "$cbig" ] || fail "C has no char device for its 128 KiB namespace"
+for dev in /dev/rng0n3 $cbig; do
+	for form in "" "-v 2" "-p" "-f -v 2"; do
+		uring-cmd -b 131072 $form $dev write 3 2 21 >/tmp/w.out 2>&1 || { cat /tmp/w.out; fail "$dev: 128 KiB-block write ($form)"; }
+		uring-cmd -b 131072 $form $dev read 3 2 21 | grep -q '^data ok' || fail "$dev: 128 KiB-block read back ($form)"
+	done
+done
+expect_res -22 uring-cmd -b 131072 -l 131072 /dev/rng0n3 read 0 2 1
+log "128 KiB-block namespace: no disk, char device I/O of every form (ours; C's $cbig)"
+# Format NVM moves namespace 3 to 512-byte blocks (a disk appears; the char device now goes
+# through the disk's queue) and back (the disk goes; the char device stays).
+big=$(/usr/sbin/nvme id-ns /dev/rng0n3 | sed -n 's/^lbaf *\([0-9]*\) *: ms:0 *lbads:17 .*/\1/p' | head -n 1)
+[ -n "$big" ] || { /usr/sbin/nvme id-ns /dev/rng0n3; fail "no 128 KiB LBA format in namespace 3's list"; }
+/usr/sbin/nvme format /dev/rnvme0 --namespace-id=3 --lbaf=0 --force >/tmp/format.out 2>&1 || { cat /tmp/format.out; fail "nvme format rng0n3 --lbaf=0"; }
+wait_for '[ -b /dev/rnvme0n3 ]' 20
+[ -c /dev/rng0n3 ] || fail "rng0n3 gone after the format to 512-byte blocks"
+uring-cmd -b 512 -v 3 /dev/rng0n3 write 8 24 41 >/tmp/w.out 2>&1 || { cat /tmp/w.out; fail "rng0n3 (512): write"; }
+got=$(/usr/bin/dd if=/dev/rnvme0n3 bs=512 skip=8 count=24 iflag=direct status=none | /usr/bin/sha256sum)
+[ "$got" = "$(uring-cmd -P -b 512 8 24 41 | /usr/bin/sha256sum)" ] || fail "rnvme0n3 does not hold what rng0n3 wrote"
+/usr/sbin/nvme format /dev/rnvme0 --namespace-id=3 --lbaf="$big" --force >/tmp/format.out 2>&1 || { cat /tmp/format.out; fail "nvme format rng0n3 --lbaf=$big"; }
+wait_for '[ ! -e /dev/rnvme0n3 ] && [ -c /dev/rng0n3 ]' 20
+uring-cmd -b 131072 /dev/rng0n3 write 3 2 21 >/tmp/w.out 2>&1 || { cat /tmp/w.out; fail "rng0n3 (128 KiB again): write"; }
+uring-cmd -b 131072 -p /dev/rng0n3 read 3 2 21 | grep -q '^data ok' || fail "rng0n3 (128 KiB again): read back"
+log "namespace 3 formatted to 512-byte blocks (disk added) and back to 128 KiB (disk removed): its char device followed"
+
 # An ioctl read and an admin Identify on the char device, as on the disk.
 got=$(nvme-fd-probe -w /dev/rng0n1 io opc=2 nsid=1 cdw12=0 len=4096)
 [ "$got" = ok ] || fail "NVME_IOCTL_IO_CMD read on rng0n1: $got"
@@ -168,6 +215,26 @@ for dev in /dev/rng0n1 $cng; do
 done
 log "unprivileged: reads pass, writes need a writable descriptor (ours and C)"
 
+# Namespace 2 detached from our controller (namespace management) while a descriptor of its
+# char device is held: the node goes with the disk; the held descriptor answers NVME_IOCTL_ID,
+# fails I/O with ENODEV, and its admin commands still reach the controller (as a held disk
+# descriptor's do). Attached again, the node is back with the data.
+exec 3<>/dev/rng0n2
+cntlid=$(/usr/sbin/nvme id-ctrl /dev/rnvme0 | sed -n 's/^cntlid *: *//p')
+/usr/sbin/nvme detach-ns /dev/rnvme0 --namespace-id=2 --controllers="$cntlid" >/tmp/attach.out 2>&1 ||
+	{ cat /tmp/attach.out; fail "nvme detach-ns 2 failed"; }
+wait_for '[ ! -e /dev/rng0n2 ] && [ ! -e /sys/block/rnvme0n2 ]' 20
+got="$(nvme-fd-probe -f 3 id) / $(nvme-fd-probe -f 3 io opc=2 nsid=2 len=512)"
+[ "$got" = "ok id=2 / ENODEV" ] || fail "held rng0n2 after detach: id / io gave $got"
+admin=$(nvme-fd-probe -f 3 admin opc=6 cdw10=1 len=4096)
+case "$admin" in ok | ENODEV) ;; *) fail "held rng0n2 after detach: admin gave $admin" ;; esac
+exec 3<&-
+/usr/sbin/nvme attach-ns /dev/rnvme0 --namespace-id=2 --controllers="$cntlid" >/tmp/attach.out 2>&1 ||
+	{ cat /tmp/attach.out; fail "nvme attach-ns 2 failed"; }
+wait_for '[ -c /dev/rng0n2 ] && [ -b /dev/rnvme0n2 ]' 20
+uring-cmd -b 512 /dev/rng0n2 read 704 24 11 | grep -q '^data ok' || fail "rng0n2 after re-attach: data written before"
+log "rng0n2 held over detach: $got, admin $admin; re-attached with its data"
+
 # The poll queue did the polled work (counters logged at unbind, below).
 # Descriptors held over unbind: a ring waiting to submit, an ioctl waiting, a polled job.
 rm -f /tmp/go
@@ -203,6 +270,8 @@ load_rust_driver
 bind "$a" rust_nvme
 wait_for '[ -c /dev/rng0n1 ] && [ -c /dev/rng0n2 ]' 20
 uring-cmd -b 4096 /dev/rng0n1 read 704 24 11 | grep -q '^data ok' || fail "after reload: data written earlier"
+wait_for '[ -c /dev/rng0n3 ]' 20
+uring-cmd -b 131072 /dev/rng0n3 read 3 2 21 | grep -q '^data ok' || fail "after reload: rng0n3's data"
 unbind "$a"
 unbind "$b"
 unload_rust_driver

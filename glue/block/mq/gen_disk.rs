@@ -338,6 +338,11 @@ impl<T: Operations> GenDisk<T> {
         &self.data
     }
 
+    /// The disk's data, counted.
+    pub(in crate::glue) fn data_arc(&self) -> &Arc<T::Disk> {
+        &self.data
+    }
+
     /// The disk's request queue, for the driver's own commands on it.
     pub(crate) fn disk_queue(&self) -> DiskQueue<T> {
         // SAFETY: the queue is set at allocation, never changes and lives with the gendisk,
@@ -395,78 +400,6 @@ impl<T: Operations> GenDisk<T> {
             bindings::set_capacity_and_notify(self.gendisk.as_ptr(), 0);
             bindings::blk_mq_unfreeze_queue_nomemrestore(q);
         }
-    }
-}
-
-impl<T: Operations> GenDisk<T> {
-    /// A counted reference on the disk, e.g. for the open files of a char device that serves
-    /// it.
-    pub(crate) fn get_ref(&self) -> DiskRef<T> {
-        // SAFETY: the disk is added and alive (type invariant), so its `part0` is set; the
-        // reference taken is dropped by `DiskRef`.
-        unsafe { bindings::get_device(&raw mut (*(*self.gendisk.as_ptr()).part0).bd_device) };
-        // INVARIANT: one reference taken above.
-        DiskRef {
-            gendisk: self.gendisk,
-            _t: PhantomData,
-        }
-    }
-}
-
-/// A counted reference on one of `T`'s disks (`get_device()` on its device): the gendisk, its
-/// request queue and its data stay allocated while this lives, also after the disk was
-/// removed. A removed disk's queue is dying: requests allocated on it fail with `ENODEV`.
-///
-/// # Invariants
-///
-/// `gendisk` is a disk allocated by [`GenDisk::new`] on which this value owns one device
-/// reference.
-pub(crate) struct DiskRef<T: Operations> {
-    gendisk: NonNull<bindings::gendisk>,
-    _t: PhantomData<T>,
-}
-
-// SAFETY: the gendisk is internally synchronised; the reference may be dropped anywhere.
-unsafe impl<T: Operations> Send for DiskRef<T> {}
-// SAFETY: as above.
-unsafe impl<T: Operations> Sync for DiskRef<T> {}
-
-impl<T: Operations> DiskRef<T> {
-    /// The disk's data.
-    pub(crate) fn data(&self) -> &T::Disk {
-        // SAFETY: `private_data` owns a reference on the data until `free_disk`, which runs
-        // only once the last device reference went, and this value holds one.
-        unsafe { &*(*self.gendisk.as_ptr()).private_data.cast::<T::Disk>() }
-    }
-
-    /// The disk's request queue, for passthrough requests while the handle is used.
-    pub(crate) fn disk_queue(&self) -> DiskQueue<T> {
-        // SAFETY: the queue is set at allocation and released only with the gendisk, which
-        // this value keeps; the handle is used within a borrow of `self`.
-        let q = unsafe { NonNull::new_unchecked((*self.gendisk.as_ptr()).queue) };
-        DiskQueue(q, PhantomData)
-    }
-}
-
-impl<T: Operations> Clone for DiskRef<T> {
-    fn clone(&self) -> Self {
-        // SAFETY: this value holds a reference, so the device is alive; the new reference is
-        // dropped by the clone.
-        unsafe { bindings::get_device(&raw mut (*(*self.gendisk.as_ptr()).part0).bd_device) };
-        // INVARIANT: one reference taken above.
-        Self {
-            gendisk: self.gendisk,
-            _t: PhantomData,
-        }
-    }
-}
-
-impl<T: Operations> Drop for DiskRef<T> {
-    fn drop(&mut self) {
-        // SAFETY: the reference this value owns (type invariant). The last one releases the
-        // gendisk (`free_disk` drops its data); process context, as every holder drops it
-        // from a file release or a namespace removal.
-        unsafe { bindings::put_device(&raw mut (*(*self.gendisk.as_ptr()).part0).bd_device) };
     }
 }
 

@@ -52,8 +52,12 @@ use kernel::{
 ///
 /// # Invariants
 ///
-/// The queue belongs to an open disk of this driver, which keeps it alive while the ioctl
-/// runs (the handle is not kept beyond it), and its tag set was created for `T`.
+/// The queue is one of a tag set created for `T`, kept alive while the handle is used by what
+/// it came from (an open disk during its ioctl, a [`GenDisk`] or a [`QueueRef`] it borrows);
+/// the handle is not kept beyond that.
+///
+/// [`GenDisk`]: super::gen_disk::GenDisk
+/// [`QueueRef`]: super::request_queue::QueueRef
 pub(crate) struct DiskQueue<T: Operations>(
     pub(in crate::glue) NonNull<bindings::request_queue>,
     pub(in crate::glue) PhantomData<T>,
