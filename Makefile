@@ -11,6 +11,7 @@
 #   make clippy     build with clippy, warnings are errors
 #   make fmt        rustfmt the sources (FMT_CHECK=1: check only)
 #   make profile    guest kernel instructions per I/O, nvme vs rust_nvme (bench/profile/README.md)
+#   make scale      bring-up time and memory at 1 to 256 namespaces, 1 to 8 vCPUs, nvme vs rust_nvme
 #   make print-kdir print the kernel build directory in use
 #   make install-udev  install udev/61-rust-nvme.rules (/dev/disk/by-id links; DESTDIR= honoured)
 #   make uninstall-udev  remove them
@@ -29,7 +30,7 @@ export RNVME_KVER := $(KVER)
 KDIR ?= $(shell RNVME_KVER=$(KVER) $(CURDIR)/scripts/kdir.sh)
 SRCS := $(wildcard *.rs glue/*.rs glue/*/*.rs glue/*/*/*.rs nvme/*.rs)
 
-.PHONY: all module kunit-module setup demo test test-debug matrix clippy fmt print-kdir clean check-kdir bench soak profile blktests fuzz-passthru proptest install-udev uninstall-udev
+.PHONY: all module kunit-module setup demo test test-debug matrix clippy fmt print-kdir clean check-kdir bench scale soak profile blktests fuzz-passthru proptest install-udev uninstall-udev
 
 all: module
 
@@ -76,6 +77,9 @@ matrix:
 
 bench:
 	@$(CURDIR)/bench/bench.sh
+
+scale:
+	@$(CURDIR)/bench/scale.sh
 
 soak: module
 	@HOTUNPLUG_ROUNDS=$${HOTUNPLUG_ROUNDS:-10} $(CURDIR)/tests/vm/t-hotunplug.sh

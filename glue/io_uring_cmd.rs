@@ -21,8 +21,8 @@ use kernel::{
     prelude::*, //
 };
 
-/// `struct io_uring_cmd` of Linux 7.2 and 7.3 (64 bytes; it overlays the start of the
-/// `struct io_kiocb` io_uring allocates for the request).
+/// `struct io_uring_cmd` of Linux 7.3 (64 bytes; it overlays the start of the `struct
+/// io_kiocb` io_uring allocates for the request).
 #[repr(C)]
 pub(in crate::glue) struct RawCmd {
     /// `struct file *` (untyped: the lint on foreign types rejects the bindings' `file`).
@@ -44,6 +44,11 @@ const SQE_CMD_OFFSET: usize = 48;
 
 /// Command bytes of a 128-byte submission entry (`IO_URING_F_SQE128`).
 const SQE128_CMD_LEN: usize = 128 - SQE_CMD_OFFSET;
+
+/// Offset of `ctx` (the ring) in `struct io_kiocb` of Linux 7.3: the 64-byte command union,
+/// `opcode`, `iopoll_completed` and `buf_index` (4 bytes, then 4 of padding), `flags` (8 bytes,
+/// at 72), `cqe` (16 bytes, at 80), then `ctx`.
+const KIOCB_CTX_OFFSET: usize = 96;
 
 /// `IORING_URING_CMD_FIXED`: the buffer is one the ring registered.
 const CMD_FIXED: u32 = 1 << 0;
@@ -323,6 +328,38 @@ impl UringCmdHandle {
         // SAFETY: a live command holding a `P` (the caller's guarantee); shared access only,
         // `P` is `Sync`.
         unsafe { &*(&raw const (*self.0.as_ptr()).pdu).cast::<P>() }
+    }
+
+    /// The ring the command was submitted on (`io_uring_cmd_ctx_handle()`: the `ctx` of the
+    /// `struct io_kiocb` the command overlays), to compare with a poll's `poll_ctx`.
+    ///
+    /// # Safety
+    ///
+    /// The command is live.
+    pub(in crate::glue) unsafe fn ring_ctx(self) -> *mut c_void {
+        // SAFETY: a live command overlays the start of its `struct io_kiocb` (type invariant of
+        // `UringCmd`), whose `ctx` pointer lies at `KIOCB_CTX_OFFSET`, set at submission and
+        // unchanged while the request lives.
+        unsafe {
+            self.0
+                .as_ptr()
+                .cast::<u8>()
+                .add(KIOCB_CTX_OFFSET)
+                .cast::<*mut c_void>()
+                .read()
+        }
+    }
+
+    /// Completes the command in the context of a poll of its own ring, with `ret` and, in the
+    /// big completion entry, `res2` (issue flags 0, as C's `nvme_uring_cmd_end_io()`).
+    ///
+    /// # Safety
+    ///
+    /// The command is live and not completed, nothing else uses it afterwards, and the caller
+    /// runs in a poll of the command's own ring (its `poll_ctx` is [`Self::ring_ctx`]).
+    pub(in crate::glue) unsafe fn done_in_poll(self, ret: i32, res2: u64) {
+        // SAFETY: the caller's guarantees: completed once, from its ring's own poll.
+        unsafe { UringCmd::from_raw(self.0.as_ptr()) }.done(ret, res2, IssueFlags(0));
     }
 
     /// Runs `W::run` in the submitting task, lazily woken (`io_uring_cmd_do_in_task_lazy()`):

@@ -386,7 +386,7 @@ unsafe impl Sync for UringPdu {}
 unsafe extern "C" fn uring_end_io_callback<T: Operations, E: UringEnd<T>>(
     rq: *mut bindings::request,
     err: bindings::blk_status_t,
-    _iob: *const bindings::io_comp_batch,
+    iob: *const bindings::io_comp_batch,
 ) -> bindings::rq_end_io_ret {
     // SAFETY: a request of a queue of `T`'s tag set (`PassthruRq`), ended: nothing else uses
     // its data until it is freed after this call.
@@ -403,10 +403,59 @@ unsafe extern "C" fn uring_end_io_callback<T: Operations, E: UringEnd<T>>(
     pdu.result.store(result, Ordering::Relaxed);
     // Polling stops looking at the request, which is freed after this call.
     pdu.rq.store(ptr::null_mut(), Ordering::Release);
-    // SAFETY: the command is live and uncompleted; the task work takes it over (the request
-    // does not use it after this).
-    unsafe { cmd.complete_in_task::<UringFinish>() };
+    // SAFETY: `iob`, when set, is the batch of the running poll; the request is live until
+    // this call returns, and the command too (it waits for the request).
+    let own_poll = unsafe { !iob.is_null() && is_poll(rq) && (*iob).poll_ctx == cmd.ring_ctx() };
+    if own_poll {
+        // Found by a poll of the command's own ring, in its task: completed here, without
+        // task work (as C does).
+        let bio = pdu.bio;
+        // SAFETY: as in `UringFinish::run`: the request ended, and this is the submitting
+        // ring's task.
+        let status = unsafe { unmap_then(bio, status) };
+        // SAFETY: the command is live and uncompleted, and this is a poll of its own ring;
+        // nothing uses it after this.
+        unsafe { cmd.done_in_poll(status, result) };
+    } else {
+        // SAFETY: the command is live and uncompleted; the task work takes it over (the
+        // request does not use it after this).
+        unsafe { cmd.complete_in_task::<UringFinish>() };
+    }
     bindings::rq_end_io_ret_RQ_END_IO_FREE
+}
+
+/// `blk_rq_is_poll()`: the request is on a polled hardware queue.
+///
+/// # Safety
+///
+/// `rq` is a live request.
+unsafe fn is_poll(rq: *mut bindings::request) -> bool {
+    // SAFETY: a live request's hardware context, when set, lives with its queue.
+    unsafe {
+        let hctx = (*rq).mq_hctx;
+        !hctx.is_null() && u32::from((*hctx).type_) == bindings::hctx_type_HCTX_TYPE_POLL
+    }
+}
+
+/// Releases the user memory `bio` (null: none) of an ended request (`blk_rq_unmap_user()`,
+/// which copies a bounce buffer back): `status`, or the unmapping's error when `status` was
+/// not one already.
+///
+/// # Safety
+///
+/// `bio` heads the bios `blk_rq_map_user*` gave a request that ended, not unmapped since;
+/// called in the submitting task (for the copy back to its memory).
+unsafe fn unmap_then(bio: *mut bindings::bio, status: i32) -> i32 {
+    if bio.is_null() {
+        return status;
+    }
+    // SAFETY: the caller's guarantees.
+    let unmapped = unsafe { bindings::blk_rq_unmap_user(bio) };
+    if unmapped != 0 && status >= 0 {
+        unmapped
+    } else {
+        status
+    }
 }
 
 /// The task work of an io_uring command whose request ended.
@@ -424,16 +473,10 @@ impl TaskWork for UringFinish {
                 pdu.result.load(Ordering::Relaxed),
             )
         };
-        let mut status = status;
-        if !bio.is_null() {
-            // SAFETY: the bios `blk_rq_map_user*` gave the request, not unmapped since; the
-            // request ended, so the device is done with the memory. In the submitting task, so
-            // a bounce buffer is copied back to its memory.
-            let unmapped = unsafe { bindings::blk_rq_unmap_user(bio) };
-            if unmapped != 0 && status >= 0 {
-                status = unmapped;
-            }
-        }
+        // SAFETY: the bios `blk_rq_map_user*` gave the request, not unmapped since; the
+        // request ended, so the device is done with the memory. In the submitting task, so a
+        // bounce buffer is copied back to its memory.
+        let status = unsafe { unmap_then(bio, status) };
         cmd.done_from_task(status, result);
     }
 }
