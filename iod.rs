@@ -51,11 +51,12 @@ pub(crate) const MAX_LIST_PAGES: usize = 4;
 /// Most scatter-gather segments of one request.
 pub(crate) const MAX_SEGMENTS: u16 = 256;
 
-/// Scatterlist entries kept in each request's own data (about 1 KiB): enough for 128 KiB
-/// in 4 KiB pages; requests with more segments get a table allocated for them.
+/// Scatterlist entries of each request's own table (about 1 KiB, allocated the first time the
+/// request maps more than one segment, then kept): enough for 128 KiB in 4 KiB pages;
+/// requests with more segments get a table allocated for them.
 pub(crate) const INLINE_SEGMENTS: u16 = 32;
 
-/// Scatterlist entries in each request's own data.
+/// Scatterlist entries of each request's own table.
 pub(crate) const INLINE_SG: usize = INLINE_SEGMENTS as usize;
 
 /// Per-request data that the completion and timeout paths share.
