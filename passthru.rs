@@ -511,8 +511,7 @@ impl Passthru {
             uapi::NVME_URING_CMD_IO_VEC => true,
             _ => return Err(ENOTTY),
         };
-        let bytes = cmd.command_bytes::<{ size_of::<uapi::UringCmd>() }>(issue)?;
-        let uring = uapi::UringCmd::from_bytes_copy(&bytes).ok_or(EINVAL)?;
+        let uring: uapi::UringCmd = cmd.command(issue)?;
         let uc = UserCmd::from(&PassthruCmd64::from(&uring));
         let plan = self.plan_io(&node, &uc, vec)?;
         let mut rq =

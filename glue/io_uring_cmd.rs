@@ -13,6 +13,7 @@ use core::{ffi::c_void, marker::PhantomData, mem::size_of, ptr::NonNull};
 use kernel::{
     bindings,
     error::to_result,
+    transmute::FromBytes,
     ffi::{
         c_int,
         c_uint,
@@ -202,23 +203,22 @@ impl UringCmd<'_> {
         unsafe { (*self.cmd.as_ptr()).file.cast() }
     }
 
-    /// Copies the first `N` command bytes of the submission entry, once: user space may change
-    /// a submission entry still in the ring, so the command is read only from the copy.
-    /// `EOPNOTSUPP` unless the ring has 128-byte entries and `N` fits in their command area.
-    pub(crate) fn command_bytes<const N: usize>(&self, issue: IssueFlags) -> Result<[u8; N]> {
-        if N > SQE128_CMD_LEN || !issue.big_entries() {
+    /// Copies the command of the submission entry, once, as a `T`: user space may change a
+    /// submission entry still in the ring, so the command is read only from the copy.
+    /// `EOPNOTSUPP` unless the ring has 128-byte entries (whose command area holds 80 bytes).
+    pub(crate) fn command<T: FromBytes>(&self, issue: IssueFlags) -> Result<T> {
+        const {
+            assert!(size_of::<T>() <= SQE128_CMD_LEN && core::mem::align_of::<T>() <= 16)
+        };
+        if !issue.big_entries() {
             return Err(EOPNOTSUPP);
         }
         // SAFETY: the entry of a live command is readable for its 128 bytes (the ring has big
-        // entries); the command area starts at `SQE_CMD_OFFSET` and holds `N` bytes. A volatile
-        // read: the memory may be user space's.
+        // entries); the command area starts at `SQE_CMD_OFFSET` of the 64-byte aligned entry,
+        // so it is aligned for `T`, and holds `size_of::<T>()` bytes (asserted). Every bit
+        // pattern is a `T` (`FromBytes`). A volatile read: the memory may be user space's.
         Ok(unsafe {
-            core::ptr::read_volatile(
-                (*self.cmd.as_ptr())
-                    .sqe
-                    .add(SQE_CMD_OFFSET)
-                    .cast::<[u8; N]>(),
-            )
+            core::ptr::read_volatile((*self.cmd.as_ptr()).sqe.add(SQE_CMD_OFFSET).cast::<T>())
         })
     }
 
