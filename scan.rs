@@ -249,8 +249,10 @@ impl NsScan {
     pub(crate) fn remove_all(&self) {
         let state = self.state.lock().take();
         if let Some(state) = state {
-            // Deleting the disks drains their I/O, before the tag set reference goes.
+            // Deleting the disks (and shutting down the queues of namespaces without one)
+            // drains their I/O, before the tag set reference goes.
             drop(state.disks);
+            drop(state.unsupported);
             drop(state.tagset);
         }
     }
