@@ -15,7 +15,7 @@
 # build/profile/<date>-<job>-<reap>.md (raw dumps, symbols and the console
 # next to it, in the directory of the same name).
 #
-# Usage: bench/profile.sh [--job qd1|qd32|seq128k|ucmd16|ucmd-poll] [--reap poll|sleep]
+# Usage: bench/profile.sh [--job qd1|qd1-512|qd32|seq128k|ucmd16|ucmd-poll] [--reap poll|sleep]
 #                         [--ios N] [--top N]
 #                         [--timeout S]
 # Environment: PROFILE_JOB, PROFILE_REAP, PROFILE_IOS, PROFILE_TOP, PROFILE_TIMEOUT (same
@@ -27,11 +27,12 @@ cd "$RNVME_ROOT"
 
 usage() {
 	cat <<'EOF'
-usage: bench/profile.sh [--job qd1|qd32|seq128k|ucmd16|ucmd-poll] [--reap poll|sleep]
+usage: bench/profile.sh [--job qd1|qd1-512|qd32|seq128k|ucmd16|ucmd-poll] [--reap poll|sleep]
                         [--ios N] [--top N] [--timeout S]
 
   --job J       the measured fio job (default qd1):
                   qd1      4k random read, iodepth 1, libaio, direct   (20000 I/Os)
+                  qd1-512  the same with 512-byte reads                 (20000 I/Os)
                   qd32     4k random read, iodepth 32, libaio, direct  (40000 I/Os)
                   seq128k  128k sequential read, iodepth 8, libaio     (4096 I/Os)
                   ucmd16   4k random read, iodepth 16, io_uring passthrough on the char
@@ -60,7 +61,7 @@ top=${PROFILE_TOP:-40}
 vm_timeout=${PROFILE_TIMEOUT:-1200}
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--job) job=${2:?--job needs qd1, qd32, seq128k, ucmd16 or ucmd-poll}; shift 2 ;;
+	--job) job=${2:?--job needs qd1, qd1-512, qd32, seq128k, ucmd16 or ucmd-poll}; shift 2 ;;
 	--reap) reap=${2:?--reap needs poll or sleep}; shift 2 ;;
 	--ios) ios=${2:?--ios needs a number}; shift 2 ;;
 	--top) top=${2:?--top needs a number}; shift 2 ;;
@@ -74,6 +75,7 @@ done
 engine=libaio engine_args='' load_args=''
 case "$job" in
 qd1) bs=4k rw=randread depth=1 default_ios=20000 ;;
+qd1-512) bs=512 rw=randread depth=1 default_ios=20000 ;;
 qd32) bs=4k rw=randread depth=32 default_ios=40000 ;;
 seq128k) bs=128k rw=read depth=8 default_ios=4096 ;;
 ucmd16) bs=4k rw=randread depth=16 default_ios=40000 engine=io_uring_cmd engine_args='--cmd_type=nvme' ;;
@@ -81,7 +83,7 @@ ucmd-poll)
 	bs=4k rw=randread depth=1 default_ios=20000 engine=io_uring_cmd
 	engine_args='--cmd_type=nvme --hipri' load_args='poll_queues=1'
 	;;
-*) die "unknown job '$job' (known: qd1, qd32, seq128k, ucmd16, ucmd-poll)" ;;
+*) die "unknown job '$job' (known: qd1, qd1-512, qd32, seq128k, ucmd16, ucmd-poll)" ;;
 esac
 case "$reap" in
 poll) reap_args="--userspace_reap=1 --iodepth_batch_complete_min=0" ;;
@@ -153,7 +155,11 @@ cat >>"$guest" <<'GUEST'
 # fio_job DISK N [FIO_ARGS...]: one run of the job, N I/Os, on CPU 0 over the
 # first 1 GiB of /dev/DISK.
 fio_job() {
-	local disk=$1 size=$(($2 * ${BS%k}))k node=/dev/$1 direct=1
+	local disk=$1 size node=/dev/$1 direct=1
+	case "$BS" in
+	*k) size=$(($2 * ${BS%k}))k ;;
+	*) size=$(($2 * BS)) ;;
+	esac
 	shift 2
 	if [ "$ENGINE" = io_uring_cmd ]; then
 		# The disk's char device (the char device takes no O_DIRECT; passthrough has no
@@ -362,7 +368,8 @@ def esc(s):
     return s.replace("|", "\\|")
 
 
-desc = {"qd1": "4k random read, iodepth 1", "qd32": "4k random read, iodepth 32",
+desc = {"qd1": "4k random read, iodepth 1", "qd1-512": "512-byte random read, iodepth 1",
+        "qd32": "4k random read, iodepth 32",
         "seq128k": "128k sequential read, iodepth 8",
         "ucmd16": "4k random read, iodepth 16, io_uring passthrough on the char device",
         "ucmd-poll": "4k random read, iodepth 1, io_uring passthrough on the char device, polled"}[job]
