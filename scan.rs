@@ -11,12 +11,16 @@
 use kernel::{
     device,
     dma::Coherent,
-    new_mutex,
+    impl_has_work, new_mutex, new_work,
     prelude::*,
     sync::{
         aref::ARef,
         Arc,
         Mutex, //
+    },
+    workqueue::{
+        Work,
+        WorkItem, //
     },
 };
 
@@ -33,6 +37,7 @@ use crate::{
         Limits,
         RequestQueue,
         TagSet,
+        Waiter,
         ZonedLimits, //
     },
     iod::NvmeMq,
@@ -418,9 +423,10 @@ impl NsScan {
         }
 
         state.unsupported.retain(|u| active.contains(&u.nsid));
+        let mut pending = KVec::new();
         for nsid in ns_missing(&active, &have) {
-            state.disks.reserve(1, GFP_KERNEL)?;
             state.unsupported.reserve(1, GFP_KERNEL)?;
+            pending.reserve(1, GFP_KERNEL)?;
             // What serves the namespace now, if it had no disk: `add_disk` keeps it, replaces
             // it, or drops it before a disk takes the namespace (and its char device's name).
             let mut prior = state
@@ -433,15 +439,19 @@ impl NsScan {
                 // Cannot fail: room was reserved above.
                 let _ = state.unsupported.push_within_capacity(p);
             }
-            let d = match added? {
-                Added::Disk(d) => d,
+            match added? {
+                Added::Disk(p) => {
+                    let _ = pending.push_within_capacity(p);
+                }
                 Added::Unsupported(u) => {
                     let _ = state.unsupported.push_within_capacity(u);
-                    continue;
                 }
-                Added::None => continue,
-            };
-            let sectors = d.fmt.sectors;
+                Added::None => {}
+            }
+        }
+        for (d, _id) in self.make_disks(admin, state, pending)? {
+            let (nsid, sectors) = (d.nsid, d.fmt.sectors);
+            state.disks.reserve(1, GFP_KERNEL)?;
             let at = state.disks.partition_point(|e| e.nsid < nsid);
             if state.disks.insert_within_capacity(at, d).is_err() {
                 // Cannot happen: room was reserved above. The disk goes away again.
@@ -831,7 +841,6 @@ impl NsScan {
         prior: &mut Option<Unserved>,
     ) -> Result<Added> {
         let DiskParams {
-            ctrl,
             ref passthru,
             bogus_nid,
             multi_css,
@@ -918,47 +927,213 @@ impl NsScan {
             ),
             GFP_KERNEL,
         )?;
-        match GenDisk::new(
-            &state.tagset,
+        Ok(Added::Disk(PendingDisk {
+            nsid,
             data,
-            format_args!("rnvme{}n{}", ctrl, nsid),
-            fmt.sectors,
-            &fmt.limits,
-            &self.dev,
-        ) {
-            Ok(disk) => {
-                let chr = match disk
-                    .queue_ref()
-                    .and_then(|q| ns_char::register(ctrl, nsid, q, &self.dev))
-                {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        dev_warn!(self.dev, "namespace {}: no char device ({:?})\n", nsid, e);
-                        None
-                    }
-                };
-                let mut d = NsDisk {
-                    nsid,
-                    _chr: chr,
-                    disk,
-                    fmt,
-                };
-                if self.idc.ctratt & fdp::CTRATT_FDPS != 0 {
-                    if let Err(why) = self.setup_fdp(admin, buf, &id, &mut d) {
-                        dev_warn!(self.dev, "namespace {}: no write streams ({})\n", nsid, why);
-                    }
+            fmt,
+            id,
+        }))
+    }
+
+    /// Adds the disks of `pending`, namespaces identified by [`NsScan::add_disk`]: several at
+    /// once in parallel, on the unbound workqueue (as C adds its namespaces asynchronously),
+    /// since adding a disk (its devices, its partition table read, its char device) costs far
+    /// more than identifying it; then sets up their write streams, which takes admin commands,
+    /// one disk after the other. A disk that could not be added is left out, with an error.
+    fn make_disks(
+        &self,
+        admin: &AdminQueue,
+        state: &ScanState,
+        pending: KVec<PendingDisk>,
+    ) -> Result<KVec<(NsDisk, KBox<[u8; IDENTIFY_SIZE]>)>> {
+        let ctrl = self.params.ctrl;
+        let mut made = KVec::with_capacity(pending.len(), GFP_KERNEL)?;
+        let mut jobs = KVec::new();
+        let parallel = pending.len() > 1;
+        for p in pending {
+            let nsid = p.nsid;
+            let input = DiskInput {
+                tagset: state.tagset.clone(),
+                ctrl,
+                parent: self.dev.clone(),
+                pending: p,
+            };
+            let result = if parallel {
+                match DiskJob::start(input, &mut jobs) {
+                    None => continue,
+                    // No job: added here instead.
+                    Some(input) => input.add(),
                 }
-                Ok(Added::Disk(d))
-            }
-            Err(e) => {
-                dev_err!(
+            } else {
+                input.add()
+            };
+            made.push((nsid, result), GFP_KERNEL)?;
+        }
+        for job in jobs.iter() {
+            made.push(job.finish(), GFP_KERNEL)?;
+        }
+        let mut disks = KVec::with_capacity(made.len(), GFP_KERNEL)?;
+        for (nsid, result) in made {
+            match result {
+                Ok((mut d, id)) => {
+                    if self.idc.ctratt & fdp::CTRATT_FDPS != 0 {
+                        if let Err(why) = self.setup_fdp(admin, &state.buf, &id, &mut d) {
+                            dev_warn!(self.dev, "namespace {}: no write streams ({})\n", nsid, why);
+                        }
+                    }
+                    disks.push((d, id), GFP_KERNEL)?;
+                }
+                Err(e) => dev_err!(
                     self.dev,
                     "adding disk for namespace {} failed: {:?}\n",
                     nsid,
                     e
-                );
-                Ok(Added::None)
+                ),
             }
+        }
+        Ok(disks)
+    }
+}
+
+/// A namespace [`NsScan::add_disk`] identified, whose disk is yet to be added.
+struct PendingDisk {
+    nsid: u32,
+    data: Arc<Namespace>,
+    fmt: DiskFormat,
+    /// Its Identify Namespace data, for its write streams.
+    id: KBox<[u8; IDENTIFY_SIZE]>,
+}
+
+/// What adding one disk takes, owned, so that a work item can do it.
+struct DiskInput {
+    tagset: Arc<Pin<KBox<TagSet<NvmeMq>>>>,
+    ctrl: u32,
+    parent: ARef<device::Device>,
+    pending: PendingDisk,
+}
+
+/// What adding one disk gave: the disk, or why not (for namespace `.0`).
+type DiskOutcome = (u32, Result<(NsDisk, KBox<[u8; IDENTIFY_SIZE]>)>);
+
+impl DiskInput {
+    /// Adds the disk `/dev/rnvme<ctrl>n<nsid>` and its char device (without one, with a
+    /// warning, when that fails).
+    fn add(self) -> Result<(NsDisk, KBox<[u8; IDENTIFY_SIZE]>)> {
+        let DiskInput {
+            tagset,
+            ctrl,
+            parent,
+            pending:
+                PendingDisk {
+                    nsid,
+                    data,
+                    fmt,
+                    id,
+                },
+        } = self;
+        let disk = GenDisk::new(
+            &tagset,
+            data,
+            format_args!("rnvme{}n{}", ctrl, nsid),
+            fmt.sectors,
+            &fmt.limits,
+            &parent,
+        )?;
+        let chr = match disk
+            .queue_ref()
+            .and_then(|q| ns_char::register(ctrl, nsid, q, &parent))
+        {
+            Ok(c) => Some(c),
+            Err(e) => {
+                dev_warn!(parent, "namespace {}: no char device ({:?})\n", nsid, e);
+                None
+            }
+        };
+        Ok((
+            NsDisk {
+                nsid,
+                _chr: chr,
+                disk,
+                fmt,
+            },
+            id,
+        ))
+    }
+}
+
+/// One disk added on the unbound workqueue, for a scan that waits for it
+/// ([`NsScan::make_disks`]).
+#[pin_data]
+struct DiskJob {
+    #[pin]
+    work: Work<DiskJob>,
+    /// Signalled once `cell` holds the outcome.
+    #[pin]
+    done: Waiter,
+    /// The input, then the outcome.
+    #[pin]
+    cell: Mutex<DiskSlot>,
+}
+
+/// The input or the outcome of a [`DiskJob`].
+enum DiskSlot {
+    Input(DiskInput),
+    Outcome(DiskOutcome),
+    Taken,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for DiskJob { self.work }
+}
+
+impl WorkItem for DiskJob {
+    type Pointer = Arc<DiskJob>;
+
+    fn run(this: Arc<DiskJob>) {
+        let input = core::mem::replace(&mut *this.cell.lock(), DiskSlot::Taken);
+        if let DiskSlot::Input(input) = input {
+            let nsid = input.pending.nsid;
+            let outcome = input.add();
+            *this.cell.lock() = DiskSlot::Outcome((nsid, outcome));
+        }
+        this.done.complete();
+    }
+}
+
+impl DiskJob {
+    /// Queues the addition of `input`'s disk, keeping the job in `jobs`; gives `input` back
+    /// when no job could be set up.
+    fn start(input: DiskInput, jobs: &mut KVec<Arc<DiskJob>>) -> Option<DiskInput> {
+        if jobs.reserve(1, GFP_KERNEL).is_err() {
+            return Some(input);
+        }
+        // The input goes in only once the job exists: a failed allocation gives it back.
+        let job = match Arc::pin_init(
+            pin_init!(DiskJob {
+                work <- new_work!("rust_nvme_add_disk"),
+                done <- Waiter::new(),
+                cell <- new_mutex!(DiskSlot::Taken),
+            }),
+            GFP_KERNEL,
+        ) {
+            Ok(job) => job,
+            Err(_) => return Some(input),
+        };
+        *job.cell.lock() = DiskSlot::Input(input);
+        // A new job is not pending, so it is queued.
+        let _ = glue::system_dfl_wq().enqueue(job.clone());
+        let _ = jobs.push_within_capacity(job);
+        None
+    }
+
+    /// Waits for the job and takes its outcome.
+    fn finish(&self) -> DiskOutcome {
+        // Adding a disk reads its partition table: no fixed bound, so wait in steps.
+        while !self.done.wait_timeout(1000) {}
+        match core::mem::replace(&mut *self.cell.lock(), DiskSlot::Taken) {
+            DiskSlot::Outcome(o) => o,
+            // Cannot be: the job stores an outcome before it signals.
+            _ => (0, Err(EINVAL)),
         }
     }
 }
@@ -968,8 +1143,8 @@ const CSI_UNREPORTED: u8 = u8::MAX;
 
 /// What [`NsScan::add_disk`] did.
 enum Added {
-    /// A disk.
-    Disk(NsDisk),
+    /// A disk is to be added ([`NsScan::make_disks`]).
+    Disk(PendingDisk),
     /// No disk: the format or command set is not supported.
     Unsupported(Unserved),
     /// No disk: the namespace is inactive, or identifying it or adding the disk failed.

@@ -13,13 +13,13 @@ use core::{ffi::c_void, marker::PhantomData, mem::size_of, ptr::NonNull};
 use kernel::{
     bindings,
     error::to_result,
-    transmute::FromBytes,
     ffi::{
         c_int,
         c_uint,
         c_ulong, //
     },
     prelude::*, //
+    transmute::FromBytes,
 };
 
 /// `struct io_uring_cmd` of Linux 7.3 (64 bytes; it overlays the start of the `struct
@@ -207,9 +207,7 @@ impl UringCmd<'_> {
     /// submission entry still in the ring, so the command is read only from the copy.
     /// `EOPNOTSUPP` unless the ring has 128-byte entries (whose command area holds 80 bytes).
     pub(crate) fn command<T: FromBytes>(&self, issue: IssueFlags) -> Result<T> {
-        const {
-            assert!(size_of::<T>() <= SQE128_CMD_LEN && core::mem::align_of::<T>() <= 16)
-        };
+        const { assert!(size_of::<T>() <= SQE128_CMD_LEN && core::mem::align_of::<T>() <= 16) };
         if !issue.big_entries() {
             return Err(EOPNOTSUPP);
         }
