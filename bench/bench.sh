@@ -160,6 +160,8 @@ mkdir -p "$work/harness"
 cp tests/harness/vm.sh "$work/harness/vm.sh"
 echo ". '$RNVME_ROOT/tests/harness/lib.sh'" >"$work/harness/lib.sh"
 
+# The commit measured, named now: the tree may move on during the run.
+gitrev=$(git --no-optional-locks -C "$RNVME_ROOT" describe --always --dirty 2>/dev/null || echo unknown)
 say "benchmark: $rounds rounds, scale $scale, icount; console: $console"
 vm_rc=0
 "$work/harness/vm.sh" --name bench --icount --timeout "$vm_timeout" \
@@ -177,7 +179,7 @@ mkdir -p "$outdir"
 python3 bench/bench-report.py \
 	"$console" "$work/trace" "$outdir" "$stamp" "$((t_end - t_start))" "$rounds" "$scale" \
 	"$kernel_release" "$(qemu-system-x86_64 --version | head -n 1)" \
-	"$(git --no-optional-locks -C "$RNVME_ROOT" describe --always --dirty 2>/dev/null || echo unknown)" \
+	"$gitrev" \
 	"$(sha256sum "$RNVME_MODULE" | cut -c1-16)" \
 	"{\"randread-4k-qd1\": $N_QD1, \"randread-4k-qd32x2\": $N_QD32R, \"randwrite-4k-qd32\": $N_QD32W, \"read-128k-qd8\": $N_SEQ, \"randread-4k-qd1-poll\": $N_POLL, \"randrw70-4k-qd16\": $N_MIX, \"randread-4k-qd16-uring-cmd\": $N_UCMD, \"randread-4k-qd1-uring-cmd-poll\": $N_UCMDP, \"randread-512-qd1\": $N_QD1, \"randread-512-qd32\": $N_QD32W, \"read-64k-qd8\": $((N_SEQ * 2)), \"write-64k-qd8\": $((N_SEQ * 2)), \"read-1m-qd4\": $((N_SEQ / 8)), \"write-1m-qd4\": $((N_SEQ / 8)), \"randread-4k-qd128x4\": $N_QD32R}"
 python3 bench/bench-picture.py "$outdir/$stamp.json" "$outdir/$stamp.svg"
