@@ -476,7 +476,7 @@ impl Passthru {
             // CAST: a user address (checked by `plan_io`).
             let addr = uc.addr as usize;
             if vec {
-                rq.map_user_vec(addr, uc.data_len)?;
+                rq.map_user_vec(addr, uc.data_len, IO_PASSTHRU_MAX)?;
             } else {
                 rq.map_user(addr, uc.data_len)?;
             }
@@ -519,10 +519,10 @@ impl Passthru {
                 .alloc_passthru_with(plan.to_device, issue.nonblock(), issue.iopoll())?;
         if uc.data_len != 0 {
             if cmd.fixed_buffer() {
-                rq.map_fixed(&cmd, uc.addr, uc.data_len, vec, issue)?;
+                rq.map_fixed(&cmd, uc.addr, uc.data_len, vec, issue, IO_PASSTHRU_MAX)?;
             } else if vec {
                 // CAST: a user address (checked by `plan_io`).
-                rq.map_user_vec(uc.addr as usize, uc.data_len)?;
+                rq.map_user_vec(uc.addr as usize, uc.data_len, IO_PASSTHRU_MAX)?;
             } else {
                 // CAST: as above.
                 rq.map_user(uc.addr as usize, uc.data_len)?;

@@ -402,4 +402,22 @@ impl IovIter {
     pub(in crate::glue) fn as_ptr(&self) -> *const bindings::iov_iter {
         self.0.as_ptr()
     }
+
+    /// The iterator, to be filled.
+    pub(in crate::glue) fn as_mut_ptr(&mut self) -> *mut bindings::iov_iter {
+        self.0.as_mut_ptr()
+    }
+
+    /// Bytes the filled iterator describes (`iov_iter_count()`).
+    pub(in crate::glue) fn count(&self) -> usize {
+        // SAFETY: the iterator is filled (zeroed before: a count of 0), and every iterator
+        // type keeps its byte count in this member of the union.
+        unsafe {
+            (*self.0.as_ptr())
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .as_ref()
+                .count
+        }
+    }
 }

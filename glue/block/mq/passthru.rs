@@ -40,10 +40,7 @@ use kernel::{
         from_err_ptr,
         to_result, //
     },
-    ffi::{
-        c_int,
-        c_ulong, //
-    },
+    ffi::c_int,
     prelude::*, //
 };
 
@@ -204,28 +201,62 @@ impl<'a, T: Operations> PassthruRq<'a, T> {
     }
 
     /// As [`PassthruRq::map_user`], for the `nr_segs` buffers of the `struct iovec` array at
-    /// user address `addr` (`blk_rq_map_user_io()` with `vec`). The length mapped is the
-    /// request's [`Request::bytes`].
-    pub(crate) fn map_user_vec(&mut self, addr: usize, nr_segs: u32) -> Result {
+    /// user address `addr`, of at most `max` bytes in all (`EINVAL` otherwise, before anything
+    /// is mapped or allocated: a misaligned buffer is copied through pages the block layer
+    /// allocates for its whole length). The array is read once (`import_iovec()`), checked,
+    /// and mapped from that copy (`blk_rq_map_user_iov()`).
+    pub(crate) fn map_user_vec(&mut self, addr: usize, nr_segs: u32, max: usize) -> Result {
         if self.user_bio.is_some() || nr_segs == 0 || nr_segs > bindings::UIO_MAXIOV {
             return Err(EINVAL);
         }
-        // SAFETY: as in `map_user`; the iovec array is user memory the block layer copies in
-        // and checks (`import_iovec()`).
-        to_result(unsafe {
-            bindings::blk_rq_map_user_io(
-                self.rq.as_ptr(),
-                ptr::null_mut(),
-                addr as *mut c_void,
-                // CAST: `unsigned long` holds a `u32`.
-                nr_segs as c_ulong,
-                bindings::GFP_KERNEL,
-                true,
-                0,
-                false,
-                c_int::from(self.request().is_write()),
+        let dir = if self.request().is_write() {
+            bindings::ITER_SOURCE
+        } else {
+            bindings::ITER_DEST
+        };
+        // SAFETY: `struct iovec` is a pointer and a length: all zeroes is a valid value.
+        let mut fast: [bindings::iovec; bindings::UIO_FASTIOV as usize] =
+            unsafe { core::mem::zeroed() };
+        let mut iov: *mut bindings::iovec = fast.as_mut_ptr();
+        let mut iter = IovIter::new();
+        // SAFETY: `addr` is a user address, which `import_iovec` copies the array from and
+        // checks: into `fast` (`UIO_FASTIOV` entries) when it fits, else into an array it
+        // allocates; it leaves `iov` null in the first case and the allocation in the second
+        // (freed below). `iter` is ours to fill; it may point into `fast`, which outlives its
+        // use here.
+        let total = unsafe {
+            bindings::import_iovec(
+                // CAST: `ITER_SOURCE` and `ITER_DEST` are 1 and 0.
+                dir as c_int,
+                addr as *const bindings::iovec,
+                nr_segs,
+                bindings::UIO_FASTIOV,
+                &mut iov,
+                iter.as_mut_ptr(),
             )
-        })?;
+        };
+        let mapped = if total < 0 {
+            // CAST: a negative errno.
+            Err(Error::from_errno(total as c_int))
+        } else if total == 0 || total.unsigned_abs() > max {
+            Err(EINVAL)
+        } else {
+            // SAFETY: the request is allocated and not started, with no data mapped yet;
+            // `iter` describes the caller's memory, checked above.
+            to_result(unsafe {
+                bindings::blk_rq_map_user_iov(
+                    (*self.rq.as_ptr()).q,
+                    self.rq.as_ptr(),
+                    ptr::null_mut(),
+                    iter.as_ptr(),
+                    bindings::GFP_KERNEL,
+                )
+            })
+        };
+        // SAFETY: `iov` is null or the array `import_iovec` allocated (never `fast`); the
+        // mapping is done with it.
+        unsafe { bindings::kfree(iov.cast()) };
+        mapped?;
         // SAFETY: mapped above, so `bio` heads the request's bios.
         self.user_bio = NonNull::new(unsafe { (*self.rq.as_ptr()).bio });
         Ok(())
@@ -234,6 +265,7 @@ impl<'a, T: Operations> PassthruRq<'a, T> {
     /// As [`PassthruRq::map_user`], for memory the io_uring ring of `cmd` registered: `len`
     /// bytes at `addr` in it, or when `vec` the `len` iovecs at `addr` that point into it
     /// (`io_uring_cmd_import_fixed()`, `blk_rq_map_user_iov()`).
+    /// At most `max` bytes in all (`EINVAL` otherwise).
     pub(crate) fn map_fixed(
         &mut self,
         cmd: &UringCmd<'_>,
@@ -241,12 +273,16 @@ impl<'a, T: Operations> PassthruRq<'a, T> {
         len: u32,
         vec: bool,
         issue: IssueFlags,
+        max: usize,
     ) -> Result {
         if self.user_bio.is_some() || len == 0 {
             return Err(EINVAL);
         }
         let mut iter = IovIter::new();
         cmd.import_fixed(addr, len, vec, self.request().is_write(), issue, &mut iter)?;
+        if iter.count() > max {
+            return Err(EINVAL);
+        }
         // SAFETY: the request is allocated and not started, with no data mapped yet; `iter`
         // was filled by io_uring with pages of the registered buffer, which stays registered
         // while the command runs.
