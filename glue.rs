@@ -93,6 +93,7 @@ pub(crate) use block::{
         passthru::{
             uring_passthru_iopoll,
             DiskQueue,
+            PassthruRq,
             UringEnd, //
         },
         request::{

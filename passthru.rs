@@ -47,6 +47,7 @@ use crate::{
         BlkStatus,
         DiskQueue,
         IssueFlags,
+        PassthruRq,
         Request,
         UringCmd,
         UringEnd, //
@@ -472,23 +473,7 @@ impl Passthru {
     fn io_passthru(&self, node: DiskNode, uc: &UserCmd, vec: bool) -> Result<(isize, u64)> {
         let plan = self.plan_io(&node, uc, vec)?;
         let mut rq = node.queue.alloc_passthru(plan.to_device)?;
-        if uc.data_len != 0 {
-            // CAST: a user address (checked by `plan_io`).
-            let addr = uc.addr as usize;
-            if vec {
-                rq.map_user_vec(addr, uc.data_len, IO_PASSTHRU_MAX)?;
-            } else {
-                rq.map_user(addr, uc.data_len)?;
-            }
-        }
-        plan.check_mapped(rq.request().bytes())?;
-        if let Some((addr, len)) = plan.meta_buf {
-            rq.map_user_integrity(addr, len)?;
-        }
-        rq.set_timeout_ms(uc.timeout_ms);
-        rq.request().data().clear();
-        rq.owned().pt_sized = plan.sized;
-        rq.owned().pt_cmd = Some(plan.c);
+        plan.load(&mut rq, uc, vec, None)?;
         let blk = rq.execute();
         rq.owned().pt_cmd = None;
         let data = rq.request().data();
@@ -517,25 +502,8 @@ impl Passthru {
         let mut rq =
             node.queue
                 .alloc_passthru_with(plan.to_device, issue.nonblock(), issue.iopoll())?;
-        if uc.data_len != 0 {
-            if cmd.fixed_buffer() {
-                rq.map_fixed(&cmd, uc.addr, uc.data_len, vec, issue, IO_PASSTHRU_MAX)?;
-            } else if vec {
-                // CAST: a user address (checked by `plan_io`).
-                rq.map_user_vec(uc.addr as usize, uc.data_len, IO_PASSTHRU_MAX)?;
-            } else {
-                // CAST: as above.
-                rq.map_user(uc.addr as usize, uc.data_len)?;
-            }
-        }
-        plan.check_mapped(rq.request().bytes())?;
-        if let Some((addr, len)) = plan.meta_buf {
-            rq.map_user_integrity(addr, len)?;
-        }
-        rq.set_timeout_ms(uc.timeout_ms);
-        rq.request().data().clear();
-        rq.owned().pt_sized = plan.sized;
-        rq.owned().pt_cmd = Some(plan.c);
+        let fixed = cmd.fixed_buffer().then_some((&cmd, issue));
+        plan.load(&mut rq, &uc, vec, fixed)?;
         rq.execute_uring::<NvmeMq>(cmd);
         Ok(())
     }
@@ -739,6 +707,39 @@ struct IoPlan {
 }
 
 impl IoPlan {
+    /// Sets `rq` up for command `uc`: maps its data (`data_len` iovecs when `vec`; from the
+    /// ring's registered buffer when `fixed` gives the io_uring command), checks what was
+    /// mapped ([`IoPlan::check_mapped`]), maps its metadata, and gives it the timeout, the
+    /// command and the sizes its buffers were checked against.
+    fn load(
+        &self,
+        rq: &mut PassthruRq<'_, NvmeMq>,
+        uc: &UserCmd,
+        vec: bool,
+        fixed: Option<(&UringCmd<'_>, IssueFlags)>,
+    ) -> Result {
+        if uc.data_len != 0 {
+            // CAST: a user address (checked by `plan_io`).
+            let addr = uc.addr as usize;
+            match fixed {
+                Some((cmd, issue)) => {
+                    rq.map_fixed(cmd, uc.addr, uc.data_len, vec, issue, IO_PASSTHRU_MAX)?
+                }
+                None if vec => rq.map_user_vec(addr, uc.data_len, IO_PASSTHRU_MAX)?,
+                None => rq.map_user(addr, uc.data_len)?,
+            }
+        }
+        self.check_mapped(rq.request().bytes())?;
+        if let Some((addr, len)) = self.meta_buf {
+            rq.map_user_integrity(addr, len)?;
+        }
+        rq.set_timeout_ms(uc.timeout_ms);
+        rq.request().data().clear();
+        rq.owned().pt_sized = self.sized;
+        rq.owned().pt_cmd = Some(self.c);
+        Ok(())
+    }
+
     /// Checks the data `mapped` into the request (bytes): at least what the command moves and
     /// at most [`IO_PASSTHRU_MAX`] (`EINVAL` otherwise).
     fn check_mapped(&self, mapped: u32) -> Result {

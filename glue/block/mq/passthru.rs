@@ -195,8 +195,7 @@ impl<'a, T: Operations> PassthruRq<'a, T> {
                 bindings::GFP_KERNEL,
             )
         })?;
-        // SAFETY: mapped above, so `bio` heads the request's bios.
-        self.user_bio = NonNull::new(unsafe { (*self.rq.as_ptr()).bio });
+        self.took_user_bio();
         Ok(())
     }
 
@@ -241,25 +240,12 @@ impl<'a, T: Operations> PassthruRq<'a, T> {
         } else if total == 0 || total.unsigned_abs() > max {
             Err(EINVAL)
         } else {
-            // SAFETY: the request is allocated and not started, with no data mapped yet;
-            // `iter` describes the caller's memory, checked above.
-            to_result(unsafe {
-                bindings::blk_rq_map_user_iov(
-                    (*self.rq.as_ptr()).q,
-                    self.rq.as_ptr(),
-                    ptr::null_mut(),
-                    iter.as_ptr(),
-                    bindings::GFP_KERNEL,
-                )
-            })
+            self.map_iter(&iter)
         };
         // SAFETY: `iov` is null or the array `import_iovec` allocated (never `fast`); the
         // mapping is done with it.
         unsafe { bindings::kfree(iov.cast()) };
-        mapped?;
-        // SAFETY: mapped above, so `bio` heads the request's bios.
-        self.user_bio = NonNull::new(unsafe { (*self.rq.as_ptr()).bio });
-        Ok(())
+        mapped
     }
 
     /// As [`PassthruRq::map_user`], for memory the io_uring ring of `cmd` registered: `len`
@@ -283,9 +269,16 @@ impl<'a, T: Operations> PassthruRq<'a, T> {
         if iter.count() > max {
             return Err(EINVAL);
         }
-        // SAFETY: the request is allocated and not started, with no data mapped yet; `iter`
-        // was filled by io_uring with pages of the registered buffer, which stays registered
-        // while the command runs.
+        // The registered buffer stays registered while the command runs.
+        self.map_iter(&iter)
+    }
+
+    /// Maps the user memory `iter` describes as the request's data (`blk_rq_map_user_iov()`),
+    /// for [`PassthruRq::map_user_vec`] and [`PassthruRq::map_fixed`], which checked it.
+    fn map_iter(&mut self, iter: &IovIter) -> Result {
+        // SAFETY: the request is allocated and not started, with no data mapped yet (the
+        // callers' checks); `iter` was filled from the caller's memory or the ring's
+        // registered buffer, which lives while the request does.
         to_result(unsafe {
             bindings::blk_rq_map_user_iov(
                 (*self.rq.as_ptr()).q,
@@ -295,9 +288,15 @@ impl<'a, T: Operations> PassthruRq<'a, T> {
                 bindings::GFP_KERNEL,
             )
         })?;
-        // SAFETY: mapped above, so `bio` heads the request's bios.
-        self.user_bio = NonNull::new(unsafe { (*self.rq.as_ptr()).bio });
+        self.took_user_bio();
         Ok(())
+    }
+
+    /// Notes the bios that mapping user memory gave the request, for
+    /// [`PassthruRq::unmap_user`].
+    fn took_user_bio(&mut self) {
+        // SAFETY: called right after user memory was mapped, so `bio` heads the request's bios.
+        self.user_bio = NonNull::new(unsafe { (*self.rq.as_ptr()).bio });
     }
 
     /// Attaches `len` bytes of the calling process's memory at `addr` as the metadata of the
