@@ -125,7 +125,7 @@ impl AsyncEvents for Events {
         for outcome in events {
             match *outcome {
                 AerOutcome::Event(ev) => {
-                    changed |= ev.is_ns_changed();
+                    changed |= ev.is_ns_changed() || ev.is_ana_change();
                     self.report_one(admin, ev);
                 }
                 AerOutcome::Aborted => {}

@@ -9,6 +9,7 @@
 
 use core::sync::atomic::{
     AtomicBool,
+    AtomicU32,
     AtomicU8,
     Ordering, //
 };
@@ -141,6 +142,9 @@ pub(crate) struct CtrlCore {
     /// A restart is waiting for the block layer to resize the tag set: an I/O timeout now
     /// gives the controller up (the resize waits for every request to end).
     resizing: AtomicBool,
+    /// Requests of shared namespaces in flight, counted under the queue-depth multipath
+    /// policy (see [`crate::mpath`]).
+    pub(crate) nr_active: AtomicU32,
 }
 
 impl State {
@@ -276,6 +280,7 @@ impl CtrlCore {
             abort_work <- new_work!("rust_nvme_abort"),
             rerouted <- BioList::new(),
             resizing: AtomicBool::new(false),
+            nr_active: AtomicU32::new(0),
         })
     }
 

@@ -16,7 +16,6 @@
 use core::sync::atomic::{
     AtomicBool,
     AtomicU32,
-    AtomicU64,
     AtomicU8,
     Ordering, //
 };
@@ -79,6 +78,11 @@ use crate::{
     },
     irq::VectorIrq,
     map::DataPath,
+    mpath::{
+        Instance,
+        Membership,
+        Subsystem, //
+    },
     nvme::{
         cmd,
         effects::{
@@ -90,6 +94,7 @@ use crate::{
             IdCtrl,
             IdCtrlNvm, //
         },
+        mpath::CMIC_ANA,
         prp,
         regs::{
             Cap,
@@ -124,12 +129,6 @@ const SHUTDOWN_TIMEOUT_MS: u32 = 5_000;
 /// Largest transfer the driver issues, whatever MDTS allows.
 const MAX_TRANSFER_BYTES: u32 = 2 << 20;
 
-/// Largest number of controllers bound at once (bits of [`CTRL_IDS`]).
-const MAX_CONTROLLERS: u32 = 64;
-
-/// Controller numbers in use, for disk names.
-static CTRL_IDS: AtomicU64 = AtomicU64::new(0);
-
 /// PCI ids of controllers whose namespace identifiers (EUI64, NGUID, UUID) are not unique:
 /// QEMU's emulated controller, whose older versions gave every namespace the same ones. As the
 /// C driver does for it, such identifiers are ignored, and `wwid` is built from the vendor,
@@ -159,36 +158,8 @@ pub(crate) struct Params {
     pub(crate) use_msi: bool,
     /// The health check runs.
     pub(crate) health_check: bool,
-}
-
-/// A controller number, released on drop.
-struct CtrlId(u32);
-
-impl CtrlId {
-    fn alloc() -> Result<Self> {
-        let mut cur = CTRL_IDS.load(Ordering::Relaxed);
-        loop {
-            let free = (!cur).trailing_zeros();
-            if free >= MAX_CONTROLLERS {
-                return Err(EBUSY);
-            }
-            match CTRL_IDS.compare_exchange(
-                cur,
-                cur | (1 << free),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Ok(Self(free)),
-                Err(now) => cur = now,
-            }
-        }
-    }
-}
-
-impl Drop for CtrlId {
-    fn drop(&mut self) {
-        CTRL_IDS.fetch_and(!(1u64 << self.0), Ordering::AcqRel);
-    }
+    /// Shared namespaces of a subsystem's controllers get one disk (see [`crate::mpath`]).
+    pub(crate) multipath: bool,
 }
 
 /// The controller enabled: dropped, it disables the controller, waits for a running reset,
@@ -658,7 +629,10 @@ pub(crate) struct Controller<'bound> {
     /// Passthrough, shared with the char device and the disks, which open descriptors may keep
     /// after unbind; unbind detaches it from the controller.
     passthru: Arc<Passthru>,
-    _id: CtrlId,
+    /// The controller's subsystem, when it may have several controllers; left after unbind
+    /// removed the disks.
+    _membership: Option<Membership>,
+    _id: Arc<Instance>,
     /// Time allowed for a normal shutdown.
     shutdown: Shutdown,
     /// Who took the controller out of service until a later callback brings it back
@@ -691,9 +665,22 @@ impl<'bound> Controller<'bound> {
             }
             .clamp(1, 1024);
             let pci = nvme_pci_enable(pdev, max_io, &params)?;
-            let id = CtrlId::alloc()?;
+            let id = Instance::alloc()?;
             let admin = nvme_pci_configure_admin_queue(dev, &pci, &params)?;
             let Identity { idc, nvm, effects } = nvme_identify(&admin.core.admin, dev, pci.vs)?;
+            let membership = if params.multipath {
+                Subsystem::join(&idc, &id)
+            } else {
+                Ok(None)
+            }
+            .inspect_err(|_| {
+                dev_err!(
+                    pdev,
+                    "controller id {} is already bound in subsystem {}: not probed\n",
+                    idc.cntlid,
+                    BStr::from_bytes(idc.subsys_nqn())
+                )
+            })?;
             let io = nvme_setup_io_queues(dev, &pci, &admin, &idc, max_io, &params)?;
             let tagset =
                 nvme_alloc_io_tag_set(dev, &admin.core, &io, idc.sgl_supported(), &params)?;
@@ -722,6 +709,10 @@ impl<'bound> Controller<'bound> {
                 bogus_nid: QUIRK_BOGUS_NID.contains(&(pdev.vendor_id().as_raw(), pdev.device_id())),
                 nvm,
                 multi_css: pci.cap.css_iocs(),
+                subsys: membership.as_ref().map(|m| m.subsys().clone()),
+                core: admin.core.clone(),
+                ana_groups: (membership.is_some() && idc.cmic & CMIC_ANA != 0)
+                    .then_some(idc.nanagrpid),
             };
             let ns = nvme_scan(dev, &admin.core.admin, &idc, disk_params, tagset.clone())?;
             Self::announce(pdev, &idc, &pci, &io, ns.count());
@@ -760,6 +751,7 @@ impl<'bound> Controller<'bound> {
                 _enabled: enabled,
                 core,
                 passthru,
+                _membership: membership,
                 _id: id,
                 shutdown,
                 paused: AtomicU8::new(Paused::No as u8),

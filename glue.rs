@@ -16,6 +16,8 @@
 
 pub(crate) mod block {
     //! Block devices: status codes, bios and blk-mq.
+    pub(crate) mod bio;
+    pub(crate) mod bio_disk;
     pub(crate) mod bio_list;
     pub(crate) mod mq {
         //! blk-mq: requests, their data mapping and completion, tag sets, disks.
@@ -61,6 +63,15 @@ pub(crate) mod testing;
 pub(crate) mod workqueue;
 
 pub(crate) use block::{
+    bio::{
+        AtomicDiskTarget,
+        Bio,
+        DiskTarget, //
+    },
+    bio_disk::{
+        BioDisk,
+        BioOperations, //
+    },
     bio_list::BioList,
     integrity::{
         Integrity,

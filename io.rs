@@ -43,6 +43,7 @@ use crate::{
         NvmeMq, //
     },
     map::DataPath,
+    mpath,
     ns::{
         Namespace,
         NsAttrs, //
@@ -272,6 +273,13 @@ impl glue::Operations for NvmeMq {
         last: bool,
     ) -> BlkStatus {
         if set.core.is_dead() {
+            // A shared namespace's I/O goes down another path.
+            if let (Some(link), true) = (ns.mpath.as_ref(), rq.is_stacked()) {
+                return match link.head.failover(rq) {
+                    Ok(()) => BlkStatus::OK,
+                    Err(_) => BlkStatus::IOERR,
+                };
+            }
             return BlkStatus::IOERR;
         }
         if !hwq.is_online() {
@@ -353,6 +361,10 @@ impl glue::Operations for NvmeMq {
         };
         c.set_cid(r.data().next_cid(r.tag()));
         hwq.note_sgl(&c);
+        if let (Some(link), true) = (ns.mpath.as_ref(), r.is_stacked()) {
+            iod.counted = mpath::count_active(link, &set.core);
+            iod.head_acct = link.head.account_start(r);
+        }
         rq.start();
         hwq.submit(&c, last);
         BlkStatus::OK
@@ -365,6 +377,7 @@ impl glue::Operations for NvmeMq {
     fn complete(set: &IoSet, mut rq: OwnedRequest<'_, NvmeMq>) {
         let (r, iod) = rq.parts();
         set.data.release(iod);
+        end_stacked(set, r, iod);
         let status = r.data().status();
         if let Some(shift) = iod.append_shift.take() {
             if status.is_success() {
@@ -384,6 +397,22 @@ impl glue::Operations for NvmeMq {
             });
             return;
         }
+        // A shared namespace's request that failed for a reason of its path (as C's
+        // `nvme_failover_req()`: a path-related status, the reset's cancellation, the
+        // controller's death) goes down another path, however often it was tried.
+        if !status.is_success()
+            && r.is_stacked()
+            && (mpath::is_path_error(status.sct()) || set.core.is_dead())
+        {
+            if let Some(link) = r.disk_data().mpath.as_ref() {
+                iod.retries = 0;
+                match link.head.failover(rq) {
+                    Ok(()) => return,
+                    Err(back) => rq = back,
+                }
+            }
+        }
+        let (r, iod) = rq.parts();
         if !status.is_success()
             && !status.dnr()
             && iod.retries < MAX_RETRIES
@@ -413,9 +442,10 @@ impl glue::Operations for NvmeMq {
     }
 
     fn complete_batched(set: &IoSet, rq: &mut OwnedRequest<'_, NvmeMq>) {
-        let iod = rq.owned();
+        let (r, iod) = rq.parts();
         set.data.release(iod);
         iod.retries = 0;
+        end_stacked(set, r, iod);
         if let Some(shift) = iod.append_shift.take() {
             let lba = rq.data().result();
             rq.set_sector(zns::zone_append_lba_to_sector(lba, shift));
@@ -552,6 +582,20 @@ impl glue::Operations for NvmeMq {
 /// completions. Kept out of line, so that the poll that finds none (most of them) runs without
 /// the register saves this one needs.
 #[inline(never)]
+/// A request a multipath head sent down ends on this path (completed, retried or moved to
+/// another): uncounted from the queue depth and from the head's accounting.
+fn end_stacked(set: &IoSet, r: &Request<NvmeMq>, iod: &mut IodOwned) {
+    if iod.counted {
+        iod.counted = false;
+        set.core.nr_active.fetch_sub(1, Ordering::Relaxed);
+    }
+    if let Some(start) = iod.head_acct.take() {
+        if let Some(link) = r.disk_data().mpath.as_ref() {
+            link.head.account_end(r, start);
+        }
+    }
+}
+
 fn poll_found(hwq: &Queue, mut batch: Option<&mut CompBatch>) -> i32 {
     let found = hwq.nvme_poll_cq(|cqe| nvme_handle_cqe(hwq, cqe, batch.as_deref_mut()));
     // CAST: at most one queue's depth.

@@ -214,6 +214,10 @@ pub(crate) struct IodOwned {
     /// A zone append in flight on a namespace of `1 << shift`-byte blocks: its completion
     /// gives the LBA written, which becomes the request's sector.
     pub(crate) append_shift: Option<u8>,
+    /// Counted in the controller's `nr_active` (multipath queue-depth policy) until it ends.
+    pub(crate) counted: bool,
+    /// Accounted on its multipath head's disk since this time (jiffies) until it ends.
+    pub(crate) head_acct: Option<usize>,
 }
 
 impl IodOwned {
@@ -229,6 +233,8 @@ impl IodOwned {
             pt_sized: PtSized::default(),
             meta: SgTable::new(),
             append_shift: None,
+            counted: false,
+            head_acct: None,
         }
     }
 }

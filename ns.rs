@@ -32,14 +32,12 @@ use crate::{
         NvmeMq,
         PtSized, //
     },
+    mpath::PathLink,
     nvme::{
         cmd::Command,
         fdp,
         ident::{
             self,
-            write_hex,
-            write_id_str,
-            write_uuid,
             NsIds, //
         },
         meta::{
@@ -77,13 +75,17 @@ pub(crate) struct Namespace {
     pub(crate) passthru: Arc<Passthru>,
     /// EUI64, NGUID and UUID, for sysfs.
     pub(crate) ids: NsIds,
+    /// The head whose path this namespace is, when it is shared by the controllers of a
+    /// subsystem.
+    pub(crate) mpath: Option<PathLink>,
 }
 
 /// The sysfs attributes of a namespace's disk, as the C driver's: nsid, wwid, eui, nguid,
 /// uuid (those three only when the namespace reports them); and the controller's model,
 /// serial and firmware_rev, which C has on the disk's parent (the controller's class device)
 /// and our disk, whose parent is the PCI function, carries itself: udev's `ATTRS{}` finds
-/// them there for the `/dev/disk/by-id` links (`udev/61-rust-nvme.rules`).
+/// them there for the `/dev/disk/by-id` links (`udev/61-rust-nvme.rules`). A path of a shared
+/// namespace whose controller reports ANA also shows its `ana_state`.
 pub(crate) struct NsAttrs;
 
 impl Attributes for NsAttrs {
@@ -97,41 +99,15 @@ impl Attributes for NsAttrs {
         c"model",
         c"serial",
         c"firmware_rev",
+        c"ana_state",
     ];
 
-    /// `wwid` follows the C driver's choice: the UUID, else the NGUID, else the EUI64, else
-    /// vendor, serial, model and nsid.
     fn show(ns: &Namespace, index: usize, w: &mut SysfsWriter) -> fmt::Result {
         use fmt::Write;
-        let ids = &ns.ids;
-        match index {
-            0 => write!(w, "{}", ns.nsid)?,
-            1 if ids.has_uuid() => {
-                w.write_str("uuid.")?;
-                write_uuid(w, &ids.uuid)?;
-            }
-            1 if ids.has_nguid() => {
-                w.write_str("eui.")?;
-                write_hex(w, &ids.nguid, None)?;
-            }
-            1 if ids.has_eui64() => {
-                w.write_str("eui.")?;
-                write_hex(w, &ids.eui64, None)?;
-            }
-            1 => {
-                let info = &ns.passthru.info;
-                write!(w, "nvme.{:04x}-", info.vid)?;
-                write_hex(w, ident::trim(&info.serial), None)?;
-                w.write_char('-')?;
-                write_hex(w, ident::trim(&info.model), None)?;
-                write!(w, "-{:08x}", ns.nsid)?;
-            }
-            2 => write_hex(w, &ids.eui64, Some('-'))?,
-            3 => write_uuid(w, &ids.nguid)?,
-            4 => write_uuid(w, &ids.uuid)?,
-            5 => write_id_str(w, &ns.passthru.info.model)?,
-            6 => write_id_str(w, &ns.passthru.info.serial)?,
-            _ => write_id_str(w, &ns.passthru.info.firmware)?,
+        match (index, ns.mpath.as_ref()) {
+            (8, Some(link)) => w.write_str(link.ana().name())?,
+            (8, None) => {}
+            _ => ident::write_ns_attr(w, index, ns.nsid, &ns.ids, &ns.passthru.info.ident())?,
         }
         w.write_char('\n')
     }
@@ -141,6 +117,8 @@ impl Attributes for NsAttrs {
             2 => ns.ids.has_eui64(),
             3 => ns.ids.has_nguid(),
             4 => ns.ids.has_uuid(),
+            // As C: only where the controller reports ANA (the namespace has a group).
+            8 => ns.mpath.as_ref().is_some_and(|l| l.anagrpid != 0),
             _ => true,
         }
     }
@@ -149,6 +127,7 @@ impl Attributes for NsAttrs {
 impl Namespace {
     /// A namespace of `1 << lba_shift`-byte blocks with metadata `meta`, served as a disk of
     /// `sectors` 512-byte sectors, zoned with zones of `zone_sectors` (0: not zoned).
+    #[expect(clippy::too_many_arguments, reason = "the namespace's parts")]
     pub(crate) fn new(
         nsid: u32,
         lba_shift: u32,
@@ -157,6 +136,7 @@ impl Namespace {
         zone_sectors: u32,
         passthru: Arc<Passthru>,
         ids: NsIds,
+        mpath: Option<PathLink>,
     ) -> Self {
         Self {
             nsid,
@@ -168,6 +148,7 @@ impl Namespace {
             nr_plids: AtomicU16::new(0),
             passthru,
             ids,
+            mpath,
         }
     }
 

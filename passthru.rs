@@ -64,6 +64,7 @@ use crate::{
             self,
             Effects, //
         },
+        ident::CtrlIdent,
         meta::{
             self,
             MetaFormat, //
@@ -110,6 +111,7 @@ struct Bounce {
 }
 
 /// What sysfs shows about a controller.
+#[derive(Clone, Copy)]
 pub(crate) struct CtrlInfo {
     /// PCI vendor id from Identify Controller.
     pub(crate) vid: u16,
@@ -123,6 +125,18 @@ pub(crate) struct CtrlInfo {
     pub(crate) queue_count: u32,
     /// I/O queue size, 0's based.
     pub(crate) sqsize: u32,
+}
+
+impl CtrlInfo {
+    /// The identity namespace attributes show.
+    pub(crate) fn ident(&self) -> CtrlIdent<'_> {
+        CtrlIdent {
+            vid: self.vid,
+            serial: &self.serial,
+            model: &self.model,
+            firmware: &self.firmware,
+        }
+    }
 }
 
 /// What passthrough uses of a bound controller: dropped at unbind ([`Passthru::detach`]), so

@@ -26,6 +26,7 @@ mod io;
 mod iod;
 mod irq;
 mod map;
+mod mpath;
 mod ns;
 mod ns_char;
 mod nvme;
@@ -74,6 +75,7 @@ fn params() -> Params {
         debug_stats: module_params::debug_stats.value(),
         use_msi: module_params::use_msi.value(),
         health_check: module_params::health_check.value(),
+        multipath: module_params::multipath.value(),
     }
 }
 
@@ -171,6 +173,10 @@ kver::module_pci_driver! {
         use_msi: bool {
             default: true,
             description: "Use MSI-X/MSI interrupts (false: legacy INTx only)",
+        },
+        multipath: bool {
+            default: true,
+            description: "One disk per namespace shared by the controllers of an NVM subsystem, with a path per controller (false: a disk per controller, as C without native multipath)",
         },
         health_check: bool {
             default: true,

@@ -30,6 +30,7 @@ use crate::{
         AdminError,
         AdminQueue, //
     },
+    ctrl::CtrlCore,
     glue::{
         self,
         FrozenDisks,
@@ -41,6 +42,12 @@ use crate::{
         ZonedLimits, //
     },
     iod::NvmeMq,
+    mpath::{
+        HeadRef,
+        PathLink,
+        PathReg,
+        Subsystem, //
+    },
     ns::{
         disk_integrity,
         Namespace, //
@@ -70,6 +77,14 @@ use crate::{
             MetaFormat,
             Serve, //
         },
+        mpath::{
+            ana_groups,
+            ana_log_size,
+            group_state,
+            AnaState,
+            LID_ANA,
+            NMIC_SHARED, //
+        },
         regs::CTRL_PAGE_SHIFT,
         zns::{
             IdCtrlZns,
@@ -97,6 +112,14 @@ pub(crate) struct DiskParams {
     /// The controller runs all its I/O command sets (CC.CSS = 110b): each namespace reports
     /// its own.
     pub(crate) multi_css: bool,
+    /// The subsystem whose shared namespaces the controller is a path to, if it may have
+    /// several controllers.
+    pub(crate) subsys: Option<Arc<Subsystem>>,
+    /// The controller core, for the paths' state.
+    pub(crate) core: Arc<CtrlCore>,
+    /// The controller reports Asymmetric Namespace Access (CMIC bit 3): its number of ANA
+    /// groups (NANAGRPID).
+    pub(crate) ana_groups: Option<u32>,
 }
 
 /// A namespace's disk and the format it was last set up with.
@@ -105,7 +128,11 @@ struct NsDisk {
     /// The namespace's char device, `/dev/rng<c>n<ns>` (none if registering it failed);
     /// deregistered before the disk is removed.
     _chr: Option<Pin<KBox<NsChar>>>,
+    /// A shared namespace's place among its head's paths: left before the disk is removed.
+    _path: Option<PathReg>,
     disk: GenDisk<NvmeMq>,
+    /// The shared namespace's head, released after the disk is removed.
+    _head: Option<HeadRef>,
     fmt: DiskFormat,
 }
 
@@ -468,7 +495,55 @@ impl NsScan {
                 );
             }
         }
+        self.update_ana(admin, state);
         Ok(state.disks.len())
+    }
+
+    /// Reads the ANA log (at most the scan buffer's 4 KiB) and gives each path its group's
+    /// state, when the controller reports ANA. A log that cannot be read or parsed changes
+    /// nothing (with a warning).
+    fn update_ana(&self, admin: &AdminQueue, state: &ScanState) {
+        let Some(max_groups) = self.params.ana_groups else {
+            return;
+        };
+        let len = ana_log_size(max_groups, self.idc.nn, IDENTIFY_SIZE);
+        // CAST: at most 4 KiB.
+        if let Err(e) = admin.get_log_page(&state.buf, LID_ANA, len as u32) {
+            dev_warn!(self.dev, "ANA log: Get Log Page failed: {}\n", e.name());
+            return;
+        }
+        let Ok(log) = identify_copy(&state.buf) else {
+            return;
+        };
+        let log = &log[..len];
+        if let Err(e) = ana_groups(log, max_groups) {
+            dev_warn!(
+                self.dev,
+                "ANA log unusable ({:?}): path states unchanged\n",
+                e
+            );
+            return;
+        }
+        for d in state.disks.iter() {
+            let Some(link) = d.disk.data().mpath.as_ref() else {
+                continue;
+            };
+            let Ok(groups) = ana_groups(log, max_groups) else {
+                return;
+            };
+            // A namespace whose group is not listed is inaccessible through this controller.
+            let s = group_state(groups, link.anagrpid).unwrap_or(AnaState::Inaccessible);
+            if s != link.ana() {
+                dev_info!(
+                    self.dev,
+                    "namespace {}: ANA group {} {}\n",
+                    d.nsid,
+                    link.anagrpid,
+                    s.name()
+                );
+            }
+            link.set_ana(s);
+        }
     }
 
     /// Identifies `d`'s namespace again and brings its disk up to date: a new block size,
@@ -536,6 +611,16 @@ impl NsScan {
             );
             d.disk.fence();
             return Revalidated::Remove;
+        }
+        if let Some(link) = d.disk.data().mpath.as_ref() {
+            if let Err(e) = link.head.update(fmt.sectors, &fmt.limits) {
+                dev_warn!(
+                    self.dev,
+                    "namespace {}: the shared disk cannot take the new format ({:?})\n",
+                    d.nsid,
+                    e
+                );
+            }
         }
         if announce {
             dev_info!(
@@ -662,6 +747,11 @@ impl NsScan {
             .update(d.fmt.sectors, &limits, || ())
             .map_err(|_| "the disk took no write streams")?;
         d.fmt.limits = limits;
+        if let Some(link) = d.disk.data().mpath.as_ref() {
+            link.head
+                .update(d.fmt.sectors, &limits)
+                .map_err(|_| "the shared disk took no streams")?;
+        }
         dev_info!(
             self.dev,
             "namespace {}: {} write streams (FDP placement handles), {} byte reclaim units\n",
@@ -786,6 +876,7 @@ impl NsScan {
                     0,
                     self.params.passthru.clone(),
                     ids,
+                    None,
                 ),
                 GFP_KERNEL,
             )?;
@@ -911,6 +1002,27 @@ impl NsScan {
                 self.unserved(admin, state, nsid, &ns, ids, prior, true),
             ));
         }
+        // A namespace shared by the controllers of a subsystem is a path of its head (as C, a
+        // zoned one keeps the controller's own disk: heads take no zones).
+        let link = match &self.params.subsys {
+            Some(s) if ns.nmic & NMIC_SHARED != 0 && zoned.is_none() => {
+                match s.head(nsid, &ids, &passthru.info) {
+                    Ok(head) => Some(PathLink::new(head, ns.anagrpid)),
+                    Err(why) => {
+                        dev_warn!(
+                            self.dev,
+                            "namespace {}: not a path of rnvme{}n{}: {}; no disk\n",
+                            nsid,
+                            s.instance(),
+                            nsid,
+                            why
+                        );
+                        return Ok(Added::None);
+                    }
+                }
+            }
+            _ => None,
+        };
         // A disk serves the namespace from here: its char device (if any) goes first.
         *prior = None;
         let fmt = self.format(admin, buf, nsid, &ns, zoned);
@@ -924,6 +1036,7 @@ impl NsScan {
                 fmt.zone_sectors(),
                 passthru.clone(),
                 ids,
+                link,
             ),
             GFP_KERNEL,
         )?;
@@ -954,6 +1067,7 @@ impl NsScan {
             let nsid = p.nsid;
             let input = DiskInput {
                 tagset: state.tagset.clone(),
+                core: self.params.core.clone(),
                 ctrl,
                 parent: self.dev.clone(),
                 pending: p,
@@ -1007,6 +1121,7 @@ struct PendingDisk {
 /// What adding one disk takes, owned, so that a work item can do it.
 struct DiskInput {
     tagset: Arc<Pin<KBox<TagSet<NvmeMq>>>>,
+    core: Arc<CtrlCore>,
     ctrl: u32,
     parent: ARef<device::Device>,
     pending: PendingDisk,
@@ -1017,10 +1132,13 @@ type DiskOutcome = (u32, Result<(NsDisk, KBox<[u8; IDENTIFY_SIZE]>)>);
 
 impl DiskInput {
     /// Adds the disk `/dev/rnvme<ctrl>n<nsid>` and its char device (without one, with a
-    /// warning, when that fails).
+    /// warning, when that fails). A shared namespace's disk is hidden,
+    /// `rnvme<subsystem>c<ctrl>n<nsid>` without a parent device, and becomes a path of its
+    /// head, whose disk sits under the PCI function of its first path.
     fn add(self) -> Result<(NsDisk, KBox<[u8; IDENTIFY_SIZE]>)> {
         let DiskInput {
             tagset,
+            core,
             ctrl,
             parent,
             pending:
@@ -1031,14 +1149,37 @@ impl DiskInput {
                     id,
                 },
         } = self;
-        let disk = GenDisk::new(
-            &tagset,
-            data,
-            format_args!("rnvme{}n{}", ctrl, nsid),
-            fmt.sectors,
-            &fmt.limits,
-            &parent,
-        )?;
+        let head = data.mpath.as_ref().map(|l| l.head.clone());
+        let disk = match &head {
+            Some(h) => GenDisk::new(
+                &tagset,
+                data,
+                format_args!("rnvme{}c{}n{}", h.instance(), ctrl, nsid),
+                fmt.sectors,
+                &fmt.limits,
+                None,
+            )?,
+            None => GenDisk::new(
+                &tagset,
+                data,
+                format_args!("rnvme{}n{}", ctrl, nsid),
+                fmt.sectors,
+                &fmt.limits,
+                Some(&parent),
+            )?,
+        };
+        let head_ref = head.clone().map(HeadRef);
+        let path = match head {
+            Some(h) => Some(h.add_path(
+                core,
+                parent.clone(),
+                disk.target(),
+                disk.queue_ref()?,
+                fmt.sectors,
+                &fmt.limits,
+            )?),
+            None => None,
+        };
         let chr = match disk
             .queue_ref()
             .and_then(|q| ns_char::register(ctrl, nsid, q, &parent))
@@ -1053,7 +1194,9 @@ impl DiskInput {
             NsDisk {
                 nsid,
                 _chr: chr,
+                _path: path,
                 disk,
+                _head: head_ref,
                 fmt,
             },
             id,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Read-only sysfs attribute groups, described by a driver through [`Attributes`] and laid
+//! Sysfs attribute groups, described by a driver through [`Attributes`] and laid
 //! out as constants by [`AttrTable`].
 //!
 //! C header: [`include/linux/sysfs.h`](srctree/include/linux/sysfs.h)
@@ -62,7 +62,7 @@ const fn dev_attr(
 }
 
 /// Most attributes one [`AttrTable`] holds.
-const MAX_ATTRS: usize = 8;
+const MAX_ATTRS: usize = 10;
 
 /// What a driver shows in the read-only sysfs attributes of an object of its (a disk, a misc
 /// device): the attribute names, and one `show` per index. Upstream's `kernel::device` has no
@@ -70,7 +70,7 @@ const MAX_ATTRS: usize = 8;
 pub(crate) trait Attributes: 'static {
     /// The object the attributes belong to, as the driver knows it.
     type Object;
-    /// The attribute names, at most eight; index `i` is shown by `show(.., i, ..)`.
+    /// The attribute names, at most ten; index `i` is shown by `show(.., i, ..)`.
     const NAMES: &'static [&'static CStr];
 
     /// Writes attribute `index` of `obj`.
@@ -79,6 +79,15 @@ pub(crate) trait Attributes: 'static {
     /// Whether attribute `index` exists for `obj` (read when the group is added).
     fn visible(_obj: &Self::Object, _index: usize) -> bool {
         true
+    }
+
+    /// The attributes (bit `i` for index `i`) root may write (mode 0644); the others are
+    /// read-only (0444).
+    const WRITABLE: u16 = 0;
+
+    /// Takes a write of `val` to writable attribute `index` of `obj`.
+    fn store(_obj: &Self::Object, _index: usize, _val: &[u8]) -> Result {
+        Err(EINVAL)
     }
 }
 
@@ -141,11 +150,29 @@ impl<A: Attributes, L: Locate<Object = A::Object>> AttrTable<A, L> {
             show::<A, L, 5>,
             show::<A, L, 6>,
             show::<A, L, 7>,
+            show::<A, L, 8>,
+            show::<A, L, 9>,
+        ];
+        let stores = [
+            store::<A, L, 0>,
+            store::<A, L, 1>,
+            store::<A, L, 2>,
+            store::<A, L, 3>,
+            store::<A, L, 4>,
+            store::<A, L, 5>,
+            store::<A, L, 6>,
+            store::<A, L, 7>,
+            store::<A, L, 8>,
+            store::<A, L, 9>,
         ];
         assert!(A::NAMES.len() <= MAX_ATTRS);
         let mut i = 0;
         while i < A::NAMES.len() {
             a[i] = dev_attr(A::NAMES[i], shows[i]);
+            if A::WRITABLE & (1 << i) != 0 {
+                a[i].attr.mode = 0o644;
+                a[i].__bindgen_anon_2.store = Some(stores[i]);
+            }
             i += 1;
         }
         a
@@ -225,6 +252,28 @@ unsafe extern "C" fn show<A: Attributes, L: Locate<Object = A::Object>, const I:
     // SAFETY: the group is on `dev`, which sysfs keeps alive during the call.
     let obj = unsafe { L::object(dev) };
     emit(buf, |w| A::show(obj, I, w))
+}
+
+/// `store` of attribute `I` of an [`AttrTable`]: the written bytes to [`Attributes::store`].
+///
+/// # Safety
+///
+/// Only installed by [`AttrTable`] on devices of `A`'s objects, with `buf` holding `count`
+/// bytes.
+unsafe extern "C" fn store<A: Attributes, L: Locate<Object = A::Object>, const I: usize>(
+    dev: *mut bindings::device,
+    _attr: *mut bindings::device_attribute,
+    buf: *const u8,
+    count: usize,
+) -> isize {
+    // SAFETY: the group is on `dev`, which sysfs keeps alive during the call; sysfs hands the
+    // written bytes in `buf`.
+    let (obj, val) = unsafe { (L::object(dev), core::slice::from_raw_parts(buf, count)) };
+    match A::store(obj, I, val) {
+        // CAST: sysfs writes are at most a page.
+        Ok(()) => count as isize,
+        Err(e) => e.to_errno() as isize,
+    }
 }
 
 /// `is_visible` of an [`AttrTable`]'s group.

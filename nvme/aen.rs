@@ -148,6 +148,12 @@ impl AsyncEvent {
         matches!(self.kind, EventType::Notice) && self.info == NOTICE_NS_ATTR
     }
 
+    /// True for an Asymmetric Namespace Access Change notice: the ANA log must be read again
+    /// (the scan does).
+    pub(crate) const fn is_ana_change(&self) -> bool {
+        matches!(self.kind, EventType::Notice) && self.info == NOTICE_ANA
+    }
+
     /// True for SMART / Health events, which deserve a warning in the log.
     pub(crate) const fn is_smart(&self) -> bool {
         matches!(self.kind, EventType::Smart)

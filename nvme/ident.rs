@@ -125,6 +125,10 @@ pub(crate) struct IdCtrl {
     pub(crate) sgls: u32,
     /// NVM Subsystem NVMe Qualified Name, UTF-8, NUL padded (bytes 1023:768).
     pub(crate) subnqn: [u8; 256],
+    /// ANA Transition Time in seconds (byte 343).
+    pub(crate) anatt: u8,
+    /// Number of ANA Group Identifiers (bytes 351:348).
+    pub(crate) nanagrpid: u32,
 }
 
 impl IdCtrl {
@@ -168,6 +172,8 @@ impl IdCtrl {
             awupf: le16(b, 528),
             sgls: le32(b, 536),
             subnqn: bytes(b, 768),
+            anatt: b[343],
+            nanagrpid: le32(b, 348),
         }
     }
 
@@ -317,6 +323,8 @@ pub(crate) struct IdNs {
     pub(crate) nguid: [u8; 16],
     /// IEEE Extended Unique Identifier (bytes 127:120).
     pub(crate) eui64: [u8; 8],
+    /// ANA Group Identifier (bytes 95:92); 0 when the controller reports no ANA.
+    pub(crate) anagrpid: u32,
     /// LBA Format descriptors 0..63 (bytes 128 + 4 * i).
     pub(crate) lbaf: [LbaFormat; NR_LBAF],
 }
@@ -356,6 +364,7 @@ impl IdNs {
             nows: if_set(optperf, 72),
             nguid: bytes(b, 104),
             eui64: bytes(b, 120),
+            anagrpid: le32(b, 92),
             lbaf: core::array::from_fn(|i| {
                 let off = 128 + 4 * i;
                 LbaFormat {
@@ -577,6 +586,16 @@ impl NsIds {
     }
 
     /// True when the UUID is set.
+    /// True when `other`, identifiers of a namespace with the same NSID seen through another
+    /// controller, names the same namespace (as C's `nvme_ns_ids_equal()`): every
+    /// identifier and the command set equal.
+    pub(crate) fn same_namespace(&self, other: &NsIds) -> bool {
+        self.uuid == other.uuid
+            && self.nguid == other.nguid
+            && self.eui64 == other.eui64
+            && self.csi == other.csi
+    }
+
     pub(crate) fn has_uuid(&self) -> bool {
         !all_zero(&self.uuid)
     }
@@ -723,4 +742,58 @@ pub(crate) fn write_id_str(w: &mut impl core::fmt::Write, s: &[u8]) -> core::fmt
         })?;
     }
     Ok(())
+}
+
+/// The identity of the controller a namespace is seen through, for the namespace's attributes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CtrlIdent<'a> {
+    /// PCI vendor id.
+    pub(crate) vid: u16,
+    /// Serial number, space padded.
+    pub(crate) serial: &'a [u8],
+    /// Model number, space padded.
+    pub(crate) model: &'a [u8],
+    /// Firmware revision, space padded.
+    pub(crate) firmware: &'a [u8],
+}
+
+/// Writes namespace attribute `index` (without a newline) of namespace `nsid` with
+/// identifiers `ids` on controller `c`, as the C driver's disks show them: 0 `nsid`, 1
+/// `wwid` (the UUID, else the NGUID, else the EUI64, else vendor, serial, model and nsid), 2
+/// `eui`, 3 `nguid`, 4 `uuid`, 5 `model`, 6 `serial`, 7 `firmware_rev`.
+pub(crate) fn write_ns_attr(
+    w: &mut impl core::fmt::Write,
+    index: usize,
+    nsid: u32,
+    ids: &NsIds,
+    c: &CtrlIdent<'_>,
+) -> core::fmt::Result {
+    match index {
+        0 => write!(w, "{}", nsid),
+        1 if ids.has_uuid() => {
+            w.write_str("uuid.")?;
+            write_uuid(w, &ids.uuid)
+        }
+        1 if ids.has_nguid() => {
+            w.write_str("eui.")?;
+            write_hex(w, &ids.nguid, None)
+        }
+        1 if ids.has_eui64() => {
+            w.write_str("eui.")?;
+            write_hex(w, &ids.eui64, None)
+        }
+        1 => {
+            write!(w, "nvme.{:04x}-", c.vid)?;
+            write_hex(w, trim(c.serial), None)?;
+            w.write_char('-')?;
+            write_hex(w, trim(c.model), None)?;
+            write!(w, "-{:08x}", nsid)
+        }
+        2 => write_hex(w, &ids.eui64, Some('-')),
+        3 => write_uuid(w, &ids.nguid),
+        4 => write_uuid(w, &ids.uuid),
+        5 => write_id_str(w, c.model),
+        6 => write_id_str(w, c.serial),
+        _ => write_id_str(w, c.firmware),
+    }
 }

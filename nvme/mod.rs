@@ -21,6 +21,7 @@ pub(crate) mod fdp;
 pub(crate) mod hwmon;
 pub(crate) mod ident;
 pub(crate) mod meta;
+pub(crate) mod mpath;
 pub(crate) mod prp;
 pub(crate) mod regs;
 pub(crate) mod ring;

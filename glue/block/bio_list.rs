@@ -15,6 +15,7 @@ use kernel::{
 };
 
 use crate::glue::{
+    Bio,
     Operations,
     Request, //
 };
@@ -53,8 +54,9 @@ impl Chain {
 ///
 /// # Invariants
 ///
-/// Every bio on the list was taken from a request by [`BioList::steal_from`] and is owned by
-/// the list until [`BioList::resubmit`] submits it or dropping the list ends it.
+/// Every bio on the list was taken from a request by [`BioList::steal_from`] or handed over by
+/// [`BioList::push`], and is owned by the list until it is submitted, handed back by
+/// [`BioList::take_each`], or ended when the list is dropped.
 #[pin_data(PinnedDrop)]
 pub(crate) struct BioList {
     #[pin]
@@ -74,8 +76,8 @@ impl BioList {
     ///
     /// # Safety
     ///
-    /// The caller owns `rq` (it is in `queue_rq`, not started) and ends it next, without
-    /// issuing it.
+    /// The caller owns `rq` (it is in `queue_rq`, not started; or in its completion, its
+    /// data unmapped) and ends it next, without issuing it.
     pub(crate) unsafe fn steal_from<T: Operations>(&self, rq: &Request<T>) -> bool {
         let raw = rq.as_raw();
         // SAFETY: `raw` is a valid request the caller owns (per the function's requirements).
@@ -103,6 +105,27 @@ impl BioList {
         // its lock. `blk_steal_bios()` appends them and clears the request's data.
         unsafe { bindings::blk_steal_bios(&mut chain.0, raw) };
         true
+    }
+
+    /// Appends `bio`.
+    pub(crate) fn push(&self, bio: Bio) {
+        let bio = bio.into_raw();
+        let mut chain = self.chain.lock();
+        // SAFETY: `bio` is ours, unlinked (`Bio`'s invariant); the list is ours, under its lock.
+        unsafe {
+            if chain.0.tail.is_null() {
+                chain.0.head = bio;
+            } else {
+                (*chain.0.tail).bi_next = bio;
+            }
+            chain.0.tail = bio;
+        }
+    }
+
+    /// Takes every bio off the list, in the order taken, and hands each to `f`.
+    pub(crate) fn take_each(&self, mut f: impl FnMut(Bio)) {
+        // SAFETY: each bio is ours and unlinked (`drain`).
+        self.drain(|bio| f(unsafe { Bio::from_raw(bio) }));
     }
 
     /// Takes every bio off the list, in the order taken, and hands each to `f` unlinked.

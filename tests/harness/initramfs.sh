@@ -36,6 +36,13 @@ CACHE_DIR=$RNVME_CACHE/initramfs
 for m in "${MODULES[@]}"; do
 	[ -f "$KDIR/$m" ] || die "$KDIR/$m not found; run 'make setup' to build the test kernel (or pass KDIR= a kernel built with BLK_DEV_NVME=m and BLK_DEV_NULL_BLK=m)"
 done
+# The C driver with native multipath, for t-multipath's reference (lib/modules/mpath/): built
+# out of tree unless the kernel has CONFIG_NVME_MULTIPATH itself.
+cmpath=()
+if ! grep -q '^CONFIG_NVME_MULTIPATH=y' "$KDIR/.config"; then
+	d=$(KDIR=$KDIR "$RNVME_ROOT/tests/harness/c-multipath.sh")
+	cmpath=("$d/nvme-core.ko" "$d/nvme.ko")
+fi
 command -v busybox >/dev/null || die "busybox not found; run 'make setup' (it installs busybox-static)"
 command -v cpio >/dev/null || die "cpio not found; run 'make setup' (or apt-get install cpio)"
 
@@ -63,6 +70,7 @@ key=$(
 		echo "extra tools: ${extra_tools[*]}"
 		stat -L -c '%n %s %Y' "$(command -v busybox)" "${tool_paths[@]}" "${libs[@]}"
 		for m in "${MODULES[@]}"; do stat -c '%n %s %Y' "$KDIR/$m"; done
+		for m in "${cmpath[@]}"; do stat -c '%n %s %Y' "$m"; done
 		stat -c '%n %s %Y' /etc/mke2fs.conf 2>/dev/null || true
 	} | sha256sum | cut -c1-16
 )
@@ -106,6 +114,10 @@ build_common() {
 	for p in "${MODULES[@]}"; do
 		cp "$KDIR/$p" "$stage/lib/modules/${p##*/}"
 	done
+	if [ ${#cmpath[@]} -gt 0 ]; then
+		mkdir -p "$stage/lib/modules/mpath"
+		cp "${cmpath[@]}" "$stage/lib/modules/mpath/"
+	fi
 	[ -f /etc/mke2fs.conf ] && cp /etc/mke2fs.conf "$stage/etc/"
 	echo 'root:x:0:0:root:/root:/bin/sh' >"$stage/etc/passwd"
 	echo 'root:x:0:' >"$stage/etc/group"

@@ -16,7 +16,10 @@ use crate::glue::{
         passthru::DiskQueue,
         tag_set::TagSet, //
     },
-    block::zoned::ZoneReport,
+    block::{
+        bio::DiskTarget,
+        zoned::ZoneReport, //
+    },
     device::raw_dev,
     sysfs::{
         AttrTable,
@@ -112,7 +115,7 @@ pub(in crate::glue) fn queue_limits(limits: &Limits) -> bindings::queue_limits {
 /// Sets the fields of `lim` that `limits` describes, clearing the optional ones (atomic
 /// writes, write cache, FUA) that `limits` does not offer; the block layer derives the rest
 /// when it validates them.
-fn set_queue_limits(lim: &mut bindings::queue_limits, limits: &Limits) {
+pub(in crate::glue) fn set_queue_limits(lim: &mut bindings::queue_limits, limits: &Limits) {
     lim.features &= !(BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA | BLK_FEAT_ATOMIC_WRITES);
     lim.atomic_write_hw_max = 0;
     lim.atomic_write_hw_boundary = 0;
@@ -258,14 +261,16 @@ unsafe extern "C" fn free_disk_callback<T: Operations>(gd: *mut bindings::gendis
 
 impl<T: Operations> GenDisk<T> {
     /// Allocates a disk on `set`, named `name`, of `capacity` 512-byte sectors, with `limits`,
-    /// as a child of `parent`, and adds it to the system.
+    /// as a child of `parent`, and adds it to the system. With no parent the disk is hidden:
+    /// no device node and no partitions (`GENHD_FL_HIDDEN`), under
+    /// `/sys/devices/virtual/block`; only a stacking disk sends it bios.
     pub(crate) fn new(
         set: &Arc<Pin<KBox<TagSet<T>>>>,
         data: Arc<T::Disk>,
         name: fmt::Arguments<'_>,
         capacity: u64,
         limits: &Limits,
-        parent: &device::Device,
+        parent: Option<&device::Device>,
     ) -> Result<Self> {
         if limits.integrity.is_some() && !super::super::integrity::INTEGRITY_SUPPORTED {
             return Err(EINVAL);
@@ -305,6 +310,9 @@ impl<T: Operations> GenDisk<T> {
         // SAFETY: as above; `set_capacity` takes the disk's own lock.
         unsafe {
             (*gd).fops = Self::fops();
+            if parent.is_none() {
+                (*gd).flags |= GENHD_FL_HIDDEN;
+            }
             bindings::set_capacity(gd, capacity);
         }
         if limits.zoned.is_some() {
@@ -316,9 +324,10 @@ impl<T: Operations> GenDisk<T> {
         let groups = AttrTable::<T::DiskAttrs, DiskOf<T>>::groups()
             .as_ptr()
             .cast::<*const bindings::attribute_group>();
-        // SAFETY: `gd` is a fully set up disk; `parent` is a live device that outlives it; the
-        // attribute groups are static.
-        to_result(unsafe { bindings::device_add_disk(raw_dev(parent), gd, groups.cast_mut()) })?;
+        let parent = parent.map_or(ptr::null_mut(), raw_dev);
+        // SAFETY: `gd` is a fully set up disk; `parent` is null or a live device that outlives
+        // it; the attribute groups are static.
+        to_result(unsafe { bindings::device_add_disk(parent, gd, groups.cast_mut()) })?;
         guard.dismiss();
         // From here `free_disk` drops the reference.
         own.dismiss();
@@ -341,6 +350,14 @@ impl<T: Operations> GenDisk<T> {
     /// The disk's data, counted.
     pub(in crate::glue) fn data_arc(&self) -> &Arc<T::Disk> {
         &self.data
+    }
+
+    /// The disk's whole-disk device, for bios a stacking disk sends it; valid while `self`
+    /// lives.
+    pub(crate) fn target(&self) -> DiskTarget {
+        // SAFETY: `part0` is set at allocation and lives with the gendisk, which `self` keeps
+        // added (the `DiskTarget` invariant is the caller's to keep).
+        DiskTarget(unsafe { NonNull::new_unchecked((*self.gendisk.as_ptr()).part0) })
     }
 
     /// The disk's request queue, for the driver's own commands on it.
@@ -460,6 +477,10 @@ impl<T: Operations> Drop for GenDisk<T> {
         }
     }
 }
+
+/// `GENHD_FL_HIDDEN`: no device node, no partitions, no events.
+// CAST: the flag (1 << 1) fits the `int` field.
+const GENHD_FL_HIDDEN: c_int = bindings::GENHD_FL_HIDDEN as c_int;
 
 /// `BLK_FEAT_WRITE_CACHE`: the device has a volatile write cache.
 const BLK_FEAT_WRITE_CACHE: u32 = 1 << 0;

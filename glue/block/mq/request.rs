@@ -17,6 +17,7 @@
 //! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
 
 use super::super::integrity::IntegrityChecks;
+use crate::glue::DiskTarget;
 use crate::glue::{
     block::{
         mq::operations::Operations,
@@ -151,11 +152,6 @@ impl<'a, T: Operations> OwnedRequest<'a, T> {
         // reference borrows `self` mutably, so it is the only one made from it at a time.
         let owned = unsafe { self.rq.owned_mut() };
         (self.rq, owned)
-    }
-
-    /// The owned data.
-    pub(crate) fn owned(&mut self) -> &mut T::RequestOwned {
-        self.parts().1
     }
 
     /// Starts the request's timeout clock (`blk_mq_start_request()`): from now on the device
@@ -309,6 +305,46 @@ impl<T: Operations> Request<T> {
     /// True when the submitter asked not to retry failures (`blk_noretry_request()`).
     pub(crate) fn is_failfast(&self) -> bool {
         self.cmd_flags() & REQ_FAILFAST != 0
+    }
+
+    /// True when a stacking disk sent the request's bios here (they carry `REQ_DRV`, see
+    /// [`crate::glue::Bio::set_target`]).
+    pub(crate) fn is_stacked(&self) -> bool {
+        self.cmd_flags() & crate::glue::block::bio::REQ_DRV != 0
+    }
+
+    /// Starts accounting the request's I/O on the stacking disk whose whole device is `to`
+    /// (`bdev_start_io_acct()`, as the C driver's multipath accounts its head disks); returns
+    /// the start time for [`Request::account_end`].
+    pub(crate) fn account_start(&self, to: DiskTarget) -> usize {
+        // SAFETY: `to` is a live disk's device (`DiskTarget`'s invariant, the caller's to keep
+        // until `account_end`); the operation is the request's; `jiffies` is read once, as
+        // `READ_ONCE()`.
+        unsafe {
+            let now = ptr::read_volatile(&raw const bindings::jiffies);
+            bindings::bdev_start_io_acct(to.0.as_ptr(), self.cmd_flags() & REQ_OP_MASK, now)
+        }
+    }
+
+    /// Ends what [`Request::account_start`] started at `start`, for the request's bytes.
+    pub(crate) fn account_end(&self, to: DiskTarget, start: usize) {
+        // SAFETY: as in `account_start`.
+        unsafe {
+            bindings::bdev_end_io_acct(
+                to.0.as_ptr(),
+                self.cmd_flags() & REQ_OP_MASK,
+                self.bytes() >> 9,
+                start,
+            )
+        }
+    }
+
+    /// The data of the disk (or queue) the request is on.
+    pub(crate) fn disk_data(&self) -> &T::Disk {
+        // SAFETY: `self` is a live request of a queue whose `queuedata` is its `T::Disk`, set
+        // before the queue takes requests and alive until the queue is gone, which outlives
+        // the request.
+        unsafe { &*(*(*self.as_raw()).q).queuedata.cast::<T::Disk>() }
     }
 
     /// True when a write-zeroes request forbids deallocation (`REQ_NOUNMAP`).

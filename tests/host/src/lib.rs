@@ -27,6 +27,8 @@ mod test_ident;
 #[cfg(test)]
 mod test_meta;
 #[cfg(test)]
+mod test_mpath;
+#[cfg(test)]
 mod test_nsids;
 #[cfg(test)]
 mod test_prop_cqe;

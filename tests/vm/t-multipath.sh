@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Native multipath (issue 16), ours and then the C driver (CONFIG_NVME_MULTIPATH, built out of
+# tree by tests/harness/c-multipath.sh: the test kernel has it off) on the same
+# devices: an NVM subsystem of two controllers, each behind its own PCIe root port, sharing
+# namespace 1 (shared=on), with namespace 2 private to the first controller.
+#   - one disk for the shared namespace (the head) and a hidden path disk per controller (no
+#     device node); ours puts the head under the PCI function of its first path (where the
+#     controller's own disk would be) and moves it when that function goes, C under its
+#     subsystem device; the private namespace: ours keeps the controller's disk, C (whose
+#     heads cover every namespace of such a subsystem) a head;
+#   - data written through one path is read back through the head after every step;
+#   - a verified fio job (crc32c, written then read back) runs while the I/O policy is
+#     switched numa -> round-robin -> queue-depth -> numa under it; round-robin spreads I/O
+#     over both paths (the hidden disks' counters in /proc/diskstats);
+#   - a verified fio job runs across two controller resets of the second controller;
+#   - a verified fio job runs while the first controller (the one our head sits under) is
+#     removed (device_del): every request on the removed path completes on the other one
+#     (fio sees no error), ours moves its head under the remaining function; the controller
+#     is added back (device_add), becomes a path again and carries I/O;
+#   - unbind and unload are clean.
+# --tcg-one-thread and --allow-pciehp-lockdep as t-hotunplug (QEMU's TCG hot-unplug, and
+# pciehp's own lockdep report on the debug kernel). RNVME_MP_APPEND=rnvme.mp_only=rust
+# skips the C run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+exec tests/harness/vm.sh --name multipath --timeout 900 --tcg-one-thread --allow-pciehp-lockdep \
+	--disk d1=96M --disk d2=32M \
+	--qemu '-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x8 -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x9 -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off' \
+	--qemu '-device nvme-subsys,id=ms0,nqn=rnvme-mp' \
+	--nvme 'id=c0,serial=rnmp,subsys=ms0,bus=rp1' \
+	--nvme 'id=c1,serial=rnmp,subsys=ms0,bus=rp2' \
+	--qemu '-device nvme-ns,drive=d1,nsid=1,shared=on -device nvme-ns,drive=d2,nsid=2,bus=c0,shared=off' \
+	${RNVME_MP_APPEND:+--append "$RNVME_MP_APPEND"} - <<'GUEST'
+C0=0000:01:00.0
+C1=0000:02:00.0
+# The QEMU id of the first controller, which is removed and added back (a new id each time).
+CID=c0
+
+# head_of NSID: the disks of namespace NSID with a device node (the head of a shared one).
+head_of() {
+	local b
+	for b in /sys/block/*; do
+		[ "$(cat "$b/nsid" 2>/dev/null)" = "$1" ] && [ -b "/dev/${b##*/}" ] && echo "${b##*/}"
+	done
+	return 0
+}
+
+# paths_of NSID: the hidden path disks of namespace NSID (no device node).
+paths_of() {
+	local b
+	for b in /sys/block/*; do
+		[ "$(cat "$b/nsid" 2>/dev/null)" = "$1" ] && [ ! -e "/dev/${b##*/}" ] && echo "${b##*/}"
+	done
+	return 0
+}
+
+# ios DISK: reads plus writes completed on DISK (/proc/diskstats).
+ios() {
+	awk -v d="$1" '$3 == d { print $4 + $8 }' /proc/diskstats
+}
+
+# verify_bg NAME SIZE: a verified random-write fio job on the head, in the background.
+verify_bg() {
+	/usr/bin/fio --name="$1" --filename=/dev/$HEAD --rw=randwrite --bs=4k --size="$2" \
+		--offset=16M --direct=1 --ioengine=libaio --iodepth=16 --verify=crc32c \
+		--do_verify=1 --verify_fatal=1 --eta=never --output=/tmp/$1.out 2>/tmp/$1.err &
+	FIO=$!
+}
+
+# verify_wait NAME: the background job ends without an error.
+verify_wait() {
+	if ! wait $FIO; then
+		cat /tmp/$1.out /tmp/$1.err
+		fail "$DRV: fio $1 failed"
+	fi
+	grep -q 'err= 0' /tmp/$1.out || { cat /tmp/$1.out; fail "$DRV: fio $1 reported errors"; }
+	log "$DRV: fio $1: ok, $(grep -m1 -o 'WRITE: bw=[^ ]*' /tmp/$1.out)"
+}
+
+# marker: the data written at the start still reads back through the head.
+check_marker() {
+	[ "$(sha_at /dev/$HEAD 0 1048576)" = "$MARK" ] || fail "$DRV: the marker written through the head reads back different ($1)"
+}
+
+# set_policy P: the shared namespace's I/O policy.
+set_policy() {
+	echo "$1" >"$POLICY"
+	[ "$(cat "$POLICY")" = "$1" ] || fail "$DRV: iopolicy reads '$(cat "$POLICY")' after writing $1"
+}
+
+scenario() {
+	DRV=$1
+	if [ "$DRV" = rust_nvme ]; then
+		load_rust_driver
+	else
+		load_c_driver_multipath
+		[ "$(cat /sys/module/nvme_core/parameters/multipath)" = Y ] || fail "C driver without multipath"
+	fi
+	bind $C0 $DRV
+	bind $C1 $DRV
+	wait_for '[ -n "$(head_of 1)" ] && [ "$(paths_of 1 | wc -l)" = 2 ]' 20
+	HEAD=$(head_of 1)
+	[ "$(head_of 1 | wc -l)" = 1 ] || fail "$DRV: shared namespace 1 has heads '$(head_of 1 | tr '\n' ' ')'"
+	PATHS=$(paths_of 1 | tr '\n' ' ')
+	log "$DRV: namespace 1: head $HEAD, paths $PATHS"
+	for p in $PATHS; do
+		[ "$(cat /sys/block/$p/size)" = "$(cat /sys/block/$HEAD/size)" ] || fail "$DRV: path $p size differs from $HEAD's"
+		# QEMU reports no ANA: neither driver shows an ana_state then.
+		[ ! -e /sys/block/$p/ana_state ] || fail "$DRV: path $p has an ana_state without ANA"
+	done
+	[ "$(disk_bytes $HEAD)" = $((96 << 20)) ] || fail "$DRV: $HEAD has $(disk_bytes $HEAD) bytes"
+	lsblk -dn -o NAME,SIZE /dev/$HEAD
+	# Passthrough on the head goes down a path.
+	/usr/sbin/nvme id-ns /dev/$HEAD >/tmp/idns || fail "$DRV: nvme id-ns /dev/$HEAD failed"
+	grep -q "^nsze *: 0x30000$" /tmp/idns || { cat /tmp/idns; fail "$DRV: id-ns on $HEAD: wrong nsze"; }
+	[ "$(/usr/sbin/nvme get-ns-id /dev/$HEAD | grep -o 'namespace-id:[0-9]*')" = namespace-id:1 ] ||
+		fail "$DRV: get-ns-id on $HEAD: $(/usr/sbin/nvme get-ns-id /dev/$HEAD)"
+	if [ "$DRV" = rust_nvme ]; then
+		POLICY=/sys/block/$HEAD/iopolicy
+		case "$(readlink -f /sys/block/$HEAD)" in */$C0/*) ;; *) fail "ours: head $HEAD is not under $C0: $(readlink -f /sys/block/$HEAD)" ;; esac
+		# The private namespace keeps the controller's own disk.
+		PRIV=$(disk_nsid $C0 2)
+		[ -n "$PRIV" ] && [ -b /dev/$PRIV ] || fail "ours: no disk of private namespace 2 under $C0"
+		[ -z "$(paths_of 2)" ] || fail "ours: the private namespace 2 has paths '$(paths_of 2)'"
+		CTRL1=/dev/rnvme1
+	else
+		POLICY=$(echo /sys/class/nvme-subsystem/nvme-subsys*/iopolicy)
+		PRIV=$(head_of 2)
+		CTRL1=/dev/$(ls /sys/bus/pci/devices/$C1/nvme/)
+	fi
+	log "$DRV: private namespace 2: $PRIV; policy file $POLICY ($(cat "$POLICY")); second controller $CTRL1"
+	head -c 1048576 /dev/urandom >/tmp/mark
+	MARK=$(sha_file /tmp/mark)
+	write_at /dev/$HEAD 0 /tmp/mark
+	check_marker "after writing"
+
+	# The policy changes under I/O.
+	set_policy numa
+	verify_bg policy 32M
+	for p in round-robin queue-depth numa round-robin; do
+		sleep 1
+		set_policy $p
+	done
+	verify_wait policy
+	set -- $PATHS
+	a=$(ios $1) b=$(ios $2)
+	fio_verify /dev/$HEAD 4M --offset=8M
+	a=$(($(ios $1) - a)) b=$(($(ios $2) - b))
+	log "$DRV: round-robin: $a I/Os on $1, $b on $2"
+	[ "$a" -gt 100 ] && [ "$b" -gt 100 ] || fail "$DRV: round-robin left a path idle ($1: $a, $2: $b)"
+	check_marker "after the policy changes"
+
+	# Two resets of the second controller under I/O.
+	verify_bg reset 32M
+	for i in 1 2; do
+		sleep 2
+		/usr/sbin/nvme reset $CTRL1 || fail "$DRV: nvme reset $CTRL1 failed"
+		log "$DRV: reset $i of $CTRL1 done"
+	done
+	verify_wait reset
+	check_marker "after the resets"
+
+	# The first controller goes away under I/O, and comes back.
+	set_policy round-robin
+	verify_bg remove 48M
+	sleep 3
+	host_do device_del $CID >/dev/null
+	wait_for "[ ! -e /sys/bus/pci/devices/$C0 ]" 60
+	verify_wait remove
+	[ "$(paths_of 1 | wc -l)" = 1 ] || fail "$DRV: paths after the removal: '$(paths_of 1 | tr '\n' ' ')'"
+	[ "$(head_of 1)" = "$HEAD" ] || fail "$DRV: the head changed after the removal: '$(head_of 1)'"
+	if [ "$DRV" = rust_nvme ]; then
+		case "$(readlink -f /sys/block/$HEAD)" in */$C1/*) ;; *) fail "ours: head $HEAD did not move under $C1: $(readlink -f /sys/block/$HEAD)" ;; esac
+		log "ours: $HEAD moved under $C1"
+	fi
+	check_marker "after the removal"
+	# QEMU finishes with the removed device after the guest saw it go (the slot's power-off):
+	# retried for 30 s, with a new id.
+	CID=${CID}x
+	i=0
+	until host_do device_add nvme,id=$CID,serial=rnmp,subsys=ms0,bus=rp1 >/tmp/add.out; do
+		i=$((i + 1))
+		[ $i -lt 30 ] || fail "$DRV: device_add failed for 30 s: $(cat /tmp/add.out)"
+		sleep 1
+	done
+	wait_for "[ -e /sys/bus/pci/devices/$C0 ]" 30
+	# A hot-added function has no driver_override: the loaded driver claims it.
+	wait_for "[ \"\$(driver_of $C0)\" = $DRV ]" 30
+	wait_for '[ "$(paths_of 1 | wc -l)" = 2 ]' 30
+	PATHS=$(paths_of 1 | tr '\n' ' ')
+	log "$DRV: after device_add: paths $PATHS"
+	set -- $PATHS
+	a=$(ios $1) b=$(ios $2)
+	fio_verify /dev/$HEAD 4M --offset=8M
+	a=$(($(ios $1) - a)) b=$(($(ios $2) - b))
+	[ "$a" -gt 100 ] && [ "$b" -gt 100 ] || fail "$DRV: the re-added path carries no I/O ($1: $a, $2: $b)"
+	check_marker "after the re-add"
+	set_policy numa
+
+	unbind $C0
+	[ "$(head_of 1)" = "$HEAD" ] || fail "$DRV: the head went with one of two paths"
+	check_marker "with one path left"
+	unbind $C1
+	[ -z "$(head_of 1)" ] || fail "$DRV: head $(head_of 1) left after both controllers were unbound"
+	if [ "$DRV" = rust_nvme ]; then unload_rust_driver; else unload_c_driver; fi
+	log "$DRV: done"
+}
+
+scenario rust_nvme
+if [ "$(rnvme_param mp_only)" = rust ]; then
+	log "C driver run skipped (rnvme.mp_only=rust)"
+else
+	scenario nvme
+fi
+GUEST
