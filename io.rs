@@ -399,10 +399,12 @@ impl glue::Operations for NvmeMq {
         }
         // A shared namespace's request that failed for a reason of its path (as C's
         // `nvme_failover_req()`: a path-related status, the reset's cancellation, the
-        // controller's death) goes down another path, however often it was tried.
+        // controller's death) goes down another path, however often it was tried; unless the
+        // submitter asked to fail fast or the controller said not to retry (as C).
         if !status.is_success()
             && r.is_stacked()
-            && (mpath::is_path_error(status.sct()) || set.core.is_dead())
+            && !r.is_failfast()
+            && (set.core.is_dead() || (mpath::is_path_error(status.sct()) && !status.dnr()))
         {
             if let Some(link) = r.disk_data().mpath.as_ref() {
                 iod.retries = 0;

@@ -762,15 +762,16 @@ impl Attributes for HeadAttrs {
         c"uuid",
         c"model",
         c"serial",
+        c"firmware_rev",
         c"iopolicy",
     ];
-    const WRITABLE: u16 = 1 << 7;
+    const WRITABLE: u16 = 1 << 8;
 
     fn show(head: &NsHead, index: usize, w: &mut SysfsWriter) -> fmt::Result {
         use fmt::Write;
         match index {
-            7 => writeln!(w, "{}", head.subsys.policy().name()),
-            // The namespace attributes, in the order of `ident::NsAttr`.
+            8 => writeln!(w, "{}", head.subsys.policy().name()),
+            // The namespace attributes, as `ident::write_ns_attr` numbers them.
             i => {
                 ident::write_ns_attr(w, i, head.nsid, &head.ids, &head.info.ident())?;
                 w.write_char('\n')
@@ -788,7 +789,7 @@ impl Attributes for HeadAttrs {
     }
 
     fn store(head: &NsHead, index: usize, val: &[u8]) -> Result {
-        if index != 7 {
+        if index != 8 {
             return Err(EINVAL);
         }
         let p = IoPolicy::parse(val).ok_or(EINVAL)?;

@@ -94,14 +94,14 @@ load_c_driver() {
 		fail "insmod nvme.ko $* failed"
 }
 
-# load_c_driver_multipath: insmod the C driver with its native multipath on: the kernel's
-# own modules when it has CONFIG_NVME_MULTIPATH, else the out-of-tree build of the same
-# source that tests/harness/c-multipath.sh put in the initramfs.
+# load_c_driver_multipath [NVME_CORE_PARAMS...]: insmod the C driver with its native
+# multipath on: the kernel's own modules when it has CONFIG_NVME_MULTIPATH, else the
+# out-of-tree build of the same source that tests/harness/c-multipath.sh put in the initramfs.
 load_c_driver_multipath() {
 	local d=$RNVME_MODDIR
 	[ -f "$d/mpath/nvme-core.ko" ] && d=$d/mpath
 	[ ! -d /sys/module/nvme_core ] || fail "load_c_driver_multipath: nvme_core is already loaded"
-	insmod "$d/nvme-core.ko" multipath=Y || fail "insmod $d/nvme-core.ko multipath=Y failed"
+	insmod "$d/nvme-core.ko" multipath=Y "$@" || fail "insmod $d/nvme-core.ko multipath=Y $* failed"
 	insmod "$d/nvme.ko" || fail "insmod $d/nvme.ko failed"
 }
 

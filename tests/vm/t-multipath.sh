@@ -14,11 +14,17 @@
 #   - a verified fio job (crc32c, written then read back) runs while the I/O policy is
 #     switched numa -> round-robin -> queue-depth -> numa under it; round-robin spreads I/O
 #     over both paths (the hidden disks' counters in /proc/diskstats);
-#   - a verified fio job runs across two controller resets of the second controller;
+#   - a verified fio job runs across two controller resets of the second controller, another
+#     across two function level resets (sysfs reset) of it, another while it stalls (bus
+#     mastering off: the requests it holds are cancelled by the reset and complete on the
+#     other path);
 #   - a verified fio job runs while the first controller (the one our head sits under) is
 #     removed (device_del): every request on the removed path completes on the other one
 #     (fio sees no error), ours moves its head under the remaining function; the controller
 #     is added back (device_add), becomes a path again and carries I/O;
+#   - ours: a fatal PCI error (AER) on the second controller's root port under a verified
+#     fio job: the controller is taken out of service and its requests go down the other
+#     path;
 #   - unbind and unload are clean.
 # --tcg-one-thread and --allow-pciehp-lockdep as t-hotunplug (QEMU's TCG hot-unplug, and
 # pciehp's own lockdep report on the debug kernel). RNVME_MP_APPEND=rnvme.mp_only=rust
@@ -79,6 +85,16 @@ verify_wait() {
 	log "$DRV: fio $1: ok, $(grep -m1 -o 'WRITE: bw=[^ ]*' /tmp/$1.out)"
 }
 
+# cmd_reg PCIADDR / set_cmd_reg PCIADDR VALUE: the PCI command register (as t-admin-timeout).
+cmd_reg() {
+	od -An -tu2 -j4 -N2 "/sys/bus/pci/devices/$1/config" | tr -d ' '
+}
+set_cmd_reg() {
+	local lo=$(($2 & 255)) hi=$(($2 >> 8))
+	printf "\\$(printf %o $lo)\\$(printf %o $hi)" |
+		dd of="/sys/bus/pci/devices/$1/config" bs=1 seek=4 count=2 conv=notrunc status=none
+}
+
 # marker: the data written at the start still reads back through the head.
 check_marker() {
 	[ "$(sha_at /dev/$HEAD 0 1048576)" = "$MARK" ] || fail "$DRV: the marker written through the head reads back different ($1)"
@@ -95,7 +111,7 @@ scenario() {
 	if [ "$DRV" = rust_nvme ]; then
 		load_rust_driver
 	else
-		load_c_driver_multipath
+		load_c_driver_multipath io_timeout=5
 		[ "$(cat /sys/module/nvme_core/parameters/multipath)" = Y ] || fail "C driver without multipath"
 	fi
 	bind $C0 $DRV
@@ -162,6 +178,18 @@ scenario() {
 	verify_wait reset
 	check_marker "after the resets"
 
+	# Function level resets of the second controller under I/O (the PCI core's
+	# reset_prepare/reset_done: what is in flight is cancelled and goes down the other path).
+	verify_bg flr 32M
+	for i in 1 2; do
+		sleep 2
+		echo 1 >/sys/bus/pci/devices/$C1/reset || fail "$DRV: FLR $i of $C1 failed"
+		log "$DRV: FLR $i of $C1 done"
+	done
+	verify_wait flr
+	check_marker "after the FLRs"
+
+
 	# The first controller goes away under I/O, and comes back.
 	set_policy round-robin
 	verify_bg remove 48M
@@ -197,6 +225,59 @@ scenario() {
 	a=$(($(ios $1) - a)) b=$(($(ios $2) - b))
 	[ "$a" -gt 100 ] && [ "$b" -gt 100 ] || fail "$DRV: the re-added path carries no I/O ($1: $a, $2: $b)"
 	check_marker "after the re-add"
+
+	# The second controller stalls under I/O: bus mastering off (it can neither fetch commands
+	# nor post completions; QEMU sets CSTS.CFS). The driver finds it (ours: the health check
+	# within a second; C: its I/O timeout, 5 s here) and resets it, which turns bus mastering
+	# back on; what the stalled controller held is cancelled and goes down the other path.
+	# C's job did not end after its reset in this VM (fio blocked in the kernel, its I/O lost):
+	# recorded, and its run ends there, as t-aer's (QEMU is told to quit before the hung-task
+	# detector's two minutes).
+	verify_bg stall 32M
+	sleep 2
+	c=$(cmd_reg $C1)
+	set_cmd_reg $C1 $((c & ~4))
+	t0=$(uptime_ms)
+	wait_for '[ $(($(cmd_reg $C1) & 4)) != 0 ]' 120
+	log "$DRV: the stalled controller was reset after $(($(uptime_ms) - t0)) ms"
+	if [ "$DRV" = nvme ]; then
+		end=$(($(uptime_ms) + 60000))
+		while kill -0 $FIO 2>/dev/null && [ "$(uptime_ms)" -lt $end ]; do sleep 0.5; done
+		if kill -0 $FIO 2>/dev/null; then
+			log "nvme: the fio job did not end within 60 s of the reset; ending the VM from the host"
+			echo "RNVME-EXIT: 0"
+			sleep 0.2
+			host_do quit
+		fi
+	fi
+	verify_wait stall
+	check_marker "after the stall"
+
+	# Ours only: a fatal PCI error on the second controller's port under I/O. The AER driver
+	# resets the link around ours' error_detected (the controller taken out of service, what
+	# it held cancelled: it moves to the other path) and slot_reset (brought back); when the
+	# port does not come back (t-aer), the function is given up and its I/O moves all the
+	# same. (C's run ends at the stall above.)
+	if [ "$DRV" = rust_nvme ]; then
+		dmesg -c >/dev/null
+		verify_bg aer 32M
+		sleep 2
+		host_do pcie_aer_inject_error rp2 DLP >/dev/null || fail "ours: fatal injection failed"
+		wait_for 'dmesg | grep -q "AER: device recovery"' 60
+		log "ours: fatal error: $(dmesg | grep -o 'device recovery [a-z]*' | tail -n 1)"
+		verify_wait aer
+		check_marker "after the fatal error"
+		set -- $(paths_of 1)
+		log "ours: paths after the fatal error: $* ($(cat /sys/class/misc/rnvme1/state))"
+		unbind $C1
+		# Back for the C run: the function is removed and found again.
+		echo 1 >/sys/bus/pci/devices/$C1/remove
+		echo 1 >/sys/bus/pci/rescan
+		wait_for "[ -e /sys/bus/pci/devices/$C1 ]" 30
+		wait_for "[ \"\$(driver_of $C1)\" = rust_nvme ]" 30
+		wait_for '[ "$(paths_of 1 | wc -l)" = 2 ]' 30
+		fio_verify /dev/$HEAD 4M --offset=8M
+	fi
 	set_policy numa
 
 	unbind $C0

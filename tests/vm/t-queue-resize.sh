@@ -41,7 +41,9 @@ exec tests/harness/vm.sh --name queue-resize --timeout 400 --tcg-one-thread \
 pf=$(nvme_ctrls | head -n 1)
 insmod /lib/modules/nvme-core.ko io_timeout=5 admin_timeout=5 || fail "insmod nvme-core.ko"
 load_c_driver poll_queues=1
-load_rust_driver io_timeout=5 admin_timeout=5 poll_queues=1 health_check=0
+# multipath=0: the namespace is shared by the functions of one subsystem, and this test reads
+# the hardware contexts of the controller's own disk (a multipath head has none).
+load_rust_driver io_timeout=5 admin_timeout=5 poll_queues=1 health_check=0 multipath=0
 bind "$pf" nvme
 pfc=/dev/$(ls /sys/bus/pci/devices/$pf/nvme | head -n 1)
 [ -c "$pfc" ] || fail "no char device for the physical function"
