@@ -56,6 +56,7 @@ pub(crate) mod sync {
     //! Locks and completions.
     pub(crate) mod completion;
     pub(crate) mod queue_lock;
+    pub(crate) mod srcu;
 }
 pub(crate) mod sysfs;
 #[cfg(all(rnvme_kunit, CONFIG_KUNIT = "y"))]
@@ -181,6 +182,11 @@ pub(crate) use sync::{
     queue_lock::{
         new_queue_lock,
         QueueLock, //
+    },
+    srcu::{
+        new_srcu,
+        Srcu,
+        SrcuGuard, //
     },
 };
 #[cfg(all(rnvme_kunit, CONFIG_KUNIT = "y"))]

@@ -29,15 +29,14 @@ use core::{
     },
 };
 use kernel::{
-    device, impl_has_delayed_work, new_delayed_work, new_mutex, new_srcu,
+    device, impl_has_delayed_work, new_delayed_work, new_mutex,
     prelude::*,
     str::CStr,
     sync::{
         aref::ARef,
         Arc,
         ArcBorrow,
-        Mutex,
-        Srcu, //
+        Mutex, //
     },
     workqueue::{
         DelayedWork,
@@ -52,6 +51,7 @@ use crate::{
     },
     glue::{
         self,
+        new_srcu,
         AtomicDiskTarget,
         Attributes,
         Bio,
@@ -64,6 +64,8 @@ use crate::{
         OwnedRequest,
         QueueRef,
         Request,
+        Srcu,
+        SrcuGuard,
         SysfsWriter, //
     },
     iod::NvmeMq,
@@ -442,7 +444,7 @@ pub(crate) fn head_limits(limits: &Limits) -> Limits {
 
 impl NsHead {
     /// The path in `slot`, while `_g` holds the SRCU read lock.
-    fn path<'a>(&'a self, slot: usize, _g: &'a kernel::sync::srcu::Guard<'_>) -> Option<&'a Path> {
+    fn path<'a>(&'a self, slot: usize, _g: &'a SrcuGuard<'_>) -> Option<&'a Path> {
         let p = self.paths[slot].load(Ordering::Acquire);
         // SAFETY: a non-null slot owns a reference on its path; `remove_path` clears the slot
         // and waits for the readers of `srcu` (which `_g` is) before dropping it.
@@ -450,7 +452,7 @@ impl NsHead {
     }
 
     /// The usable path for the next I/O, by the subsystem's policy.
-    fn find<'a>(&'a self, g: &'a kernel::sync::srcu::Guard<'_>) -> Option<&'a Path> {
+    fn find<'a>(&'a self, g: &'a SrcuGuard<'_>) -> Option<&'a Path> {
         let policy = self.subsys.policy();
         let views: [Option<PathView>; MAX_PATHS] = core::array::from_fn(|i| {
             self.path(i, g).map(|p| PathView {
@@ -469,7 +471,7 @@ impl NsHead {
     }
 
     /// True when a path may become usable (its controller is live or coming back).
-    fn available(&self, g: &kernel::sync::srcu::Guard<'_>) -> bool {
+    fn available(&self, g: &SrcuGuard<'_>) -> bool {
         (0..MAX_PATHS).any(|i| {
             self.path(i, g).is_some_and(|p| {
                 matches!(p.core.state(), State::Live | State::Resetting | State::New)

@@ -25,6 +25,8 @@ const BLK_QC_T_NONE: u32 = u32::MAX;
 
 /// A polled bio (`REQ_POLLED`, `include/linux/blk_types.h`).
 const REQ_POLLED: bindings::blk_opf_t = 1 << bindings::req_flag_bits___REQ_POLLED;
+/// A bio whose submitter cannot wait (`REQ_NOWAIT`).
+const REQ_NOWAIT: bindings::blk_opf_t = 1 << bindings::req_flag_bits___REQ_NOWAIT;
 
 /// The list itself: its first and last bio, chained through `bi_next`.
 struct Chain(bindings::bio_list);
@@ -88,7 +90,9 @@ impl BioList {
         // gone by the time its submitter polls again: none until it is issued anew
         // (`bio_poll()` then finds nothing to poll). And it is issued anew without polling
         // (`bio_clear_polled()`): the tag set may have no polled queue any more, where the
-        // block layer fails a polled bio; its submitter sees it complete all the same.
+        // block layer fails a polled bio; its submitter sees it complete all the same. Nor
+        // with `REQ_NOWAIT`: it is submitted again from a work item, not by its submitter, and
+        // a queue it then meets frozen would fail it with `EAGAIN` instead of waiting.
         // SAFETY: the bios of an owned request are valid and chained through `bi_next`; the
         // cookie is read concurrently only with `READ_ONCE()`, so it is written whole; the
         // flags are read only by the block layer's submission, which has not started.
@@ -96,7 +100,7 @@ impl BioList {
             let mut bio = (*raw).bio;
             while !bio.is_null() {
                 ptr::write_volatile(&raw mut (*bio).__bindgen_anon_1.bi_cookie, BLK_QC_T_NONE);
-                (*bio).bi_opf &= !REQ_POLLED;
+                (*bio).bi_opf &= !(REQ_POLLED | REQ_NOWAIT);
                 bio = (*bio).bi_next;
             }
         }
