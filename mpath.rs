@@ -613,38 +613,40 @@ impl NsHead {
     /// Takes the path in `slot` out: once this returns, no bio goes down it. The head's disk
     /// moves to another path's PCI function if it sat under this one's.
     fn remove_path(self: &Arc<Self>, slot: usize) {
-        let _heads = self.subsys.heads.lock();
+        let heads = self.subsys.heads.lock();
         let p = self.paths[slot].swap(ptr::null_mut(), Ordering::AcqRel);
         // No reader sees the path any more once those under way are done.
         self.srcu.synchronize();
-        if !p.is_null() {
-            // SAFETY: the slot owned this reference (see `paths`); no reader is left.
-            drop(unsafe { Arc::from_raw(p.cast_const()) });
-        }
-        let Some(next) = (0..MAX_PATHS).find(|&i| !self.paths[i].load(Ordering::Relaxed).is_null())
-        else {
-            // The last: the head goes once the path's disk is drained (`HeadRef`).
-            return;
-        };
-        // The head's disk leaves the function going away for another path's.
-        if self.parent.load(Ordering::Relaxed) == slot {
-            if let Some(d) = self.disk.lock().as_ref() {
-                // SAFETY: `next` is a non-null slot, whose reference stays while the `heads`
-                // lock, which we hold, keeps it there.
-                let to = unsafe { &(*self.paths[next].load(Ordering::Relaxed)).dev };
-                if let Err(e) = d.move_to(to) {
-                    pr_warn!(
-                        "rnvme{}n{}: could not move to another path's device: {:?}\n",
-                        self.instance(),
-                        self.nsid,
-                        e
-                    );
+        // SAFETY: the slot owned this reference (see `paths`); no reader is left. Dropped
+        // once the lock is released: its queue reference may be the last on the namespace,
+        // whose link then takes the lock (`PathLink`'s drop).
+        let old = (!p.is_null()).then(|| unsafe { Arc::from_raw(p.cast_const()) });
+        if let Some(next) =
+            (0..MAX_PATHS).find(|&i| !self.paths[i].load(Ordering::Relaxed).is_null())
+        {
+            // The head's disk leaves the function going away for another path's.
+            if self.parent.load(Ordering::Relaxed) == slot {
+                if let Some(d) = self.disk.lock().as_ref() {
+                    // SAFETY: `next` is a non-null slot, whose reference stays while the
+                    // `heads` lock, which we hold, keeps it there.
+                    let to = unsafe { &(*self.paths[next].load(Ordering::Relaxed)).dev };
+                    if let Err(e) = d.move_to(to) {
+                        pr_warn!(
+                            "rnvme{}n{}: could not move to another path's device: {:?}\n",
+                            self.instance(),
+                            self.nsid,
+                            e
+                        );
+                    }
                 }
+                self.parent.store(next, Ordering::Relaxed);
             }
-            self.parent.store(next, Ordering::Relaxed);
+            // What waited for this path may go down another.
+            self.kick(0);
         }
-        // What waited for this path may go down another.
-        self.kick(0);
+        // The last path: the head goes once the path's disk is drained (`HeadRef`).
+        drop(heads);
+        drop(old);
     }
 
     /// The head has no path left (the last one's disk was removed, so no request of it is in
