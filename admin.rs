@@ -690,6 +690,17 @@ impl AdminQueue {
         self.events.lock().clone()
     }
 
+    /// Has the event work rescan the namespaces soon (from any context: an I/O completion
+    /// that found the namespace's ANA state changed). Nothing once events stopped.
+    pub(crate) fn ask_rescan(self: &Arc<Self>) {
+        if self.events_stopped.load(Ordering::Acquire) {
+            return;
+        }
+        self.rescan_asked.store(true, Ordering::Release);
+        // Already queued: that run rescans.
+        let _ = glue::system_dfl_wq().enqueue(self.clone());
+    }
+
     /// `NVME_IOCTL_RESCAN`: has the namespaces scanned now.
     pub(crate) fn rescan(&self) -> Result {
         self.events().ok_or(ENODEV)?.rescan(self)

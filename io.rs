@@ -407,6 +407,10 @@ impl glue::Operations for NvmeMq {
             && (set.core.is_dead() || (mpath::is_path_error(status.sct()) && !status.dnr()))
         {
             if let Some(link) = r.disk_data().mpath.as_ref() {
+                // The ANA state changed under the host: the scan reads the log again (as C).
+                if link.anagrpid != 0 && mpath::is_ana_error(status.sct(), status.sc()) {
+                    set.core.admin.ask_rescan();
+                }
                 iod.retries = 0;
                 match link.head.failover(rq) {
                     Ok(()) => return,

@@ -818,3 +818,5 @@ pub(crate) fn count_active(link: &PathLink, core: &CtrlCore) -> bool {
 pub(crate) fn is_path_error(sct: u8) -> bool {
     sct == crate::nvme::status::SCT_PATH
 }
+
+pub(crate) use crate::nvme::mpath::is_ana_error;

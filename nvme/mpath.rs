@@ -110,6 +110,21 @@ impl IoPolicy {
     }
 }
 
+/// True for a status that says the namespace's ANA state through the controller is not what
+/// the host last read (path-related: persistent loss, inaccessible, transition): the ANA log
+/// is to be read again, as C's `nvme_is_ana_error()`.
+pub(crate) const fn is_ana_error(sct: u8, sc: u8) -> bool {
+    use super::status::{
+        path,
+        SCT_PATH, //
+    };
+    sct == SCT_PATH
+        && matches!(
+            sc,
+            path::ANA_PERSISTENT_LOSS | path::ANA_INACCESSIBLE | path::ANA_TRANSITION
+        )
+}
+
 /// What path selection needs of one path.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct PathView {

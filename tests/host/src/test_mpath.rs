@@ -173,3 +173,15 @@ fn ana_states() {
     assert_eq!(ana_log_size(4, 10, 1 << 20), 16 + 4 * 32 + 40);
     assert_eq!(ana_log_size(u32::MAX, u32::MAX, 4096), 4096);
 }
+
+#[test]
+fn ana_errors() {
+    for sc in 1..=3u8 {
+        assert!(is_ana_error(3, sc));
+        assert!(!is_ana_error(2, sc));
+        assert!(!is_ana_error(0, sc));
+    }
+    for sc in [0x00u8, 0x04, 0x60, 0x70, 0x71] {
+        assert!(!is_ana_error(3, sc));
+    }
+}
