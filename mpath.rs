@@ -228,10 +228,14 @@ impl Subsystem {
         }))
     }
 
-    /// Takes `subsys` off the list when no controller is bound to it.
+    /// Takes `subsys` off the list when no controller is bound to it. An empty list lets go
+    /// of its memory: the list is a static, which unloading the module does not drop.
     fn forget_if_unused(list: &mut KVec<Arc<Subsystem>>, subsys: &Arc<Subsystem>) {
         if subsys.ctrls.lock().is_empty() {
             list.retain(|s| !ptr::eq(&**s, &**subsys));
+        }
+        if list.is_empty() {
+            *list = KVec::new();
         }
     }
 
