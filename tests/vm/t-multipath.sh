@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Native multipath (issue 16), ours and then the C driver (CONFIG_NVME_MULTIPATH, built out of
+# Native multipath (issue 16; ours loaded with multipath=1), ours and then the C driver (CONFIG_NVME_MULTIPATH, built out of
 # tree by tests/harness/c-multipath.sh: the test kernel has it off) on the same
 # devices: an NVM subsystem of two controllers, each behind its own PCIe root port, sharing
 # namespace 1 (shared=on), with namespace 2 private to the first controller.
@@ -109,7 +109,7 @@ set_policy() {
 scenario() {
 	DRV=$1
 	if [ "$DRV" = rust_nvme ]; then
-		load_rust_driver
+		load_rust_driver multipath=1
 	else
 		load_c_driver_multipath io_timeout=5
 		[ "$(cat /sys/module/nvme_core/parameters/multipath)" = Y ] || fail "C driver without multipath"
