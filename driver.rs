@@ -669,7 +669,7 @@ impl<'bound> Controller<'bound> {
             let admin = nvme_pci_configure_admin_queue(dev, &pci, &params)?;
             let Identity { idc, nvm, effects } = nvme_identify(&admin.core.admin, dev, pci.vs)?;
             let membership = if params.multipath {
-                Subsystem::join(&idc, &id)
+                Subsystem::join(&idc, &id, &admin.core.admin)
             } else {
                 Ok(None)
             }

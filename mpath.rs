@@ -45,6 +45,7 @@ use kernel::{
 };
 
 use crate::{
+    admin::AdminQueue,
     ctrl::{
         CtrlCore,
         State, //
@@ -76,10 +77,12 @@ use crate::{
             NsIds, //
         },
         mpath::{
+            self as mp,
             select,
             AnaState,
             IoPolicy,
             PathView,
+            Placement,
             CMIC_MULTI_CTRL,
             MAX_PATHS, //
         },
@@ -168,13 +171,54 @@ pub(crate) struct Subsystem {
     instance: Arc<Instance>,
     /// The I/O policy of its heads ([`IoPolicy`] as a number).
     policy: AtomicU8,
-    /// Controller identifiers (CNTLID) of the controllers bound, under [`SUBSYSTEMS`].
+    /// The controllers bound: their identifiers (CNTLID) and admin queues (to have them
+    /// rescan), changed under [`SUBSYSTEMS`].
     #[pin]
-    ctrls: Mutex<KVec<u16>>,
+    ctrls: Mutex<KVec<(u16, Arc<AdminQueue>)>>,
     /// The heads, by namespace identifier; the lock also serialises adding and removing
     /// paths and head disks.
     #[pin]
     heads: Mutex<KVec<Arc<NsHead>>>,
+    /// Shared namespaces served by one controller's own disk (see [`mp::place`]): namespace
+    /// identifier and controller number, locked inside `heads`.
+    #[pin]
+    owned: Mutex<KVec<(u32, u32)>>,
+}
+
+/// What serves a shared namespace on one controller ([`Subsystem::place`]).
+pub(crate) enum Place {
+    /// A path of this head.
+    Path(Arc<NsHead>),
+    /// The controller's own disk, which holds the claim while it exists.
+    Own(OwnClaim),
+    /// Nothing: controller number `.0` serves it with its own disk.
+    Taken(u32),
+}
+
+/// A controller's claim on a shared namespace it serves with its own disk: while it is held,
+/// no other controller of the subsystem makes a disk for the namespace. Dropping it (after the
+/// disk was removed) has the other controllers rescan, so that one of them takes over.
+pub(crate) struct OwnClaim {
+    subsys: Arc<Subsystem>,
+    nsid: u32,
+    ctrl: u32,
+}
+
+impl Drop for OwnClaim {
+    fn drop(&mut self) {
+        {
+            let _heads = self.subsys.heads.lock();
+            let mut owned = self.subsys.owned.lock();
+            if let Some(i) = owned.iter().position(|o| *o == (self.nsid, self.ctrl)) {
+                // Cannot fail: `i` is an index of the vector.
+                let _ = owned.remove(i);
+            }
+        }
+        // Rescans run from a work item each: nothing here waits for them.
+        for (_, admin) in self.subsys.ctrls.lock().iter() {
+            admin.ask_rescan();
+        }
+    }
 }
 
 /// A controller's membership of its subsystem: leaving it when dropped.
@@ -187,7 +231,11 @@ impl Subsystem {
     /// The subsystem controller `idc` (numbered `instance`) belongs to, joined; `None` when it
     /// may have only one controller (nothing to share). `EINVAL` when a bound controller of
     /// the subsystem has the same CNTLID (a broken subsystem, which C rejects too).
-    pub(crate) fn join(idc: &IdCtrl, instance: &Arc<Instance>) -> Result<Option<Membership>> {
+    pub(crate) fn join(
+        idc: &IdCtrl,
+        instance: &Arc<Instance>,
+        admin: &Arc<AdminQueue>,
+    ) -> Result<Option<Membership>> {
         if idc.cmic & CMIC_MULTI_CTRL == 0 {
             return Ok(None);
         }
@@ -206,6 +254,7 @@ impl Subsystem {
                         policy: AtomicU8::new(IoPolicy::Numa as u8),
                         ctrls <- new_mutex!(KVec::new(), "rust_nvme_subsys_ctrls"),
                         heads <- new_mutex!(KVec::new(), "rust_nvme_subsys_heads"),
+                        owned <- new_mutex!(KVec::new(), "rust_nvme_subsys_owned"),
                     }),
                     GFP_KERNEL,
                 )?;
@@ -215,12 +264,12 @@ impl Subsystem {
         };
         {
             let mut ctrls = subsys.ctrls.lock();
-            if ctrls.contains(&idc.cntlid) {
+            if ctrls.iter().any(|c| c.0 == idc.cntlid) {
                 drop(ctrls);
                 Self::forget_if_unused(&mut list, &subsys);
                 return Err(EINVAL);
             }
-            ctrls.push(idc.cntlid, GFP_KERNEL)?;
+            ctrls.push((idc.cntlid, admin.clone()), GFP_KERNEL)?;
         }
         Ok(Some(Membership {
             subsys,
@@ -248,23 +297,55 @@ impl Subsystem {
         IoPolicy::from_raw(self.policy.load(Ordering::Relaxed))
     }
 
-    /// The head of namespace `nsid` for a new path whose identifiers are `ids` and identity
-    /// `info`: the existing one, or a new one without paths. `Err` names why the namespace
-    /// cannot be a path of the existing head (its identifiers differ: not the same
+    /// What serves shared namespace `nsid`, whose identifiers are `ids` and identity `info`,
+    /// on controller number `ctrl`, to which it is one of `attached` controllers attached
+    /// (`None`: unknown): a path of its head (the existing one, or a new one without paths),
+    /// the controller's own disk, or nothing (see [`mp::place`]). `Err` names why the
+    /// namespace cannot be a path of the existing head (its identifiers differ: not the same
     /// namespace).
-    pub(crate) fn head(
+    pub(crate) fn place(
         self: &Arc<Self>,
         nsid: u32,
         ids: &NsIds,
         info: &CtrlInfo,
-    ) -> Result<Arc<NsHead>, &'static str> {
+        ctrl: u32,
+        attached: Option<u16>,
+    ) -> Result<Place, &'static str> {
         let mut heads = self.heads.lock();
-        if let Some(h) = heads.iter().find(|h| h.nsid == nsid) {
-            if !h.ids.same_namespace(ids) {
-                return Err("its identifiers differ from the shared namespace's");
+        let mut owned = self.owned.lock();
+        let head = heads.iter().find(|h| h.nsid == nsid);
+        let owner = owned.iter().find(|o| o.0 == nsid).map(|o| o.1);
+        match mp::place(head.is_some(), owner, ctrl, attached) {
+            Placement::JoinHead => match head {
+                Some(h) if h.ids.same_namespace(ids) => Ok(Place::Path(h.clone())),
+                _ => Err("its identifiers differ from the shared namespace's"),
+            },
+            Placement::Taken => Ok(Place::Taken(owner.unwrap_or(ctrl))),
+            Placement::Own => {
+                owned
+                    .push((nsid, ctrl), GFP_KERNEL)
+                    .map_err(|_| "out of memory")?;
+                Ok(Place::Own(OwnClaim {
+                    subsys: self.clone(),
+                    nsid,
+                    ctrl,
+                }))
             }
-            return Ok(h.clone());
+            Placement::NewHead => {
+                drop(owned);
+                self.new_head(&mut heads, nsid, ids, info).map(Place::Path)
+            }
         }
+    }
+
+    /// A new head for namespace `nsid`, without paths, added to `heads`.
+    fn new_head(
+        self: &Arc<Self>,
+        heads: &mut KVec<Arc<NsHead>>,
+        nsid: u32,
+        ids: &NsIds,
+        info: &CtrlInfo,
+    ) -> Result<Arc<NsHead>, &'static str> {
         let head = Arc::pin_init(
             try_pin_init!(NsHead {
                 nsid,
@@ -302,7 +383,7 @@ impl Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         let mut list = subsystems().lock();
-        self.subsys.ctrls.lock().retain(|c| *c != self.cntlid);
+        self.subsys.ctrls.lock().retain(|c| c.0 != self.cntlid);
         Subsystem::forget_if_unused(&mut list, &self.subsys);
     }
 }

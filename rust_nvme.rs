@@ -175,8 +175,8 @@ kver::module_pci_driver! {
             description: "Use MSI-X/MSI interrupts (false: legacy INTx only)",
         },
         multipath: bool {
-            default: false,
-            description: "One disk per namespace shared by the controllers of an NVM subsystem, with a path per controller (false: a disk per controller and namespace, as C without native multipath)",
+            default: true,
+            description: "One disk per namespace attached to several controllers of an NVM subsystem, with a path per controller (false: a disk per controller and namespace, as C without native multipath)",
         },
         health_check: bool {
             default: true,

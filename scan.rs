@@ -44,8 +44,10 @@ use crate::{
     iod::NvmeMq,
     mpath::{
         HeadRef,
+        OwnClaim,
         PathLink,
         PathReg,
+        Place,
         Subsystem, //
     },
     ns::{
@@ -80,8 +82,10 @@ use crate::{
         mpath::{
             ana_groups,
             ana_log_size,
+            ctrl_list_len,
             group_state,
             AnaState,
+            CNS_NS_ATTACHED_CTRLS,
             LID_ANA,
             NMIC_SHARED, //
         },
@@ -133,6 +137,8 @@ struct NsDisk {
     disk: GenDisk<NvmeMq>,
     /// The shared namespace's head, released after the disk is removed.
     _head: Option<HeadRef>,
+    /// A shared namespace served by this disk alone: claimed until the disk is removed.
+    _own: Option<OwnClaim>,
     fmt: DiskFormat,
 }
 
@@ -312,6 +318,13 @@ impl NsScan {
         identify_copy(buf)
     }
 
+    /// How many controllers namespace `nsid` is attached to (Identify CNS 12h), `None` when the
+    /// controller does not say.
+    fn attached_ctrls(admin: &AdminQueue, buf: &Coherent<[u8]>, nsid: u32) -> Option<u16> {
+        let list = Self::identify(admin, buf, CNS_NS_ATTACHED_CTRLS, nsid).ok()?;
+        Some(ctrl_list_len(&*list))
+    }
+
     /// The active namespaces, ascending.
     fn active_nsids(&self, admin: &AdminQueue, buf: &Coherent<[u8]>) -> Result<KVec<u32>> {
         let mut nsids = KVec::new();
@@ -424,25 +437,37 @@ impl NsScan {
             }
         }
         if !gone.is_empty() {
-            // Deleting a disk drains its I/O.
-            state.disks.retain(|d| !gone.contains(&d.nsid));
             if announce {
-                for &nsid in gone.iter() {
-                    let why = if active.binary_search(&nsid).is_ok() {
+                for d in state.disks.iter().filter(|d| gone.contains(&d.nsid)) {
+                    let why = if active.binary_search(&d.nsid).is_ok() {
                         ":"
                     } else {
                         " is gone:"
                     };
-                    dev_info!(
-                        self.dev,
-                        "namespace {}{} disk rnvme{}n{} removed\n",
-                        nsid,
-                        why,
-                        self.params.ctrl,
-                        nsid
-                    );
+                    match d.disk.data().mpath.as_ref() {
+                        // A path's disk is named after its head's subsystem.
+                        Some(l) => dev_info!(
+                            self.dev,
+                            "namespace {}{} path rnvme{}c{}n{} removed\n",
+                            d.nsid,
+                            why,
+                            l.head.instance(),
+                            self.params.ctrl,
+                            d.nsid
+                        ),
+                        None => dev_info!(
+                            self.dev,
+                            "namespace {}{} disk rnvme{}n{} removed\n",
+                            d.nsid,
+                            why,
+                            self.params.ctrl,
+                            d.nsid
+                        ),
+                    }
                 }
             }
+            // Deleting a disk drains its I/O.
+            state.disks.retain(|d| !gone.contains(&d.nsid));
         }
         let mut have = KVec::with_capacity(state.disks.len(), GFP_KERNEL)?;
         for d in state.disks.iter() {
@@ -1002,12 +1027,35 @@ impl NsScan {
                 self.unserved(admin, state, nsid, &ns, ids, prior, true),
             ));
         }
-        // A namespace shared by the controllers of a subsystem is a path of its head (as C, a
-        // zoned one keeps the controller's own disk: heads take no zones).
+        // A namespace shared by several controllers of a subsystem is a path of its head (a
+        // zoned one keeps the controller's own disk: heads take no zones); one attached to a
+        // single controller when found is served by that controller's own disk.
+        let mut own = None;
         let link = match &self.params.subsys {
             Some(s) if ns.nmic & NMIC_SHARED != 0 && zoned.is_none() => {
-                match s.head(nsid, &ids, &passthru.info) {
-                    Ok(head) => Some(PathLink::new(head, ns.anagrpid)),
+                let attached = Self::attached_ctrls(admin, buf, nsid);
+                match s.place(nsid, &ids, &passthru.info, self.params.ctrl, attached) {
+                    Ok(Place::Path(head)) => Some(PathLink::new(head, ns.anagrpid)),
+                    Ok(Place::Own(claim)) => {
+                        own = Some(claim);
+                        None
+                    }
+                    Ok(Place::Taken(owner)) => {
+                        if prior.is_none() {
+                            dev_warn!(
+                                self.dev,
+                                "namespace {}: shared, and served by rnvme{}n{} alone (attached \
+                                 to that controller only when found); no disk here until that \
+                                 disk goes\n",
+                                nsid,
+                                owner,
+                                nsid
+                            );
+                        }
+                        return Ok(Added::Unsupported(
+                            self.unserved(admin, state, nsid, &ns, ids, prior, true),
+                        ));
+                    }
                     Err(why) => {
                         dev_warn!(
                             self.dev,
@@ -1045,6 +1093,7 @@ impl NsScan {
             data,
             fmt,
             id,
+            own,
         }))
     }
 
@@ -1116,6 +1165,8 @@ struct PendingDisk {
     fmt: DiskFormat,
     /// Its Identify Namespace data, for its write streams.
     id: KBox<[u8; IDENTIFY_SIZE]>,
+    /// A shared namespace's claim, when the disk is to serve it alone.
+    own: Option<OwnClaim>,
 }
 
 /// What adding one disk takes, owned, so that a work item can do it.
@@ -1147,6 +1198,7 @@ impl DiskInput {
                     data,
                     fmt,
                     id,
+                    own,
                 },
         } = self;
         let head = data.mpath.as_ref().map(|l| l.head.clone());
@@ -1197,6 +1249,7 @@ impl DiskInput {
                 _path: path,
                 disk,
                 _head: head_ref,
+                _own: own,
                 fmt,
             },
             id,

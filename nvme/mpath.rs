@@ -14,6 +14,61 @@ pub(crate) const CMIC_ANA: u8 = 1 << 3;
 /// NMIC bit 0: the namespace may be attached to two or more controllers.
 pub(crate) const NMIC_SHARED: u8 = 1 << 0;
 
+/// Identify CNS 12h: the controllers of the subsystem a namespace is attached to (a
+/// Controller List: a 16-bit count, then the identifiers).
+pub(crate) const CNS_NS_ATTACHED_CTRLS: u8 = 0x12;
+
+/// Most identifiers a Controller List holds.
+const CTRL_LIST_MAX: u16 = 2047;
+
+/// The number of controllers in Controller List `list` (its first two bytes, little endian,
+/// at most 2047); 0 when `list` is too short to hold the count.
+pub(crate) fn ctrl_list_len(list: &[u8]) -> u16 {
+    match list {
+        [lo, hi, ..] => u16::from_le_bytes([*lo, *hi]).min(CTRL_LIST_MAX),
+        _ => 0,
+    }
+}
+
+/// What serves a shared namespace (NMIC bit 0) found on one controller of a subsystem that
+/// may have several (CMIC bit 1).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Placement {
+    /// A path of the namespace's head, which exists.
+    JoinHead,
+    /// A path of a new head: the namespace is attached to several controllers.
+    NewHead,
+    /// The controller's own disk, as a private namespace's: it was attached to this
+    /// controller only when found.
+    Own,
+    /// Nothing: another controller serves it with its own disk (it found the namespace
+    /// attached to it alone); a head would give the namespace a second writable disk.
+    Taken,
+}
+
+/// Where a shared namespace goes on controller `me`: `head` when the subsystem has a head for
+/// it, `owner` the controller serving it with its own disk, if any, `attached` the number of
+/// controllers it is attached to (`None` when the controller cannot say: a head, as C makes
+/// for every namespace of such a subsystem).
+///
+/// A namespace attached to a single controller keeps that controller's own disk, a blk-mq
+/// disk like any private namespace's; a head appears only where a second path exists, and
+/// never while a controller's own disk serves the namespace (which would give it two
+/// writable disks). The controller's own disk is not turned into a head under its users.
+pub(crate) fn place(head: bool, owner: Option<u32>, me: u32, attached: Option<u16>) -> Placement {
+    if head {
+        return Placement::JoinHead;
+    }
+    match owner {
+        Some(o) if o != me => Placement::Taken,
+        Some(_) => Placement::Own,
+        None => match attached {
+            Some(n) if n < 2 => Placement::Own,
+            _ => Placement::NewHead,
+        },
+    }
+}
+
 /// Log identifier of the Asymmetric Namespace Access log.
 pub(crate) const LID_ANA: u8 = 0x0c;
 /// Bytes of the ANA log header.

@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Native multipath (issue 16; ours loaded with multipath=1), ours and then the C driver (CONFIG_NVME_MULTIPATH, built out of
-# tree by tests/harness/c-multipath.sh: the test kernel has it off) on the same
-# devices: an NVM subsystem of two controllers, each behind its own PCIe root port, sharing
-# namespace 1 (shared=on), with namespace 2 private to the first controller.
+# Native multipath (issue 16; ours with its default parameters), ours and then the C driver
+# (CONFIG_NVME_MULTIPATH, built out of tree by tests/harness/c-multipath.sh: the test kernel
+# has it off) on the same devices: an NVM subsystem of two controllers, each behind its own
+# PCIe root port, sharing namespace 1 (shared=on), with namespace 2 private to the first
+# controller.
+#   - a namespace attached to one controller only (detached from the second with nvme
+#     detach-ns, both unbound, the first bound): ours gives it that controller's own disk (a
+#     blk-mq disk, as every namespace of a single controller), C a head with one path; the
+#     second controller bound (QEMU attaches the namespace to it again when it is enabled;
+#     else nvme attach-ns) after a marker was written: still one disk on both drivers
+#     (ours: the second controller leaves it to the first's disk, with a warning; C: a second
+#     path); the first controller unbound: ours' second controller takes over with a head
+#     (C's head keeps its remaining path); the marker reads back through it; the first
+#     controller bound again becomes its second path;
 #   - one disk for the shared namespace (the head) and a hidden path disk per controller (no
 #     device node); ours puts the head under the PCI function of its first path (where the
 #     controller's own disk would be) and moves it when that function goes, C under its
@@ -106,16 +116,97 @@ set_policy() {
 	[ "$(cat "$POLICY")" = "$1" ] || fail "$DRV: iopolicy reads '$(cat "$POLICY")' after writing $1"
 }
 
+# ctrl_nodes: the controllers' char devices (ours /dev/rnvmeN, C /dev/nvmeN).
+ctrl_nodes() {
+	ls /dev | grep -E '^r?nvme[0-9]+$' | sort
+	return 0
+}
+
+# bind_node PCIADDR VAR: binds the function to $DRV and sets VAR to its new controller node.
+bind_node() {
+	local before new
+	before=$(ctrl_nodes)
+	bind $1 $DRV
+	new=$(ctrl_nodes | grep -vxF "$before" || true)
+	[ "$(echo "$new" | wc -w)" = 1 ] || fail "$DRV: binding $1 gave controller nodes '$new'"
+	eval "$2=/dev/$new"
+}
+
+# cntlid NODE: the controller's identifier (decimal).
+cntlid() {
+	echo $(($(/usr/sbin/nvme id-ctrl "$1" | awk '$1 == "cntlid" { print $3 }')))
+}
+
+# A namespace attached to one controller, then to a second one: never two disks.
+late_join() {
+	local n0 n1 id1 d h
+	bind_node $C0 n0
+	bind_node $C1 n1
+	wait_for '[ -n "$(head_of 1)" ] && [ "$(paths_of 1 | wc -l)" = 2 ]' 20
+	id1=$(cntlid $n1)
+	/usr/sbin/nvme detach-ns $n1 -n 1 -c $id1 >/dev/null || fail "$DRV: detach-ns of namespace 1 from $n1 failed"
+	/usr/sbin/nvme ns-rescan $n1 || fail "$DRV: ns-rescan $n1 failed"
+	wait_for '[ "$(paths_of 1 | wc -l)" = 1 ]' 20
+	unbind $C0
+	unbind $C1
+	[ -z "$(head_of 1)" ] && [ -z "$(paths_of 1)" ] || fail "$DRV: namespace 1 has disks with no controller bound"
+	bind_node $C0 n0
+	wait_for '[ -n "$(head_of 1)" ]' 20
+	d=$(head_of 1)
+	if [ "$DRV" = rust_nvme ]; then
+		[ -z "$(paths_of 1)" ] || fail "ours: namespace 1, attached to one controller, has paths '$(paths_of 1)'"
+		[ "$(disk_nsid $C0 1)" = "$d" ] || fail "ours: $d is not $C0's own disk"
+		[ -e /sys/block/$d/mq ] || fail "ours: $d, a single controller's disk, is not a blk-mq disk"
+	else
+		[ "$(paths_of 1 | wc -l)" = 1 ] || fail "C: namespace 1 has paths '$(paths_of 1)', want one"
+	fi
+	log "$DRV: namespace 1 attached to one controller: disk $d, paths '$(paths_of 1 | tr '\n' ' ')'"
+	head -c 1048576 /dev/urandom >/tmp/mark0
+	write_at /dev/$d 0 /tmp/mark0
+	dmesg -c >/dev/null
+	bind_node $C1 n1
+	# QEMU attaches a shared namespace to a controller again when the controller is enabled
+	# (seen on 10.0): attach-ns only when it did not.
+	if /usr/sbin/nvme list-ns $n1 | grep -q ':0x1$'; then
+		log "$DRV: namespace 1 is attached to $n1 again once enabled"
+	else
+		/usr/sbin/nvme attach-ns $n1 -n 1 -c $id1 >/dev/null || fail "$DRV: attach-ns of namespace 1 to $n1 failed"
+		/usr/sbin/nvme ns-rescan $n1 || fail "$DRV: ns-rescan $n1 failed"
+	fi
+	if [ "$DRV" = rust_nvme ]; then
+		wait_for 'dmesg | grep -q "namespace 1: shared, and served by $d alone"' 20
+		[ -z "$(paths_of 1)" ] || fail "ours: namespace 1 has paths '$(paths_of 1)' beside $d"
+		[ -z "$(disk_nsid $C1 1)" ] || fail "ours: $C1 has a disk of namespace 1 beside $d"
+	else
+		wait_for '[ "$(paths_of 1 | wc -l)" = 2 ]' 20
+	fi
+	[ "$(head_of 1)" = "$d" ] || fail "$DRV: namespace 1 has disks '$(head_of 1 | tr '\n' ' ')' once attached to two controllers"
+	lsblk -dn -o NAME,SIZE
+	[ "$(sha_at /dev/$d 0 1048576)" = "$(sha_file /tmp/mark0)" ] || fail "$DRV: the marker reads back different through $d"
+	unbind $C0
+	wait_for '[ -n "$(head_of 1)" ] && [ "$(paths_of 1 | wc -l)" = 1 ]' 20
+	h=$(head_of 1)
+	[ "$(sha_at /dev/$h 0 1048576)" = "$(sha_file /tmp/mark0)" ] || fail "$DRV: the marker reads back different through $h"
+	log "$DRV: first controller unbound: namespace 1 on $h, path $(paths_of 1)"
+	bind_node $C0 n0
+	wait_for '[ "$(head_of 1)" = "$h" ] && [ "$(paths_of 1 | wc -l)" = 2 ]' 20
+	fio_verify /dev/$h 4M --offset=8M
+	unbind $C0
+	unbind $C1
+	[ -z "$(head_of 1)" ] || fail "$DRV: head $(head_of 1) left after both controllers were unbound"
+}
+
 scenario() {
 	DRV=$1
 	if [ "$DRV" = rust_nvme ]; then
-		load_rust_driver multipath=1
+		load_rust_driver
 	else
 		load_c_driver_multipath io_timeout=5
 		[ "$(cat /sys/module/nvme_core/parameters/multipath)" = Y ] || fail "C driver without multipath"
 	fi
-	bind $C0 $DRV
-	bind $C1 $DRV
+	late_join
+	bind_node $C0 CTRL0
+	bind_node $C1 CTRL1
 	wait_for '[ -n "$(head_of 1)" ] && [ "$(paths_of 1 | wc -l)" = 2 ]' 20
 	HEAD=$(head_of 1)
 	[ "$(head_of 1 | wc -l)" = 1 ] || fail "$DRV: shared namespace 1 has heads '$(head_of 1 | tr '\n' ' ')'"
@@ -140,11 +231,9 @@ scenario() {
 		PRIV=$(disk_nsid $C0 2)
 		[ -n "$PRIV" ] && [ -b /dev/$PRIV ] || fail "ours: no disk of private namespace 2 under $C0"
 		[ -z "$(paths_of 2)" ] || fail "ours: the private namespace 2 has paths '$(paths_of 2)'"
-		CTRL1=/dev/rnvme1
 	else
 		POLICY=$(echo /sys/class/nvme-subsystem/nvme-subsys*/iopolicy)
 		PRIV=$(head_of 2)
-		CTRL1=/dev/$(ls /sys/bus/pci/devices/$C1/nvme/)
 	fi
 	log "$DRV: private namespace 2: $PRIV; policy file $POLICY ($(cat "$POLICY")); second controller $CTRL1"
 	head -c 1048576 /dev/urandom >/tmp/mark
@@ -268,7 +357,7 @@ scenario() {
 		verify_wait aer
 		check_marker "after the fatal error"
 		set -- $(paths_of 1)
-		log "ours: paths after the fatal error: $* ($(cat /sys/class/misc/rnvme1/state))"
+		log "ours: paths after the fatal error: $* ($(cat /sys/class/misc/${CTRL1#/dev/}/state))"
 		unbind $C1
 		# Back for the C run: the function is removed and found again.
 		echo 1 >/sys/bus/pci/devices/$C1/remove

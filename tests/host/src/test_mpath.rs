@@ -185,3 +185,39 @@ fn ana_errors() {
         assert!(!is_ana_error(3, sc));
     }
 }
+
+#[test]
+fn ctrl_list_count() {
+    assert_eq!(ctrl_list_len(&[]), 0);
+    assert_eq!(ctrl_list_len(&[3]), 0);
+    assert_eq!(ctrl_list_len(&[2, 0, 1, 0, 2, 0]), 2);
+    assert_eq!(ctrl_list_len(&[0x01, 0x01]), 257);
+    // More than a list can hold: bounded.
+    assert_eq!(ctrl_list_len(&[0xff, 0xff]), 2047);
+    let mut page = [0u8; 4096];
+    page[0] = 1;
+    page[2] = 7;
+    assert_eq!(ctrl_list_len(&page), 1);
+}
+
+#[test]
+fn placement_of_shared_namespaces() {
+    // A head exists: every controller is a path, whatever it sees attached.
+    for attached in [None, Some(0), Some(1), Some(2), Some(8)] {
+        assert_eq!(place(true, None, 0, attached), Placement::JoinHead);
+    }
+    // Attached to several controllers, or the controller cannot say: a new head.
+    assert_eq!(place(false, None, 0, Some(2)), Placement::NewHead);
+    assert_eq!(place(false, None, 0, Some(9)), Placement::NewHead);
+    assert_eq!(place(false, None, 0, None), Placement::NewHead);
+    // Attached to this controller alone (or, racing a detach, to none): its own disk.
+    assert_eq!(place(false, None, 3, Some(1)), Placement::Own);
+    assert_eq!(place(false, None, 3, Some(0)), Placement::Own);
+    // Another controller serves it with its own disk: nothing here, even when attached to
+    // several now (no second writable disk).
+    assert_eq!(place(false, Some(0), 1, Some(2)), Placement::Taken);
+    assert_eq!(place(false, Some(0), 1, None), Placement::Taken);
+    assert_eq!(place(false, Some(0), 1, Some(1)), Placement::Taken);
+    // This controller's own disk stays its own (a re-added disk after a format change).
+    assert_eq!(place(false, Some(3), 3, Some(2)), Placement::Own);
+}
