@@ -8,6 +8,7 @@
 //! namespaces that are no longer in it and adds disks for the new ones; scans are serialised
 //! by the state lock, which teardown takes to remove every disk for good.
 
+use core::cell::Cell;
 use kernel::{
     device,
     dma::Coherent,
@@ -86,6 +87,7 @@ use crate::{
             group_state,
             AnaState,
             CNS_NS_ATTACHED_CTRLS,
+            CNS_SUBSYS_CTRLS,
             LID_ANA,
             NMIC_SHARED, //
         },
@@ -206,6 +208,9 @@ struct ScanState {
     /// Identify data of the scans (allocated at probe: scans run where the device is known to
     /// be bound but no `Device<Bound>` is at hand).
     buf: Coherent<[u8]>,
+    /// The number of controllers in the subsystem (Identify CNS 13h), asked once per scan and
+    /// only for a shared namespace: `None` not asked yet, `Some(None)` not known.
+    subsys_ctrls: Cell<Option<Option<u16>>>,
 }
 
 /// The namespaces of one controller and their disks.
@@ -266,6 +271,7 @@ impl NsScan {
             unsupported: KVec::new(),
             tagset,
             buf: Coherent::<u8>::zeroed_slice(dev, IDENTIFY_SIZE, GFP_KERNEL)?,
+            subsys_ctrls: Cell::new(None),
         };
         Arc::pin_init(
             pin_init!(Self {
@@ -319,10 +325,27 @@ impl NsScan {
     }
 
     /// How many controllers namespace `nsid` is attached to (Identify CNS 12h), `None` when the
-    /// controller does not say.
-    fn attached_ctrls(admin: &AdminQueue, buf: &Coherent<[u8]>, nsid: u32) -> Option<u16> {
-        let list = Self::identify(admin, buf, CNS_NS_ATTACHED_CTRLS, nsid).ok()?;
-        Some(ctrl_list_len(&*list))
+    /// controller does not say. A subsystem of one controller (Identify CNS 13h, asked once per
+    /// scan: QEMU reports every controller multi-controller, even alone) needs no question per
+    /// namespace.
+    fn attached_ctrls(admin: &AdminQueue, state: &ScanState, nsid: u32) -> Option<u16> {
+        let in_subsys = match state.subsys_ctrls.get() {
+            Some(n) => n,
+            None => {
+                let n = Self::identify(admin, &state.buf, CNS_SUBSYS_CTRLS, 0)
+                    .ok()
+                    .map(|l| ctrl_list_len(&*l));
+                state.subsys_ctrls.set(Some(n));
+                n
+            }
+        };
+        match in_subsys {
+            Some(n) if n < 2 => Some(n),
+            _ => {
+                let list = Self::identify(admin, &state.buf, CNS_NS_ATTACHED_CTRLS, nsid).ok()?;
+                Some(ctrl_list_len(&*list))
+            }
+        }
     }
 
     /// The active namespaces, ascending.
@@ -413,6 +436,8 @@ impl NsScan {
         fenced: Option<KVec<u32>>,
     ) -> Result<usize> {
         let active = self.active_nsids(admin, &state.buf)?;
+        // Controllers join and leave the subsystem between scans.
+        state.subsys_ctrls.set(None);
         let revalidated = fenced.is_some();
         let mut gone = fenced.unwrap_or_default();
         for d in state.disks.iter_mut() {
@@ -1033,7 +1058,7 @@ impl NsScan {
         let mut own = None;
         let link = match &self.params.subsys {
             Some(s) if ns.nmic & NMIC_SHARED != 0 && zoned.is_none() => {
-                let attached = Self::attached_ctrls(admin, buf, nsid);
+                let attached = Self::attached_ctrls(admin, state, nsid);
                 match s.place(nsid, &ids, &passthru.info, self.params.ctrl, attached) {
                     Ok(Place::Path(head)) => Some(PathLink::new(head, ns.anagrpid)),
                     Ok(Place::Own(claim)) => {

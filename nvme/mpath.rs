@@ -18,6 +18,9 @@ pub(crate) const NMIC_SHARED: u8 = 1 << 0;
 /// Controller List: a 16-bit count, then the identifiers).
 pub(crate) const CNS_NS_ATTACHED_CTRLS: u8 = 0x12;
 
+/// Identify CNS 13h: the controllers of the subsystem (a Controller List).
+pub(crate) const CNS_SUBSYS_CTRLS: u8 = 0x13;
+
 /// Most identifiers a Controller List holds.
 const CTRL_LIST_MAX: u16 = 2047;
 

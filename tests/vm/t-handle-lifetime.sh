@@ -4,7 +4,7 @@
 # Descriptors held open across the removal of what they name. A process holds namespace 1's
 # disk (read-only and read-write), its partition, the controller char device and two sysfs
 # attribute files (the disk's wwid, the controller's serial) open, on inherited descriptors
-# (tests/vm/tools/nvme-fd-probe.c -f N), while the namespace goes away three ways, each in a
+# (tests/vm/tools/nvme-fd-probe.c -f N), while the namespace goes away four ways, each in a
 # VM of its own with a fresh controller, the C driver first and rust_nvme second:
 #   unbind   the controller is unbound through sysfs;
 #   unplug   the controller is hot-unplugged (device_del behind a pcie-root-port);
@@ -29,7 +29,10 @@
 # reaches crashes here. A task blocked for 15 s panics the guest (hung_task_panic), so a call
 # that never returns ends the run at once, with its stack on the console.
 # unplug runs with one TCG thread and excuses pciehp's own lockdep report, as t-hotunplug.
-# HANDLE_LIFETIME_SCENARIOS='unbind unplug detach' (the default) chooses the scenarios.
+#   unplug-ng as unplug, with the namespace's generic char device (C's ngXnY, ours
+#            rng<c>n<ns>) held in place of the controller's.
+# HANDLE_LIFETIME_SCENARIOS='unbind unplug unplug-ng detach' (the default) chooses the
+# scenarios.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
@@ -152,7 +155,7 @@ vm() {
 
 # want SCENARIO: the scenario was chosen.
 want() {
-	case " ${HANDLE_LIFETIME_SCENARIOS:-unbind unplug detach} " in *" $1 "*) echo "== $1" ;; *) return 1 ;; esac
+	case " ${HANDLE_LIFETIME_SCENARIOS:-unbind unplug unplug-ng detach} " in *" $1 "*) echo "== $1" ;; *) return 1 ;; esac
 }
 
 failed=0
@@ -232,6 +235,60 @@ bind "$ra" rust_nvme
 wait_for '[ -e /dev/rnvme0n1 ]' 20
 make_partition rnvme0n1
 hold rnvme0n1 rnvme0 /sys/class/misc/rnvme0
+probe_held rust before
+host_do device_del hp1 >/dev/null
+wait_for "[ ! -e /sys/bus/pci/devices/$ra ]" 40
+wait_for "[ ! -e /sys/block/rnvme0n1 ]" 20
+probe_held rust after
+judge rust
+! rmmod_held rust_nvme || fail "rmmod rust_nvme succeeded while its descriptors were held"
+release
+rmmod rust_nvme || fail "rmmod rust_nvme failed after the descriptors were closed"
+load_rust_driver
+unload_rust_driver
+finish
+GUEST
+fi
+
+if want unplug-ng; then vm unplug-ng --timeout 200 --tcg-one-thread --allow-pciehp-lockdep \
+	--disk d0=64M --disk d1=64M \
+	--qemu '-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x8 -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x9 -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off' \
+	--nvme id=hp0,serial=rnhl4,drive=d0,bus=rp1 \
+	--nvme id=hp1,serial=rnhl5,drive=d1,bus=rp2 <<'GUEST' || failed=1
+# As unplug, with the namespace's generic char device (C's ngXnY, ours rng<c>n<ns>) held on
+# descriptor 6 in place of the controller's.
+behind() {
+	local a
+	for a in $(nvme_ctrls); do
+		case "$(readlink -f /sys/bus/pci/devices/$a)" in */"$1"/*) echo "$a" ;; esac
+	done
+}
+ca=$(behind 0000:00:08.0) ra=$(behind 0000:00:09.0)
+[ -n "$ca" ] && [ -n "$ra" ] || fail "no controllers behind the root ports: $(nvme_ctrls | tr '\n' ' ')"
+load_c_driver
+bind "$ca" nvme
+wait_for '[ -n "$(disk_nsid '"$ca"' 1)" ]' 20
+d=$(disk_nsid "$ca" 1) c=$(ls /sys/bus/pci/devices/$ca/nvme/)
+wait_for '[ -n "$(ls /sys/class/nvme-generic/)" ]' 20
+g=$(ls /sys/class/nvme-generic/)
+make_partition "$d"
+hold "$d" "$g" "/sys/class/nvme/$c"
+probe_held c before
+host_do device_del hp0 >/dev/null
+wait_for "[ ! -e /sys/bus/pci/devices/$ca ]" 40
+wait_for "[ ! -e /sys/block/$d ]" 20
+probe_held c after
+judge c
+log "C ($g held): $(rmmod_held nvme || true)"
+release
+[ ! -d /sys/module/nvme ] || rmmod nvme || fail "rmmod nvme failed after the descriptors were closed"
+rmmod nvme_core || fail "rmmod nvme_core failed after the descriptors were closed"
+
+load_rust_driver
+bind "$ra" rust_nvme
+wait_for '[ -e /dev/rnvme0n1 ] && [ -e /dev/rng0n1 ]' 20
+make_partition rnvme0n1
+hold rnvme0n1 rng0n1 /sys/class/misc/rnvme0
 probe_held rust before
 host_do device_del hp1 >/dev/null
 wait_for "[ ! -e /sys/bus/pci/devices/$ra ]" 40
