@@ -20,6 +20,7 @@ use kernel::{
 use crate::{
     admin::AdminQueue,
     glue::{
+        kver,
         Hwmon,
         TempAttr,
         TempSensors, //
@@ -107,7 +108,7 @@ impl NvmeHwmon {
         match attr {
             TempAttr::Max => Ok(Threshold::Over),
             TempAttr::Min => Ok(Threshold::Under),
-            _ => Err(EOPNOTSUPP),
+            _ => Err(kver::eopnotsupp()),
         }
     }
 }
@@ -145,7 +146,7 @@ impl TempSensors for NvmeHwmon {
                 Ok(kelvin_to_millicelsius(k))
             }
             TempAttr::Alarm => Ok(i64::from(self.smart()?.alarm())),
-            TempAttr::Label => Err(EOPNOTSUPP),
+            TempAttr::Label => Err(kver::eopnotsupp()),
         }
     }
 

@@ -8,7 +8,10 @@
 //!
 //! C header: [`include/linux/hwmon.h`](srctree/include/linux/hwmon.h)
 
-use crate::glue::device::raw_dev;
+use crate::glue::{
+    device::raw_dev,
+    kver, //
+};
 use core::{
     ffi::{
         c_int,
@@ -305,7 +308,7 @@ unsafe extern "C" fn read_callback<T: TempSensors>(
     val: *mut c_long,
 ) -> c_int {
     let Some((a, ch)) = temp_channel(kind, attr, channel) else {
-        return EOPNOTSUPP.to_errno();
+        return kver::eopnotsupp().to_errno();
     };
     // SAFETY: per the function's requirements.
     match unsafe { data_of::<T>(dev) }.read(a, ch) {
@@ -350,7 +353,7 @@ unsafe extern "C" fn write_callback<T: TempSensors>(
     val: c_long,
 ) -> c_int {
     let Some((a, ch)) = temp_channel(kind, attr, channel) else {
-        return EOPNOTSUPP.to_errno();
+        return kver::eopnotsupp().to_errno();
     };
     #[allow(
         clippy::useless_conversion,

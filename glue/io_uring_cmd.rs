@@ -22,6 +22,8 @@ use kernel::{
     transmute::FromBytes,
 };
 
+use crate::glue::kver;
+
 /// `struct io_uring_cmd` of Linux 7.3 (64 bytes; it overlays the start of the `struct
 /// io_kiocb` io_uring allocates for the request).
 #[repr(C)]
@@ -209,7 +211,7 @@ impl UringCmd<'_> {
     pub(crate) fn command<T: FromBytes>(&self, issue: IssueFlags) -> Result<T> {
         const { assert!(size_of::<T>() <= SQE128_CMD_LEN && core::mem::align_of::<T>() <= 16) };
         if !issue.big_entries() {
-            return Err(EOPNOTSUPP);
+            return Err(kver::eopnotsupp());
         }
         // SAFETY: the entry of a live command is readable for its 128 bytes (the ring has big
         // entries); the command area starts at `SQE_CMD_OFFSET` of the 64-byte aligned entry,

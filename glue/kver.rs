@@ -25,6 +25,7 @@
 //!   reference: [`module_pci_driver!`] declares 7.2's parameters itself, with C's parameter ops.
 //!   The driver reads them as `module_params::NAME.value()` on both (7.2's `module!` always
 //!   defines an empty `module_parameters`, so that name cannot be reused).
+//! - `EOPNOTSUPP` is not among 7.2's error codes: [`eopnotsupp`].
 //! - Raw bindings used by the glue: `dma_data_direction` and `irqreturn` are bindgen newtype enums
 //!   in 7.3 and plain constants in 7.2, `bvec_iter::bi_offset` is `bi_bvec_done` in 7.2, 7.2 has no
 //!   `pci_irq_type()` helper, and the module's `THIS_MODULE` moved into `ModuleMetadata` in 7.3.
@@ -181,6 +182,12 @@ pub(super) unsafe fn pci_irq_type(pdev: *mut bindings::pci_dev) -> u32 {
 #[cfg(not(rnvme_kver_7_2))]
 pub(super) const fn this_module() -> *mut bindings::module {
     <crate::LocalModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr()
+}
+
+/// `EOPNOTSUPP` (7.2's `kernel::error::code` lacks it).
+#[cfg(not(rnvme_kver_7_2))]
+pub(crate) const fn eopnotsupp() -> Error {
+    EOPNOTSUPP
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -435,6 +442,12 @@ mod v7_2 {
     /// Length in bytes of a mapped BAR.
     pub(crate) fn bar_len<const N: usize>(bar: &pci::Bar<'_, N>) -> usize {
         bar.maxsize()
+    }
+
+    /// `EOPNOTSUPP`, which 7.2's `kernel::error::code` lacks.
+    pub(crate) fn eopnotsupp() -> Error {
+        // CAST: a small positive errno.
+        Error::from_errno(-(bindings::EOPNOTSUPP as i32))
     }
 
     /// Bus address of a coherent allocation.

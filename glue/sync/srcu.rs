@@ -68,10 +68,21 @@ mod v7_2 {
             try_pin_init!(Self {
                 // INVARIANT: initialised here, pinned with `Self`.
                 inner <- Opaque::try_ffi_init(|p: *mut bindings::srcu_struct| {
-                    // SAFETY: `p` is valid uninitialised memory for a `srcu_struct`.
-                    to_result(unsafe {
+                    // With lock debugging `init_srcu_struct()` is a macro passing a lock
+                    // class; without it a function of the pointer alone.
+                    #[cfg(CONFIG_DEBUG_LOCK_ALLOC)]
+                    // SAFETY: `p` is valid uninitialised memory for a `srcu_struct`; `name`
+                    // and `key` are static.
+                    let r = unsafe {
                         bindings::__init_srcu_struct(p, name.as_char_ptr(), key.as_ptr())
-                    })
+                    };
+                    #[cfg(not(CONFIG_DEBUG_LOCK_ALLOC))]
+                    let r = {
+                        let _ = (name, key);
+                        // SAFETY: `p` is valid uninitialised memory for a `srcu_struct`.
+                        unsafe { bindings::init_srcu_struct(p) }
+                    };
+                    to_result(r)
                 }),
             })
         }
