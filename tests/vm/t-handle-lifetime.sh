@@ -199,11 +199,16 @@ finish
 GUEST
 fi
 
-if want unplug; then vm unplug --timeout 200 --tcg-one-thread --allow-pciehp-lockdep \
-	--disk d0=64M --disk d1=64M \
-	--qemu '-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x8 -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x9 -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off' \
-	--nvme id=hp0,serial=rnhl1,drive=d0,bus=rp1 \
-	--nvme id=hp1,serial=rnhl2,drive=d1,bus=rp2 <<'GUEST' || failed=1
+# unplug_vm NAME SERIAL0 SERIAL1 HELD: the unplug scenario, two controllers behind root ports
+# (C's on the first, ours on the second), with descriptor 6 on the controller's char device
+# (HELD=ctrl) or on namespace 1's generic char device (HELD=ng: C's ngXnY, ours rng<c>n<ns>).
+unplug_vm() {
+	vm "$1" --timeout 200 --tcg-one-thread --allow-pciehp-lockdep --append "rnvme.held=$4" \
+		--disk d0=64M --disk d1=64M \
+		--qemu '-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x8 -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x9 -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off' \
+		--nvme "id=hp0,serial=$2,drive=d0,bus=rp1" \
+		--nvme "id=hp1,serial=$3,drive=d1,bus=rp2" <<'GUEST'
+held=$(rnvme_param held)
 # behind ROOTPORT: the NVMe function behind that root port.
 behind() {
 	local a
@@ -217,24 +222,31 @@ load_c_driver
 bind "$ca" nvme
 wait_for '[ -n "$(disk_nsid '"$ca"' 1)" ]' 20
 d=$(disk_nsid "$ca" 1) c=$(ls /sys/bus/pci/devices/$ca/nvme/)
+chr=$c
+if [ "$held" = ng ]; then
+	wait_for '[ -n "$(ls /sys/class/nvme-generic/)" ]' 20
+	chr=$(ls /sys/class/nvme-generic/)
+fi
 make_partition "$d"
-hold "$d" "$c" "/sys/class/nvme/$c"
+hold "$d" "$chr" "/sys/class/nvme/$c"
 probe_held c before
 host_do device_del hp0 >/dev/null
 wait_for "[ ! -e /sys/bus/pci/devices/$ca ]" 40
 wait_for "[ ! -e /sys/block/$d ]" 20
 probe_held c after
 judge c
-log "C: $(rmmod_held nvme || true)"
+log "C ($chr held): $(rmmod_held nvme || true)"
 release
 [ ! -d /sys/module/nvme ] || rmmod nvme || fail "rmmod nvme failed after the descriptors were closed"
 rmmod nvme_core || fail "rmmod nvme_core failed after the descriptors were closed"
 
 load_rust_driver
 bind "$ra" rust_nvme
-wait_for '[ -e /dev/rnvme0n1 ]' 20
+chr=rnvme0
+[ "$held" != ng ] || chr=rng0n1
+wait_for '[ -e /dev/rnvme0n1 ] && [ -e /dev/'"$chr"' ]' 20
 make_partition rnvme0n1
-hold rnvme0n1 rnvme0 /sys/class/misc/rnvme0
+hold rnvme0n1 "$chr" /sys/class/misc/rnvme0
 probe_held rust before
 host_do device_del hp1 >/dev/null
 wait_for "[ ! -e /sys/bus/pci/devices/$ra ]" 40
@@ -248,61 +260,10 @@ load_rust_driver
 unload_rust_driver
 finish
 GUEST
-fi
-
-if want unplug-ng; then vm unplug-ng --timeout 200 --tcg-one-thread --allow-pciehp-lockdep \
-	--disk d0=64M --disk d1=64M \
-	--qemu '-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x8 -device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x9 -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off' \
-	--nvme id=hp0,serial=rnhl4,drive=d0,bus=rp1 \
-	--nvme id=hp1,serial=rnhl5,drive=d1,bus=rp2 <<'GUEST' || failed=1
-# As unplug, with the namespace's generic char device (C's ngXnY, ours rng<c>n<ns>) held on
-# descriptor 6 in place of the controller's.
-behind() {
-	local a
-	for a in $(nvme_ctrls); do
-		case "$(readlink -f /sys/bus/pci/devices/$a)" in */"$1"/*) echo "$a" ;; esac
-	done
 }
-ca=$(behind 0000:00:08.0) ra=$(behind 0000:00:09.0)
-[ -n "$ca" ] && [ -n "$ra" ] || fail "no controllers behind the root ports: $(nvme_ctrls | tr '\n' ' ')"
-load_c_driver
-bind "$ca" nvme
-wait_for '[ -n "$(disk_nsid '"$ca"' 1)" ]' 20
-d=$(disk_nsid "$ca" 1) c=$(ls /sys/bus/pci/devices/$ca/nvme/)
-wait_for '[ -n "$(ls /sys/class/nvme-generic/)" ]' 20
-g=$(ls /sys/class/nvme-generic/)
-make_partition "$d"
-hold "$d" "$g" "/sys/class/nvme/$c"
-probe_held c before
-host_do device_del hp0 >/dev/null
-wait_for "[ ! -e /sys/bus/pci/devices/$ca ]" 40
-wait_for "[ ! -e /sys/block/$d ]" 20
-probe_held c after
-judge c
-log "C ($g held): $(rmmod_held nvme || true)"
-release
-[ ! -d /sys/module/nvme ] || rmmod nvme || fail "rmmod nvme failed after the descriptors were closed"
-rmmod nvme_core || fail "rmmod nvme_core failed after the descriptors were closed"
 
-load_rust_driver
-bind "$ra" rust_nvme
-wait_for '[ -e /dev/rnvme0n1 ] && [ -e /dev/rng0n1 ]' 20
-make_partition rnvme0n1
-hold rnvme0n1 rng0n1 /sys/class/misc/rnvme0
-probe_held rust before
-host_do device_del hp1 >/dev/null
-wait_for "[ ! -e /sys/bus/pci/devices/$ra ]" 40
-wait_for "[ ! -e /sys/block/rnvme0n1 ]" 20
-probe_held rust after
-judge rust
-! rmmod_held rust_nvme || fail "rmmod rust_nvme succeeded while its descriptors were held"
-release
-rmmod rust_nvme || fail "rmmod rust_nvme failed after the descriptors were closed"
-load_rust_driver
-unload_rust_driver
-finish
-GUEST
-fi
+if want unplug; then unplug_vm unplug rnhl1 rnhl2 ctrl || failed=1; fi
+if want unplug-ng; then unplug_vm unplug-ng rnhl4 rnhl5 ng || failed=1; fi
 
 if want detach; then vm detach --timeout 150 --disk d1=64M --disk d2=32M \
 	--qemu '-device nvme-subsys,id=subsys0,nqn=rnhl-detach' \
