@@ -8,7 +8,6 @@
 //! namespaces that are no longer in it and adds disks for the new ones; scans are serialised
 //! by the state lock, which teardown takes to remove every disk for good.
 
-use core::cell::Cell;
 use kernel::{
     device,
     dma::Coherent,
@@ -208,9 +207,6 @@ struct ScanState {
     /// Identify data of the scans (allocated at probe: scans run where the device is known to
     /// be bound but no `Device<Bound>` is at hand).
     buf: Coherent<[u8]>,
-    /// The number of controllers in the subsystem (Identify CNS 13h), asked once per scan and
-    /// only for a shared namespace: `None` not asked yet, `Some(None)` not known.
-    subsys_ctrls: Cell<Option<Option<u16>>>,
 }
 
 /// The namespaces of one controller and their disks.
@@ -271,7 +267,6 @@ impl NsScan {
             unsupported: KVec::new(),
             tagset,
             buf: Coherent::<u8>::zeroed_slice(dev, IDENTIFY_SIZE, GFP_KERNEL)?,
-            subsys_ctrls: Cell::new(None),
         };
         Arc::pin_init(
             pin_init!(Self {
@@ -326,25 +321,22 @@ impl NsScan {
 
     /// How many controllers namespace `nsid` is attached to (Identify CNS 12h), `None` when the
     /// controller does not say. A subsystem of one controller (Identify CNS 13h, asked once per
-    /// scan: QEMU reports every controller multi-controller, even alone) needs no question per
-    /// namespace.
-    fn attached_ctrls(admin: &AdminQueue, state: &ScanState, nsid: u32) -> Option<u16> {
-        let in_subsys = match state.subsys_ctrls.get() {
-            Some(n) => n,
-            None => {
-                let n = Self::identify(admin, &state.buf, CNS_SUBSYS_CTRLS, 0)
-                    .ok()
-                    .map(|l| ctrl_list_len(&*l));
-                state.subsys_ctrls.set(Some(n));
-                n
-            }
+    /// scan into `in_subsys`, `Some(None)` when not known: QEMU reports every controller
+    /// multi-controller, even alone) needs no question per namespace.
+    fn attached_ctrls(
+        admin: &AdminQueue,
+        buf: &Coherent<[u8]>,
+        in_subsys: &mut Option<Option<u16>>,
+        nsid: u32,
+    ) -> Option<u16> {
+        let count = |cns, nsid| {
+            Self::identify(admin, buf, cns, nsid)
+                .ok()
+                .map(|l| ctrl_list_len(&*l))
         };
-        match in_subsys {
+        match *in_subsys.get_or_insert_with(|| count(CNS_SUBSYS_CTRLS, 0)) {
             Some(n) if n < 2 => Some(n),
-            _ => {
-                let list = Self::identify(admin, &state.buf, CNS_NS_ATTACHED_CTRLS, nsid).ok()?;
-                Some(ctrl_list_len(&*list))
-            }
+            _ => count(CNS_NS_ATTACHED_CTRLS, nsid),
         }
     }
 
@@ -436,8 +428,6 @@ impl NsScan {
         fenced: Option<KVec<u32>>,
     ) -> Result<usize> {
         let active = self.active_nsids(admin, &state.buf)?;
-        // Controllers join and leave the subsystem between scans.
-        state.subsys_ctrls.set(None);
         let revalidated = fenced.is_some();
         let mut gone = fenced.unwrap_or_default();
         for d in state.disks.iter_mut() {
@@ -501,6 +491,9 @@ impl NsScan {
 
         state.unsupported.retain(|u| active.contains(&u.nsid));
         let mut pending = KVec::new();
+        // The number of controllers in the subsystem, asked at most once in this scan (they
+        // join and leave between scans).
+        let mut subsys_ctrls = None;
         for nsid in ns_missing(&active, &have) {
             state.unsupported.reserve(1, GFP_KERNEL)?;
             pending.reserve(1, GFP_KERNEL)?;
@@ -511,7 +504,7 @@ impl NsScan {
                 .iter()
                 .position(|u| u.nsid == nsid)
                 .and_then(|i| state.unsupported.remove(i).ok());
-            let added = self.add_disk(admin, state, nsid, &mut prior);
+            let added = self.add_disk(admin, state, nsid, &mut prior, &mut subsys_ctrls);
             if let Some(p) = prior {
                 // Cannot fail: room was reserved above.
                 let _ = state.unsupported.push_within_capacity(p);
@@ -973,13 +966,15 @@ impl NsScan {
     ///
     /// `prior` is what the namespace had while no disk served it (none on its first scan): an
     /// unsupported namespace keeps it (a new char device is set up only where it had none); a
-    /// disk replaces it, dropped first.
+    /// disk replaces it, dropped first. `subsys_ctrls` is the scan's memo of the number of
+    /// controllers in the subsystem (see [`NsScan::attached_ctrls`]).
     fn add_disk(
         &self,
         admin: &AdminQueue,
         state: &ScanState,
         nsid: u32,
         prior: &mut Option<Unserved>,
+        subsys_ctrls: &mut Option<Option<u16>>,
     ) -> Result<Added> {
         let DiskParams {
             ref passthru,
@@ -1058,7 +1053,7 @@ impl NsScan {
         let mut own = None;
         let link = match &self.params.subsys {
             Some(s) if ns.nmic & NMIC_SHARED != 0 && zoned.is_none() => {
-                let attached = Self::attached_ctrls(admin, state, nsid);
+                let attached = Self::attached_ctrls(admin, buf, subsys_ctrls, nsid);
                 match s.place(nsid, &ids, &passthru.info, self.params.ctrl, attached) {
                     Ok(Place::Path(head)) => Some(PathLink::new(head, ns.anagrpid)),
                     Ok(Place::Own(claim)) => {
