@@ -3,10 +3,13 @@
 //! The admin queue: synchronous admin commands completed by the admin interrupt, with a
 //! timeout, and the commands the driver issues (identify, features, queue creation/deletion).
 //!
-//! Admin commands are few and never on the I/O path, so they are issued one at a time under
-//! `lock`; the interrupt handler stores the completion whose command identifier matches the
-//! outstanding command and wakes the waiter. A late completion of a timed-out command carries a
-//! stale identifier and is dropped.
+//! Admin commands are few and never on the I/O path, so they are issued one caller at a time
+//! under `lock`: one command, or a batch of up to [`MAX_BATCH`] submitted with one doorbell
+//! write and waited for together (the namespace scan identifies many namespaces that way, where
+//! the C driver identifies them from parallel threads). The interrupt handler stores each
+//! completion whose command identifier is one of the outstanding run's and wakes the waiter
+//! once all are in. A late completion of a timed-out command carries a stale identifier and is
+//! dropped.
 //!
 //! Asynchronous Event Requests stay outstanding beside them: up to [`MAX_AERS`] (AERL + 1 at
 //! most), each in a slot with a command identifier of its own that synchronous commands never
@@ -66,8 +69,13 @@ use crate::{
             aer_outcome,
             aer_slot,
             next_sync_cid,
+            sync_cids,
+            waited_index,
+            waiting,
             AerOutcome,
-            MAX_AERS, //
+            MAX_AERS,
+            MAX_BATCH,
+            NO_WAIT, //
         },
         cmd::{
             self,
@@ -75,13 +83,14 @@ use crate::{
             Completion, //
         },
         ident::IDENTIFY_SIZE,
-        status::Status,
+        status::{
+            generic,
+            Status,
+            SCT_GENERIC, //
+        },
     },
     queue::Queue,
 };
-
-/// No admin command is outstanding (command identifiers are 16 bits).
-const NO_CID: u32 = u32::MAX;
 
 /// How often a command held back by the fence looks again, in milliseconds.
 const FENCE_POLL_MS: u32 = 10;
@@ -195,7 +204,15 @@ pub(crate) trait AdminRecovery: Send + Sync {
     fn admin_timed_out(&self);
 }
 
-/// The admin queue pair and its one-at-a-time command slot.
+/// The completions of the outstanding synchronous commands.
+struct Results {
+    /// By place in the run ([`waited_index`]).
+    cqes: [Option<Completion>; MAX_BATCH],
+    /// How many are still to come.
+    left: usize,
+}
+
+/// The admin queue pair and its one-caller-at-a-time command slot.
 #[pin_data]
 pub(crate) struct AdminQueue {
     /// The admin submission/completion queue pair (queue 0).
@@ -204,12 +221,12 @@ pub(crate) struct AdminQueue {
     /// still takes commands.
     #[pin]
     lock: Mutex<AdminSlot>,
-    /// Command identifier of the outstanding command, or `NO_CID`.
+    /// The outstanding run of synchronous commands ([`waiting`]), or [`NO_WAIT`].
     waiting_cid: AtomicU32,
-    /// The completion of the outstanding command, stored by the interrupt handler (so the
+    /// The completions of the outstanding commands, stored by the interrupt handler (so the
     /// lock is taken with interrupts off everywhere else).
     #[pin]
-    result: SpinLockIrq<Option<Completion>>,
+    results: SpinLockIrq<Results>,
     #[pin]
     done: Waiter,
     /// How long to wait for a completion, in milliseconds.
@@ -266,9 +283,15 @@ impl AdminQueue {
                 "nvme_admin_lock"
             ),
             recovery <- new_mutex!(None, "nvme_admin_recovery"),
-            waiting_cid: AtomicU32::new(NO_CID),
+            waiting_cid: AtomicU32::new(NO_WAIT),
             fenced: AtomicBool::new(false),
-            result <- new_spinlock_irq!(None, "nvme_admin_result"),
+            results <- new_spinlock_irq!(
+                Results {
+                    cqes: [None; MAX_BATCH],
+                    left: 0,
+                },
+                "nvme_admin_result"
+            ),
             done <- Waiter::new(),
             timeout_ms,
             aer_slots: [const { AtomicU64::new(FREE) }; MAX_AERS],
@@ -300,29 +323,40 @@ impl AdminQueue {
         if !self.q.cqe_maybe_pending() {
             return false;
         }
-        self.q.nvme_poll_cq_irq(irqs_off, |cqe| {
-            if self.is_waited_for(cqe) {
-                *self.result.lock_with(irqs_off) = Some(*cqe);
-                self.done.complete();
-            } else {
-                self.aer_completed(cqe);
-            }
-        }) > 0
+        self.q
+            .nvme_poll_cq_irq(irqs_off, |cqe| match self.waited_index(cqe) {
+                Some(i) => self.store(&mut self.results.lock_with(irqs_off), i, cqe),
+                None => self.aer_completed(cqe),
+            })
+            > 0
     }
 
-    /// True when `cqe` answers the command a caller waits for. Anything else is an
-    /// Asynchronous Event or a late completion of a command that already timed out: nothing
-    /// waits for it.
-    fn is_waited_for(&self, cqe: &Completion) -> bool {
-        u32::from(cqe.command_id()) == self.waiting_cid.load(Ordering::Acquire)
+    /// The place of `cqe` in the run of commands a caller waits for, if it answers one of
+    /// them. Anything else is an Asynchronous Event or a late completion of a command that
+    /// already timed out: nothing waits for it.
+    fn waited_index(&self, cqe: &Completion) -> Option<usize> {
+        waited_index(self.waiting_cid.load(Ordering::Acquire), cqe.command_id())
+    }
+
+    /// Keeps the completion `cqe` of the `i`th outstanding command, and wakes the waiter once
+    /// the last is in. A second completion with the same identifier is dropped.
+    fn store(&self, r: &mut Results, i: usize, cqe: &Completion) {
+        let Some(slot) = r.cqes.get_mut(i) else {
+            return;
+        };
+        if slot.is_none() && r.left > 0 {
+            *slot = Some(*cqe);
+            r.left -= 1;
+            if r.left == 0 {
+                self.done.complete();
+            }
+        }
     }
 
     fn handle_cqe(self: &Arc<Self>, cqe: &Completion) {
-        if self.is_waited_for(cqe) {
-            *self.result.lock() = Some(*cqe);
-            self.done.complete();
-        } else {
-            self.aer_completed(cqe);
+        match self.waited_index(cqe) {
+            Some(i) => self.store(&mut self.results.lock(), i, cqe),
+            None => self.aer_completed(cqe),
         }
     }
 
@@ -332,7 +366,7 @@ impl AdminQueue {
         // SeqCst, paired with `submit`: a submitter either published its command identifier
         // before this swap (and is woken here), or sees the fence set before it and submits
         // nothing.
-        if self.waiting_cid.swap(NO_CID, Ordering::SeqCst) != NO_CID {
+        if self.waiting_cid.swap(NO_WAIT, Ordering::SeqCst) != NO_WAIT {
             self.done.complete();
         }
     }
@@ -380,9 +414,47 @@ impl AdminQueue {
         self.submit(cmd, true)
     }
 
-    fn submit(&self, mut cmd: Command, recovery: bool) -> Result<Completion, AdminError> {
+    fn submit(&self, cmd: Command, recovery: bool) -> Result<Completion, AdminError> {
+        let mut out = [Err(AdminError::Timeout)];
+        self.submit_run(&mut [cmd], recovery, &mut out)?;
+        let [r] = out;
+        r
+    }
+
+    /// Issues `cmds` (at most [`MAX_BATCH`]) together, with one doorbell write, and sleeps
+    /// until every one completes or the admin timeout passes; the outcome of `cmds[i]` goes to
+    /// `out[i]` (`out` as long as `cmds` at least). Fails as a whole, with nothing submitted,
+    /// when the queue is closed, the controller stays out of service, or there are no commands
+    /// or too many (Invalid Field); a timeout or a cancellation fails the commands without
+    /// a completion. While the controller is out of service ([`AdminQueue::fence`]), waits
+    /// for it to come back first, up to the admin timeout.
+    pub(crate) fn submit_batch(
+        &self,
+        cmds: &mut [Command],
+        out: &mut [Result<Completion, AdminError>],
+    ) -> Result<(), AdminError> {
+        self.submit_run(cmds, false, out)
+    }
+
+    fn submit_run(
+        &self,
+        cmds: &mut [Command],
+        recovery: bool,
+        out: &mut [Result<Completion, AdminError>],
+    ) -> Result<(), AdminError> {
+        let n = cmds.len();
+        if n == 0 || n > MAX_BATCH || out.len() < n {
+            // A caller's mistake, refused as a controller would refuse a bad field.
+            return Err(AdminError::Status(Status::from_parts(
+                SCT_GENERIC,
+                generic::INVALID_FIELD,
+                true,
+            )));
+        }
+        // CAST: at most `MAX_BATCH`.
+        let n16 = n as u16;
         let mut waited = 0;
-        let (mut slot, cid) = loop {
+        let (mut slot, first) = loop {
             let mut slot = self.lock.lock();
             if !slot.open {
                 return Err(AdminError::Closed);
@@ -391,18 +463,23 @@ impl AdminQueue {
                 if slot.stalled {
                     return Err(AdminError::Timeout);
                 }
-                let cid = slot.next_cid;
-                // Armed before the identifier is published: a `cancel` from then on wakes us.
-                *self.result.lock() = None;
+                let first = sync_cids(slot.next_cid, n16);
+                // Armed before the identifiers are published: a `cancel` from then on wakes us.
+                {
+                    let mut r = self.results.lock();
+                    r.cqes = [None; MAX_BATCH];
+                    r.left = n;
+                }
                 self.done.rearm();
                 // SeqCst, paired with `cancel`: see there.
-                self.waiting_cid.store(u32::from(cid), Ordering::SeqCst);
+                self.waiting_cid
+                    .store(waiting(first, n16), Ordering::SeqCst);
                 if recovery || !self.fenced.load(Ordering::SeqCst) {
-                    slot.next_cid = next_sync_cid(cid);
-                    break (slot, cid);
+                    slot.next_cid = next_sync_cid(first + n16 - 1);
+                    break (slot, first);
                 }
                 // Fenced meanwhile: whoever fenced may have cancelled before the store.
-                self.waiting_cid.store(NO_CID, Ordering::SeqCst);
+                self.waiting_cid.store(NO_WAIT, Ordering::SeqCst);
             }
             drop(slot);
             if waited >= self.timeout_ms {
@@ -411,33 +488,43 @@ impl AdminQueue {
             fsleep(Delta::from_millis(FENCE_POLL_MS.into()));
             waited += FENCE_POLL_MS;
         };
-        cmd.set_cid(cid);
-        self.q.submit(&cmd, true);
+        for (i, cmd) in cmds.iter_mut().enumerate() {
+            // CAST: `i < n <= MAX_BATCH`.
+            cmd.set_cid(first + i as u16);
+            // The last one rings the doorbell for all.
+            self.q.submit(cmd, i + 1 == n);
+        }
         let completed = self.done.wait_timeout(self.timeout_ms);
-        self.waiting_cid.store(NO_CID, Ordering::Release);
-        let cqe = self.result.lock().take();
-        match cqe {
-            Some(cqe) if completed || cqe.command_id() == cid => {
-                let status = Status::new(cqe.status_field());
-                if status.is_success() {
-                    Ok(cqe)
-                } else {
-                    Err(AdminError::Status(status))
+        self.waiting_cid.store(NO_WAIT, Ordering::Release);
+        let (cqes, left) = {
+            let r = self.results.lock();
+            (r.cqes, r.left)
+        };
+        for (o, cqe) in out.iter_mut().zip(cqes.iter()).take(n) {
+            *o = match cqe {
+                Some(cqe) => {
+                    let status = Status::new(cqe.status_field());
+                    if status.is_success() {
+                        Ok(*cqe)
+                    } else {
+                        Err(AdminError::Status(status))
+                    }
                 }
-            }
-            // Woken without a completion: cancelled by whoever is disabling the controller.
-            _ if completed => Err(AdminError::Timeout),
-            _ => {
-                // No answer: the controller may still carry the command out, into a buffer
-                // the caller frees or reuses as soon as this returns. Stop it first.
-                slot.stalled = true;
-                let recovery = self.recovery.lock().clone();
-                if let Some(r) = recovery {
-                    r.admin_timed_out();
-                }
-                Err(AdminError::Timeout)
+                // Woken without it (cancelled by whoever is disabling the controller), or not
+                // answered in time.
+                None => Err(AdminError::Timeout),
+            };
+        }
+        if !completed && left > 0 {
+            // No answer: the controller may still carry the commands out, into buffers the
+            // caller frees or reuses as soon as this returns. Stop it first.
+            slot.stalled = true;
+            let recovery = self.recovery.lock().clone();
+            if let Some(r) = recovery {
+                r.admin_timed_out();
             }
         }
+        Ok(())
     }
 
     /// Attaches what stops and recovers the controller on a timeout.
@@ -480,6 +567,38 @@ impl AdminQueue {
         let mut c = Command::identify(cns, nsid, 0);
         c.set_prp(kver::dma_address(buf), 0);
         self.submit_sync(c).map(|_| ())
+    }
+
+    /// Identify data structures `reqs[i] = (cns, nsid)` all at once ([`AdminQueue::submit_batch`]),
+    /// the `i`th into the `i`th 4 KiB page of `buf`; whether the `i`th succeeded goes to
+    /// `ok[i]`. At most [`MAX_BATCH`] and as many as `buf` has pages.
+    pub(crate) fn identify_batch(
+        &self,
+        buf: &Coherent<[u8]>,
+        reqs: &[(u8, u32)],
+        ok: &mut [bool],
+    ) -> Result<(), AdminError> {
+        if reqs.len() > MAX_BATCH || reqs.len() * IDENTIFY_SIZE > buf.len() || ok.len() < reqs.len()
+        {
+            return Err(AdminError::Status(Status::from_parts(
+                SCT_GENERIC,
+                generic::INVALID_FIELD,
+                true,
+            )));
+        }
+        let mut cmds = [Command::default(); MAX_BATCH];
+        for (i, (c, &(cns, nsid))) in cmds.iter_mut().zip(reqs).enumerate() {
+            *c = Command::identify(cns, nsid, 0);
+            // CAST: a page index below `MAX_BATCH`.
+            c.set_prp(kver::dma_address(buf) + (i * IDENTIFY_SIZE) as u64, 0);
+        }
+        let mut out = [Err(AdminError::Timeout); MAX_BATCH];
+        let n = reqs.len();
+        self.submit_batch(&mut cmds[..n], &mut out[..n])?;
+        for (o, r) in ok.iter_mut().zip(out.iter()).take(n) {
+            *o = r.is_ok();
+        }
+        Ok(())
     }
 
     /// Identify data structure `cns` of I/O command set `csi` for `nsid` into `buf`.
@@ -747,10 +866,20 @@ impl AdminQueue {
 
 /// Copies a completed Identify (or log page) buffer out of DMA memory.
 pub(crate) fn identify_copy(buf: &Coherent<[u8]>) -> Result<KBox<[u8; IDENTIFY_SIZE]>> {
+    identify_copy_page(buf, 0)
+}
+
+/// Copies the `page`th 4 KiB of `buf`, a completed Identify of [`AdminQueue::identify_batch`],
+/// out of DMA memory.
+pub(crate) fn identify_copy_page(
+    buf: &Coherent<[u8]>,
+    page: usize,
+) -> Result<KBox<[u8; IDENTIFY_SIZE]>> {
     let mut out = KBox::new([0u8; IDENTIFY_SIZE], GFP_KERNEL)?;
-    // SAFETY: the command completed, so the device no longer writes the buffer, and no other
+    let at = page * IDENTIFY_SIZE;
+    // SAFETY: the commands completed, so the device no longer writes the buffer, and no other
     // reference to it exists.
     let src = unsafe { buf.as_ref() };
-    out.copy_from_slice(src.get(..IDENTIFY_SIZE).ok_or(EINVAL)?);
+    out.copy_from_slice(src.get(at..at + IDENTIFY_SIZE).ok_or(EINVAL)?);
     Ok(out)
 }

@@ -582,7 +582,7 @@ fn nvme_scan(
     tagset: IoTagSet,
 ) -> Result<Arc<NsScan>> {
     let ns = NsScan::new(dev, idc.clone(), params, tagset)?;
-    ns.rescan(admin, false)?;
+    ns.first_scan(dev, admin)?;
     Ok(ns)
 }
 

@@ -7,6 +7,10 @@
 //! with `NVME_IOCTL_RESCAN`. A scan reads the Active Namespace ID list, removes the disks of
 //! namespaces that are no longer in it and adds disks for the new ones; scans are serialised
 //! by the state lock, which teardown takes to remove every disk for good.
+//!
+//! A controller of many namespaces has them identified in batches of Identify commands
+//! submitted together ([`Ahead`]), and their disks added in parallel ([`DiskJob`]): the C
+//! driver does both from a thread per namespace.
 
 use kernel::{
     device,
@@ -27,6 +31,7 @@ use kernel::{
 use crate::{
     admin::{
         identify_copy,
+        identify_copy_page,
         AdminError,
         AdminQueue, //
     },
@@ -59,7 +64,10 @@ use crate::{
         NsChar, //
     },
     nvme::{
-        aen::ns_missing,
+        aen::{
+            ns_missing,
+            MAX_BATCH, //
+        },
         cmd::{
             self,
             Command, //
@@ -207,6 +215,104 @@ struct ScanState {
     /// Identify data of the scans (allocated at probe: scans run where the device is known to
     /// be bound but no `Device<Bound>` is at hand).
     buf: Coherent<[u8]>,
+    /// [`MAX_BATCH`] pages for Identify commands issued together ([`Ahead`]), allocated for
+    /// the first scan and kept by a controller that had more than one namespace then; without
+    /// it, namespaces are identified one command after the other.
+    batch: Option<Coherent<[u8]>>,
+}
+
+/// Identify data fetched ahead of its use, a batch of commands at a time
+/// ([`AdminQueue::identify_batch`]): a scan identifies its namespaces [`MAX_BATCH`] commands at
+/// once, one doorbell write and one wait for all, instead of one command after the other (the C
+/// driver identifies namespaces from parallel threads to the same end).
+struct Ahead {
+    got: KVec<Fetched>,
+}
+
+/// The data of one Identify command of a batch.
+struct Fetched {
+    cns: u8,
+    nsid: u32,
+    /// `None` when the command failed.
+    data: Option<KBox<[u8; IDENTIFY_SIZE]>>,
+}
+
+impl Ahead {
+    fn new() -> Self {
+        Self { got: KVec::new() }
+    }
+
+    /// Drops what was fetched before and identifies, in one batch through `buf`, the data
+    /// structures `cnss` of each of the first of `nsids`, as many namespaces as a batch and the
+    /// pages of `buf` take. A batch that fails as a whole (the controller is going away or
+    /// stays out of service) counts as failed commands, as each alone would have failed.
+    fn fetch(&mut self, admin: &AdminQueue, buf: &Coherent<[u8]>, cnss: &[u8], nsids: &[u32]) {
+        self.got.clear();
+        let per_batch = MAX_BATCH.min(buf.len() / IDENTIFY_SIZE) / cnss.len().max(1);
+        let mut reqs = [(0u8, 0u32); MAX_BATCH];
+        let wanted = nsids
+            .iter()
+            .take(per_batch)
+            .flat_map(|&nsid| cnss.iter().map(move |&cns| (cns, nsid)));
+        let mut n = 0;
+        for (r, w) in reqs.iter_mut().zip(wanted) {
+            *r = w;
+            n += 1;
+        }
+        let reqs = &reqs[..n];
+        if n == 0 || self.got.reserve(n, GFP_KERNEL).is_err() {
+            return;
+        }
+        let mut ok = [false; MAX_BATCH];
+        let batch_ok = admin.identify_batch(buf, reqs, &mut ok).is_ok();
+        for (page, (&(cns, nsid), &ok)) in reqs.iter().zip(ok.iter()).enumerate() {
+            let data = if batch_ok && ok {
+                identify_copy_page(buf, page).ok()
+            } else {
+                None
+            };
+            // Cannot fail: room was reserved above.
+            let _ = self.got.push_within_capacity(Fetched { cns, nsid, data });
+        }
+    }
+
+    /// Identify data structure `cns` of `nsid`: the one fetched ahead, else asked alone
+    /// through `buf`.
+    fn identify(
+        &mut self,
+        admin: &AdminQueue,
+        buf: &Coherent<[u8]>,
+        cns: u8,
+        nsid: u32,
+    ) -> Result<KBox<[u8; IDENTIFY_SIZE]>> {
+        match self.got.iter_mut().find(|g| g.cns == cns && g.nsid == nsid) {
+            Some(g) => g.data.take().ok_or(EIO),
+            None => NsScan::identify(admin, buf, cns, nsid),
+        }
+    }
+
+    /// Whether `cns` of `nsid` was fetched in the last batch.
+    fn has(&self, cns: u8, nsid: u32) -> bool {
+        self.got.iter().any(|g| g.cns == cns && g.nsid == nsid)
+    }
+
+    /// Fetches the next batch from `nsids[at..]` when `nsids[at]` is not in the last one and
+    /// more than one namespace is left to identify (see [`Ahead::fetch`]).
+    fn next(
+        &mut self,
+        admin: &AdminQueue,
+        batch: Option<&Coherent<[u8]>>,
+        cnss: &[u8],
+        nsids: &[u32],
+        at: usize,
+    ) {
+        let (Some(buf), Some(rest), Some(&cns)) = (batch, nsids.get(at..), cnss.first()) else {
+            return;
+        };
+        if rest.len() > 1 && !self.has(cns, rest[0]) {
+            self.fetch(admin, buf, cnss, rest);
+        }
+    }
 }
 
 /// The namespaces of one controller and their disks.
@@ -267,6 +373,7 @@ impl NsScan {
             unsupported: KVec::new(),
             tagset,
             buf: Coherent::<u8>::zeroed_slice(dev, IDENTIFY_SIZE, GFP_KERNEL)?,
+            batch: None,
         };
         Arc::pin_init(
             pin_init!(Self {
@@ -362,6 +469,27 @@ impl NsScan {
         Ok(nsids)
     }
 
+    /// The scan at probe ([`NsScan::rescan`], without announcing): identifies its namespaces in
+    /// batches through [`ScanState::batch`], allocated for it and kept when the controller has
+    /// more than one namespace (later scans add or revalidate many). Without memory for it,
+    /// the scan identifies one namespace after the other. Returns the number of disks.
+    pub(crate) fn first_scan(
+        &self,
+        dev: &device::Device<device::Bound>,
+        admin: &AdminQueue,
+    ) -> Result<usize> {
+        let mut guard = self.state.lock();
+        let Some(state) = &mut *guard else {
+            return Err(ENODEV);
+        };
+        state.batch = Coherent::<u8>::zeroed_slice(dev, MAX_BATCH * IDENTIFY_SIZE, GFP_KERNEL).ok();
+        let r = self.rescan_locked(admin, state, false, None);
+        if state.disks.len() + state.unsupported.len() < 2 {
+            state.batch = None;
+        }
+        r
+    }
+
     /// Scans the namespaces: revalidates the disks of active namespaces (format, capacity,
     /// limits), removes the disks of namespaces no longer active or no longer supported, adds
     /// disks for new ones. `announce` logs each change (not at probe). Returns the number of
@@ -403,8 +531,15 @@ impl NsScan {
         let mut fenced = None;
         if frozen.is_some() {
             let mut gone = KVec::new();
-            for d in state.disks.iter_mut() {
-                if let Revalidated::Remove = self.revalidate(admin, &state.buf, d, true) {
+            let mut nsids = KVec::with_capacity(state.disks.len(), GFP_KERNEL)?;
+            for d in state.disks.iter() {
+                nsids.push(d.nsid, GFP_KERNEL)?;
+            }
+            let mut ahead = Ahead::new();
+            for (i, d) in state.disks.iter_mut().enumerate() {
+                ahead.next(admin, state.batch.as_ref(), &[cmd::CNS_NS], &nsids, i);
+                if let Revalidated::Remove = self.revalidate(admin, &state.buf, &mut ahead, d, true)
+                {
                     gone.push(d.nsid, GFP_KERNEL)?;
                 }
             }
@@ -430,16 +565,30 @@ impl NsScan {
         let active = self.active_nsids(admin, &state.buf)?;
         let revalidated = fenced.is_some();
         let mut gone = fenced.unwrap_or_default();
+        // The disks to revalidate, identified in batches.
+        let mut again = KVec::new();
+        if !revalidated {
+            for d in state.disks.iter() {
+                if !gone.contains(&d.nsid) && active.binary_search(&d.nsid).is_ok() {
+                    again.push(d.nsid, GFP_KERNEL)?;
+                }
+            }
+        }
+        let mut ahead = Ahead::new();
+        let mut at = 0;
         for d in state.disks.iter_mut() {
             if gone.contains(&d.nsid) {
                 continue;
             }
             let keep = active.binary_search(&d.nsid).is_ok()
-                && (revalidated
-                    || matches!(
-                        self.revalidate(admin, &state.buf, d, announce),
+                && (revalidated || {
+                    ahead.next(admin, state.batch.as_ref(), &[cmd::CNS_NS], &again, at);
+                    at += 1;
+                    matches!(
+                        self.revalidate(admin, &state.buf, &mut ahead, d, announce),
                         Revalidated::Kept
-                    ));
+                    )
+                });
             if !keep {
                 gone.push(d.nsid, GFP_KERNEL)?;
             }
@@ -490,36 +639,36 @@ impl NsScan {
         }
 
         state.unsupported.retain(|u| active.contains(&u.nsid));
-        let mut pending = KVec::new();
         // The number of controllers in the subsystem, asked at most once in this scan (they
         // join and leave between scans).
         let mut subsys_ctrls = None;
+        let mut missing = KVec::new();
         for nsid in ns_missing(&active, &have) {
-            state.unsupported.reserve(1, GFP_KERNEL)?;
-            pending.reserve(1, GFP_KERNEL)?;
-            // What serves the namespace now, if it had no disk: `add_disk` keeps it, replaces
-            // it, or drops it before a disk takes the namespace (and its char device's name).
-            let mut prior = state
-                .unsupported
-                .iter()
-                .position(|u| u.nsid == nsid)
-                .and_then(|i| state.unsupported.remove(i).ok());
-            let added = self.add_disk(admin, state, nsid, &mut prior, &mut subsys_ctrls);
-            if let Some(p) = prior {
-                // Cannot fail: room was reserved above.
-                let _ = state.unsupported.push_within_capacity(p);
-            }
-            match added? {
-                Added::Disk(p) => {
-                    let _ = pending.push_within_capacity(p);
-                }
-                Added::Unsupported(u) => {
-                    let _ = state.unsupported.push_within_capacity(u);
-                }
-                Added::None => {}
+            missing.push(nsid, GFP_KERNEL)?;
+        }
+        // Each disk is started as soon as its namespace is identified, so that adding the
+        // disks of one batch overlaps identifying the next.
+        let mut adder = DiskAdder::new(missing.len() > 1);
+        let mut failed = Ok(());
+        for at in 0..missing.len() {
+            ahead.next(
+                admin,
+                state.batch.as_ref(),
+                &[cmd::CNS_NS, cmd::CNS_NS_DESC_LIST],
+                &missing,
+                at,
+            );
+            let added = self.add_one(admin, state, &mut ahead, &missing, at, &mut subsys_ctrls);
+            failed = added.and_then(|p| match p {
+                Some(p) => adder.start(self, state, p),
+                None => Ok(()),
+            });
+            if failed.is_err() {
+                break;
             }
         }
-        for (d, _id) in self.make_disks(admin, state, pending)? {
+        // Every disk started is waited for and kept, even when the scan failed.
+        for (d, _id) in self.finish_disks(admin, state, adder)? {
             let (nsid, sectors) = (d.nsid, d.fmt.sectors);
             state.disks.reserve(1, GFP_KERNEL)?;
             let at = state.disks.partition_point(|e| e.nsid < nsid);
@@ -538,8 +687,47 @@ impl NsScan {
                 );
             }
         }
+        failed?;
         self.update_ana(admin, state);
         Ok(state.disks.len())
+    }
+
+    /// Identifies namespace `missing[at]`, which no disk serves, with [`NsScan::add_disk`]:
+    /// gives the disk to add, if any, and keeps what serves it otherwise in
+    /// [`ScanState::unsupported`].
+    fn add_one(
+        &self,
+        admin: &AdminQueue,
+        state: &mut ScanState,
+        ahead: &mut Ahead,
+        missing: &[u32],
+        at: usize,
+        subsys_ctrls: &mut Option<Option<u16>>,
+    ) -> Result<Option<PendingDisk>> {
+        let Some(&nsid) = missing.get(at) else {
+            return Ok(None);
+        };
+        state.unsupported.reserve(1, GFP_KERNEL)?;
+        // What serves the namespace now, if it had no disk: `add_disk` keeps it, replaces
+        // it, or drops it before a disk takes the namespace (and its char device's name).
+        let mut prior = state
+            .unsupported
+            .iter()
+            .position(|u| u.nsid == nsid)
+            .and_then(|i| state.unsupported.remove(i).ok());
+        let added = self.add_disk(admin, state, ahead, nsid, &mut prior, subsys_ctrls);
+        if let Some(p) = prior {
+            // Cannot fail: room was reserved above.
+            let _ = state.unsupported.push_within_capacity(p);
+        }
+        match added? {
+            Added::Disk(p) => Ok(Some(p)),
+            Added::Unsupported(u) => {
+                let _ = state.unsupported.push_within_capacity(u);
+                Ok(None)
+            }
+            Added::None => Ok(None),
+        }
     }
 
     /// Reads the ANA log (at most the scan buffer's 4 KiB) and gives each path its group's
@@ -593,15 +781,17 @@ impl NsScan {
     /// capacity or limits are applied with the disk's I/O drained ([`GenDisk::update`]); a
     /// namespace that became inactive or took a format the driver does not support (with a
     /// warning) has its disk fenced, to be removed. When the namespace cannot be identified
-    /// (the controller is resetting or failing), the disk stays as it is.
+    /// (the controller is resetting or failing), the disk stays as it is. Its Identify data
+    /// comes from `ahead` when fetched there.
     fn revalidate(
         &self,
         admin: &AdminQueue,
         buf: &Coherent<[u8]>,
+        ahead: &mut Ahead,
         d: &mut NsDisk,
         announce: bool,
     ) -> Revalidated {
-        let Ok(id) = Self::identify(admin, buf, cmd::CNS_NS, d.nsid) else {
+        let Ok(id) = ahead.identify(admin, buf, cmd::CNS_NS, d.nsid) else {
             return Revalidated::Kept;
         };
         let ns = IdNs::parse(&id);
@@ -966,12 +1156,14 @@ impl NsScan {
     ///
     /// `prior` is what the namespace had while no disk served it (none on its first scan): an
     /// unsupported namespace keeps it (a new char device is set up only where it had none); a
-    /// disk replaces it, dropped first. `subsys_ctrls` is the scan's memo of the number of
-    /// controllers in the subsystem (see [`NsScan::attached_ctrls`]).
+    /// disk replaces it, dropped first. The namespace's Identify data and identifier
+    /// descriptors come from `ahead` when fetched there. `subsys_ctrls` is the scan's memo of
+    /// the number of controllers in the subsystem (see [`NsScan::attached_ctrls`]).
     fn add_disk(
         &self,
         admin: &AdminQueue,
         state: &ScanState,
+        ahead: &mut Ahead,
         nsid: u32,
         prior: &mut Option<Unserved>,
         subsys_ctrls: &mut Option<Option<u16>>,
@@ -983,7 +1175,7 @@ impl NsScan {
             ..
         } = self.params;
         let buf = &state.buf;
-        let Ok(id) = Self::identify(admin, buf, cmd::CNS_NS, nsid) else {
+        let Ok(id) = ahead.identify(admin, buf, cmd::CNS_NS, nsid) else {
             dev_warn!(self.dev, "Identify Namespace {} failed, skipped\n", nsid);
             return Ok(Added::None);
         };
@@ -991,7 +1183,7 @@ impl NsScan {
         // Controllers from NVMe 1.3 on list the namespace's identifiers, UUID included, and
         // its command set. A controller whose identifiers are bogus keeps only the latter.
         let mut ids = NsIds::from_id_ns(&ns);
-        if let Ok(desc) = Self::identify(admin, buf, cmd::CNS_NS_DESC_LIST, nsid) {
+        if let Ok(desc) = ahead.identify(admin, buf, cmd::CNS_NS_DESC_LIST, nsid) {
             ids.add_descriptors(&desc);
         }
         if bogus_nid {
@@ -1117,43 +1309,26 @@ impl NsScan {
         }))
     }
 
-    /// Adds the disks of `pending`, namespaces identified by [`NsScan::add_disk`]: several at
-    /// once in parallel, on the unbound workqueue (as C adds its namespaces asynchronously),
-    /// since adding a disk (its devices, its partition table read, its char device) costs far
-    /// more than identifying it; then sets up their write streams, which takes admin commands,
-    /// one disk after the other. A disk that could not be added is left out, with an error.
-    fn make_disks(
+    /// Waits for the disks `adder` started and sets up their write streams, which takes admin
+    /// commands, one disk after the other. A disk that could not be added is left out, with an
+    /// error.
+    fn finish_disks(
         &self,
         admin: &AdminQueue,
         state: &ScanState,
-        pending: KVec<PendingDisk>,
+        adder: DiskAdder,
     ) -> Result<KVec<(NsDisk, KBox<[u8; IDENTIFY_SIZE]>)>> {
-        let ctrl = self.params.ctrl;
-        let mut made = KVec::with_capacity(pending.len(), GFP_KERNEL)?;
-        let mut jobs = KVec::new();
-        let parallel = pending.len() > 1;
-        for p in pending {
-            let nsid = p.nsid;
-            let input = DiskInput {
-                tagset: state.tagset.clone(),
-                core: self.params.core.clone(),
-                ctrl,
-                parent: self.dev.clone(),
-                pending: p,
-            };
-            let result = if parallel {
-                match DiskJob::start(input, &mut jobs) {
-                    None => continue,
-                    // No job: added here instead.
-                    Some(input) => input.add(),
-                }
-            } else {
-                input.add()
-            };
-            made.push((nsid, result), GFP_KERNEL)?;
-        }
+        let DiskAdder { jobs, mut made, .. } = adder;
+        // Every job is waited for before anything can fail.
+        let mut outcomes = KVec::with_capacity(jobs.len(), GFP_KERNEL);
         for job in jobs.iter() {
-            made.push(job.finish(), GFP_KERNEL)?;
+            let o = job.finish();
+            if let Ok(v) = outcomes.as_mut() {
+                let _ = v.push_within_capacity(o);
+            }
+        }
+        for o in outcomes? {
+            made.push(o, GFP_KERNEL)?;
         }
         let mut disks = KVec::with_capacity(made.len(), GFP_KERNEL)?;
         for (nsid, result) in made {
@@ -1175,6 +1350,54 @@ impl NsScan {
             }
         }
         Ok(disks)
+    }
+}
+
+/// The disks a scan adds ([`NsScan::rescan`]): each started as soon as its namespace is
+/// identified, several at once in parallel on the unbound workqueue (as C adds its namespaces
+/// asynchronously), since adding a disk (its devices, its partition table read, its char
+/// device) costs far more than identifying it; collected by [`NsScan::finish_disks`].
+struct DiskAdder {
+    /// The scan adds more than one disk: each on a work item.
+    parallel: bool,
+    jobs: KVec<Arc<DiskJob>>,
+    /// The outcomes of disks added by the scan itself.
+    made: KVec<DiskOutcome>,
+}
+
+impl DiskAdder {
+    fn new(parallel: bool) -> Self {
+        Self {
+            parallel,
+            jobs: KVec::new(),
+            made: KVec::new(),
+        }
+    }
+
+    /// Starts adding `p`'s disk for `scan` (adds it here when the scan adds one disk, or when
+    /// no work item could be set up).
+    fn start(&mut self, scan: &NsScan, state: &ScanState, p: PendingDisk) -> Result {
+        self.made.reserve(1, GFP_KERNEL)?;
+        let nsid = p.nsid;
+        let input = DiskInput {
+            tagset: state.tagset.clone(),
+            core: scan.params.core.clone(),
+            ctrl: scan.params.ctrl,
+            parent: scan.dev.clone(),
+            pending: p,
+        };
+        let result = if self.parallel {
+            match DiskJob::start(input, &mut self.jobs) {
+                None => return Ok(()),
+                // No job: added here instead.
+                Some(input) => input.add(),
+            }
+        } else {
+            input.add()
+        };
+        // Cannot fail: room was reserved above.
+        let _ = self.made.push_within_capacity((nsid, result));
+        Ok(())
     }
 }
 
@@ -1278,7 +1501,7 @@ impl DiskInput {
 }
 
 /// One disk added on the unbound workqueue, for a scan that waits for it
-/// ([`NsScan::make_disks`]).
+/// ([`NsScan::finish_disks`]).
 #[pin_data]
 struct DiskJob {
     #[pin]
@@ -1359,7 +1582,7 @@ const CSI_UNREPORTED: u8 = u8::MAX;
 
 /// What [`NsScan::add_disk`] did.
 enum Added {
-    /// A disk is to be added ([`NsScan::make_disks`]).
+    /// A disk is to be added ([`DiskAdder::start`]).
     Disk(PendingDisk),
     /// No disk: the format or command set is not supported.
     Unsupported(Unserved),

@@ -59,6 +59,46 @@ pub(crate) const fn next_sync_cid(cid: u16) -> u16 {
     }
 }
 
+/// Most synchronous admin commands outstanding together (`AdminQueue::submit_batch`): with the
+/// Asynchronous Event Requests, well below the admin queue's 31 usable entries.
+pub(crate) const MAX_BATCH: usize = 16;
+
+/// No synchronous admin command is outstanding (see [`waiting`]).
+pub(crate) const NO_WAIT: u32 = u32::MAX;
+
+/// The first of `n` consecutive command identifiers for synchronous commands, the next one
+/// being `next`: the run starts again at 0 rather than reach the AER range, so the identifiers
+/// of one run never wrap.
+pub(crate) const fn sync_cids(next: u16, n: u16) -> u16 {
+    if next as u32 + n as u32 > AER_CID_BASE as u32 {
+        0
+    } else {
+        next
+    }
+}
+
+/// The outstanding run of `n` synchronous commands from identifier `first` (from
+/// [`sync_cids`]), packed for one atomic word.
+pub(crate) const fn waiting(first: u16, n: u16) -> u32 {
+    ((first as u32) << 16) | n as u32
+}
+
+/// The place of command identifier `cid` in the outstanding run `w` (see [`waiting`]), if it
+/// is one of its commands.
+pub(crate) const fn waited_index(w: u32, cid: u16) -> Option<usize> {
+    if w == NO_WAIT {
+        return None;
+    }
+    // CAST: the two halves of the packed word.
+    let (first, n) = ((w >> 16) as u16, w as u16);
+    let i = cid.wrapping_sub(first);
+    if i < n {
+        Some(i as usize)
+    } else {
+        None
+    }
+}
+
 /// Asynchronous Event Configuration (Feature 0Bh) bits 7:0: the SMART / Health critical
 /// warnings that trigger an event: available spare, temperature, NVM subsystem reliability,
 /// read-only media, volatile memory backup failure.

@@ -49,6 +49,52 @@ fn aer_cids_round_trip_and_stay_apart_from_sync_cids() {
 }
 
 #[test]
+fn sync_cid_runs_never_wrap_nor_reach_aer_cids() {
+    for n in 1..=MAX_BATCH as u16 {
+        for next in [
+            0,
+            1,
+            100,
+            AER_CID_BASE - n - 1,
+            AER_CID_BASE - n,
+            AER_CID_BASE - 1,
+        ] {
+            let first = sync_cids(next, n);
+            assert!(first == next || first == 0, "{next} {n}");
+            // Every identifier of the run is synchronous and the run is consecutive.
+            for i in 0..n {
+                let cid = first + i;
+                assert_eq!(aer_slot(cid), None, "{next} {n} {i}");
+                assert_eq!(waited_index(waiting(first, n), cid), Some(usize::from(i)));
+            }
+        }
+    }
+    assert_eq!(sync_cids(AER_CID_BASE - 4, 4), AER_CID_BASE - 4);
+    assert_eq!(sync_cids(AER_CID_BASE - 3, 4), 0);
+}
+
+#[test]
+fn waited_index_takes_only_the_run() {
+    let w = waiting(10, 3);
+    assert_eq!(waited_index(w, 9), None);
+    assert_eq!(waited_index(w, 10), Some(0));
+    assert_eq!(waited_index(w, 12), Some(2));
+    assert_eq!(waited_index(w, 13), None);
+    // Nothing outstanding, and the AER identifiers, are never waited for.
+    for cid in [0, 10, AER_CID_BASE, u16::MAX] {
+        assert_eq!(waited_index(NO_WAIT, cid), None);
+    }
+    assert_eq!(waited_index(waiting(0, 1), 0), Some(0));
+    assert_eq!(waited_index(waiting(0, 1), u16::MAX), None);
+    for slot in 0..MAX_AERS {
+        assert_eq!(
+            waited_index(waiting(AER_CID_BASE - 16, 16), aer_cid(slot)),
+            None
+        );
+    }
+}
+
+#[test]
 fn aec_enables_ns_notices_only_when_offered() {
     assert_eq!(aec_dw11(0), 0x1f);
     // QEMU's OAES: Namespace Attribute Notices (bit 8).
