@@ -584,12 +584,9 @@ impl glue::Operations for NvmeMq {
     }
 }
 
-/// [`glue::Operations::poll`] once a completion may be pending: consumes the queue's
-/// completions. Kept out of line, so that the poll that finds none (most of them) runs without
-/// the register saves this one needs.
-#[inline(never)]
 /// A request a multipath head sent down ends on this path (completed, retried or moved to
 /// another): uncounted from the queue depth and from the head's accounting.
+#[inline]
 fn end_stacked(set: &IoSet, r: &Request<NvmeMq>, iod: &mut IodOwned) {
     if iod.counted {
         iod.counted = false;
@@ -602,6 +599,10 @@ fn end_stacked(set: &IoSet, r: &Request<NvmeMq>, iod: &mut IodOwned) {
     }
 }
 
+/// [`glue::Operations::poll`] once a completion may be pending: consumes the queue's
+/// completions. Kept out of line, so that the poll that finds none (most of them) runs without
+/// the register saves this one needs.
+#[inline(never)]
 fn poll_found(hwq: &Queue, mut batch: Option<&mut CompBatch>) -> i32 {
     let found = hwq.nvme_poll_cq(|cqe| nvme_handle_cqe(hwq, cqe, batch.as_deref_mut()));
     // CAST: at most one queue's depth.
