@@ -226,12 +226,20 @@ impl Namespace {
     /// What passthrough needs of the namespace, for a command from a node opened as `origin`
     /// on its disk, whose request queue is `queue`.
     pub(crate) fn node(&self, queue: DiskQueue<NvmeMq>, origin: Origin) -> DiskNode {
-        let meta = self.meta();
+        // Relaxed: as `lba_shift`. A format without metadata (most) needs no decoding: this
+        // runs for every passthrough command.
+        let bits = self.meta.load(Ordering::Relaxed);
+        let (meta, integrity) = if bits == MetaFormat::NONE.to_bits() {
+            (MetaFormat::NONE, false)
+        } else {
+            let meta = MetaFormat::from_bits(bits);
+            (meta, disk_integrity(&meta).is_some())
+        };
         DiskNode {
             nsid: self.nsid,
             lba_shift: self.lba_shift(),
             meta,
-            integrity: disk_integrity(&meta).is_some(),
+            integrity,
             queue,
             origin,
         }
