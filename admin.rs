@@ -323,24 +323,25 @@ impl AdminQueue {
         if !self.q.cqe_maybe_pending() {
             return false;
         }
-        self.q
-            .nvme_poll_cq_irq(irqs_off, |cqe| match self.waited_index(cqe) {
-                Some(i) => self.store(&mut self.results.lock_with(irqs_off), i, cqe),
-                None => self.aer_completed(cqe),
-            })
-            > 0
+        self.q.nvme_poll_cq_irq(irqs_off, |cqe| {
+            if aer_slot(cqe.command_id()).is_some() {
+                self.aer_completed(cqe);
+            } else {
+                self.store(&mut self.results.lock_with(irqs_off), cqe);
+            }
+        }) > 0
     }
 
-    /// The place of `cqe` in the run of commands a caller waits for, if it answers one of
-    /// them. Anything else is an Asynchronous Event or a late completion of a command that
-    /// already timed out: nothing waits for it.
-    fn waited_index(&self, cqe: &Completion) -> Option<usize> {
-        waited_index(self.waiting_cid.load(Ordering::Acquire), cqe.command_id())
-    }
-
-    /// Keeps the completion `cqe` of the `i`th outstanding command, and wakes the waiter once
-    /// the last is in. A second completion with the same identifier is dropped.
-    fn store(&self, r: &mut Results, i: usize, cqe: &Completion) {
+    /// Keeps `cqe`, a completion of a synchronous command, in `r` (the locked results) when
+    /// it answers one of the run a caller waits for, and wakes the waiter once the last is in.
+    /// The run is read with the results locked, as the submitter publishes it together with
+    /// the emptied results: so a late completion of a command that already timed out, or a
+    /// second one, is dropped and never taken for a later command's.
+    fn store(&self, r: &mut Results, cqe: &Completion) {
+        let Some(i) = waited_index(self.waiting_cid.load(Ordering::Acquire), cqe.command_id())
+        else {
+            return;
+        };
         let Some(slot) = r.cqes.get_mut(i) else {
             return;
         };
@@ -354,9 +355,10 @@ impl AdminQueue {
     }
 
     fn handle_cqe(self: &Arc<Self>, cqe: &Completion) {
-        match self.waited_index(cqe) {
-            Some(i) => self.store(&mut self.results.lock(), i, cqe),
-            None => self.aer_completed(cqe),
+        if aer_slot(cqe.command_id()).is_some() {
+            self.aer_completed(cqe);
+        } else {
+            self.store(&mut self.results.lock(), cqe);
         }
     }
 
@@ -465,15 +467,17 @@ impl AdminQueue {
                 }
                 let first = sync_cids(slot.next_cid, n16);
                 // Armed before the identifiers are published: a `cancel` from then on wakes us.
+                self.done.rearm();
                 {
+                    // The run is published with the results emptied, under their lock (see
+                    // `store`).
                     let mut r = self.results.lock();
                     r.cqes = [None; MAX_BATCH];
                     r.left = n;
+                    // SeqCst, paired with `cancel`: see there.
+                    self.waiting_cid
+                        .store(waiting(first, n16), Ordering::SeqCst);
                 }
-                self.done.rearm();
-                // SeqCst, paired with `cancel`: see there.
-                self.waiting_cid
-                    .store(waiting(first, n16), Ordering::SeqCst);
                 if recovery || !self.fenced.load(Ordering::SeqCst) {
                     slot.next_cid = next_sync_cid(first + n16 - 1);
                     break (slot, first);
@@ -495,9 +499,9 @@ impl AdminQueue {
             self.q.submit(cmd, i + 1 == n);
         }
         let completed = self.done.wait_timeout(self.timeout_ms);
-        self.waiting_cid.store(NO_WAIT, Ordering::Release);
         let (cqes, left) = {
             let r = self.results.lock();
+            self.waiting_cid.store(NO_WAIT, Ordering::Release);
             (r.cqes, r.left)
         };
         for (o, cqe) in out.iter_mut().zip(cqes.iter()).take(n) {
