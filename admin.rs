@@ -92,6 +92,14 @@ use crate::{
     queue::Queue,
 };
 
+/// A caller's mistake (no commands, too many, a buffer too small), refused as a controller
+/// would refuse a bad field.
+const REFUSED: AdminError = AdminError::Status(Status::from_parts(
+    SCT_GENERIC,
+    generic::INVALID_FIELD,
+    true,
+));
+
 /// How often a command held back by the fence looks again, in milliseconds.
 const FENCE_POLL_MS: u32 = 10;
 
@@ -446,12 +454,7 @@ impl AdminQueue {
     ) -> Result<(), AdminError> {
         let n = cmds.len();
         if n == 0 || n > MAX_BATCH || out.len() < n {
-            // A caller's mistake, refused as a controller would refuse a bad field.
-            return Err(AdminError::Status(Status::from_parts(
-                SCT_GENERIC,
-                generic::INVALID_FIELD,
-                true,
-            )));
+            return Err(REFUSED);
         }
         // CAST: at most `MAX_BATCH`.
         let n16 = n as u16;
@@ -584,11 +587,7 @@ impl AdminQueue {
     ) -> Result<(), AdminError> {
         if reqs.len() > MAX_BATCH || reqs.len() * IDENTIFY_SIZE > buf.len() || ok.len() < reqs.len()
         {
-            return Err(AdminError::Status(Status::from_parts(
-                SCT_GENERIC,
-                generic::INVALID_FIELD,
-                true,
-            )));
+            return Err(REFUSED);
         }
         let mut cmds = [Command::default(); MAX_BATCH];
         for (i, (c, &(cns, nsid))) in cmds.iter_mut().zip(reqs).enumerate() {

@@ -650,7 +650,7 @@ impl NsScan {
         // disks of one batch overlaps identifying the next.
         let mut adder = DiskAdder::new(missing.len() > 1);
         let mut failed = Ok(());
-        for at in 0..missing.len() {
+        for (at, &nsid) in missing.iter().enumerate() {
             ahead.next(
                 admin,
                 state.batch.as_ref(),
@@ -658,7 +658,7 @@ impl NsScan {
                 &missing,
                 at,
             );
-            let added = self.add_one(admin, state, &mut ahead, &missing, at, &mut subsys_ctrls);
+            let added = self.add_one(admin, state, &mut ahead, nsid, &mut subsys_ctrls);
             failed = added.and_then(|p| match p {
                 Some(p) => adder.start(self, state, p),
                 None => Ok(()),
@@ -692,7 +692,7 @@ impl NsScan {
         Ok(state.disks.len())
     }
 
-    /// Identifies namespace `missing[at]`, which no disk serves, with [`NsScan::add_disk`]:
+    /// Identifies namespace `nsid`, which no disk serves, with [`NsScan::add_disk`]:
     /// gives the disk to add, if any, and keeps what serves it otherwise in
     /// [`ScanState::unsupported`].
     fn add_one(
@@ -700,13 +700,9 @@ impl NsScan {
         admin: &AdminQueue,
         state: &mut ScanState,
         ahead: &mut Ahead,
-        missing: &[u32],
-        at: usize,
+        nsid: u32,
         subsys_ctrls: &mut Option<Option<u16>>,
     ) -> Result<Option<PendingDisk>> {
-        let Some(&nsid) = missing.get(at) else {
-            return Ok(None);
-        };
         state.unsupported.reserve(1, GFP_KERNEL)?;
         // What serves the namespace now, if it had no disk: `add_disk` keeps it, replaces
         // it, or drops it before a disk takes the namespace (and its char device's name).

@@ -54,9 +54,9 @@ ready() {
 }
 # sized: every disk of the function has a size.
 sized() {
-	local b
-	for b in /sys/block/*; do
-		case "$(readlink -f "$b")" in */"$a"/*) [ "$(cat "$b/size")" != 0 ] || return 1 ;; esac
+	local d
+	for d in $(disks_of "$a"); do
+		[ "$(cat "/sys/block/$d/size")" != 0 ] || return 1
 	done
 }
 measure() {
