@@ -331,6 +331,13 @@ impl AdminQueue {
         if !self.q.cqe_maybe_pending() {
             return false;
         }
+        self.reap_irq(irqs_off)
+    }
+
+    /// The rest of [`Self::nvme_poll_cq_irq`], out of line: so that the shared vector's handler
+    /// does not carry this loop's stack frame on every I/O interrupt.
+    #[inline(never)]
+    fn reap_irq(self: &Arc<Self>, irqs_off: &LocalInterruptDisabled) -> bool {
         self.q.nvme_poll_cq_irq(irqs_off, |cqe| {
             if aer_slot(cqe.command_id()).is_some() {
                 self.aer_completed(cqe);

@@ -53,7 +53,8 @@ pub(crate) mod pci {
     pub(crate) mod irq;
 }
 pub(crate) mod sync {
-    //! Locks and completions.
+    //! Locks, completions and memory barriers.
+    pub(crate) mod barrier;
     pub(crate) mod completion;
     pub(crate) mod queue_lock;
     pub(crate) mod srcu;

@@ -447,6 +447,7 @@ impl glue::Operations for NvmeMq {
         rq.end(blk);
     }
 
+    #[inline]
     fn complete_batched(set: &IoSet, rq: &mut OwnedRequest<'_, NvmeMq>) {
         let (r, iod) = rq.parts();
         set.data.release(iod);

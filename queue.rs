@@ -35,16 +35,16 @@ use crate::{
     glue::{
         kver::{
             self,
-            barrier::{
-                dma_mb,
-                mb,
-                Full,
-                Read,
-                Write, //
-            },
             LocalInterruptDisabled, //
         },
         new_queue_lock,
+        sync::barrier::{
+            dma_mb,
+            mb,
+            Full,
+            Read,
+            Write, //
+        },
         Doorbell,
         QueueLock,
         Tags,
@@ -549,8 +549,12 @@ impl Queue {
                 break;
             }
             nvme_cqe_read_barrier();
-            // SAFETY: the phase tag says the device has finished writing this entry.
-            let cqe = unsafe { ptr::read_volatile(entry) };
+            // SAFETY: the phase tag says the device has finished writing this entry. Read as
+            // two quadwords: a volatile read of the entry itself is split into its five fields.
+            let raw = unsafe { ptr::read_volatile(entry.cast::<[u64; 2]>()) };
+            // SAFETY: `Completion` is 16 bytes of integers without padding; every bit pattern
+            // is one (`FromBytes`).
+            let cqe = unsafe { core::mem::transmute::<[u64; 2], Completion>(raw) };
             f(&cqe);
             cq.advance();
             found += 1;

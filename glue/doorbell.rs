@@ -6,10 +6,7 @@
 //! C header: [`include/asm-generic/io.h`](srctree/include/asm-generic/io.h)
 
 use core::ffi::c_void;
-use kernel::{
-    bindings,
-    prelude::*, //
-};
+use kernel::prelude::*;
 
 /// One 32-bit doorbell register in BAR0.
 ///
@@ -43,8 +40,30 @@ impl Doorbell {
     }
 
     /// Writes `value`; ordered after all earlier writes to coherent memory (`writel()`).
+    ///
+    /// On x86-64 this is the one `mov` that `writel()` expands to there (`build_mmio_write()`
+    /// in `arch/x86/include/asm/io.h`), inline: the `writel()` binding is an out-of-line helper
+    /// unless the kernel is built with `CONFIG_RUST_INLINE_HELPERS`, and this runs on every I/O.
+    /// x86-64 keeps stores in order, so the `asm!` (which, without `nomem`, may touch any
+    /// memory) only has to stop the compiler moving earlier stores past it, as C's `"memory"`
+    /// clobber does.
+    #[inline]
     pub(crate) fn write(&self, value: u32) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `addr` is a mapped doorbell (type invariant), 4-byte aligned (doorbells are at
+        // multiples of 4 in BAR0); a 32-bit store to it is what `writel()` issues.
+        unsafe {
+            core::arch::asm!(
+                "mov dword ptr [{addr}], {value:e}",
+                addr = in(reg) self.addr,
+                value = in(reg) value,
+                options(nostack, preserves_flags),
+            )
+        };
+        #[cfg(not(target_arch = "x86_64"))]
         // SAFETY: `addr` is a mapped doorbell (type invariant).
-        unsafe { bindings::writel(value, self.addr) };
+        unsafe {
+            kernel::bindings::writel(value, self.addr)
+        };
     }
 }

@@ -12,8 +12,8 @@
 //! - `kernel::interrupt::LocalInterruptDisabled`, `SpinLockIrq` and `new_spinlock_irq!` (7.2 has
 //!   neither the Rust types nor C's `spin_lock_irq_disable()`): [`SpinLockIrq`] here takes the
 //!   lock with `spin_lock_irqsave()`, from any context.
-//! - `kernel::sync::barrier::{mb, dma_mb}` with `Full`/`Read`/`Write` (7.2 has `smp_*` only, and
-//!   no Rust helpers for `mb()`, `wmb()`, `dma_rmb()`): [`barrier`] issues x86-64's instructions.
+//! - `kernel::sync::barrier::{mb, dma_mb}` (7.2 has `smp_*` only): `glue::sync::barrier` issues
+//!   x86-64's instructions on both kernels.
 //! - I/O: 7.3 types a mapping as `MmioRaw<Region<N>>` with `Mmio<'_, Region<N>>` views, 7.2 as
 //!   `MmioRaw<N>` with `&Mmio<N>`: [`Regs`], [`RegsIo`], [`regs_new`], [`regs_io`],
 //!   [`bar_base`] and [`bar_len`].
@@ -53,10 +53,7 @@ pub(crate) use kernel::{
         Region, //
     },
     new_spinlock_irq, pci_device_table,
-    sync::{
-        barrier,
-        SpinLockIrq, //
-    },
+    sync::SpinLockIrq,
 };
 
 /// `module_pci_driver!` with the glue's PCI adapter (the callbacks `pci::Driver` lacks), the
@@ -341,74 +338,6 @@ mod v7_2 {
         };
     }
     pub(crate) use new_spinlock_irq;
-
-    /// `mb()`, `wmb()`, `rmb()` and `dma_rmb()` (7.3's `kernel::sync::barrier`).
-    pub(crate) mod barrier {
-        #[cfg(not(target_arch = "x86_64"))]
-        compile_error!("on Linux 7.2, rust_nvme's memory barriers are written for x86-64 only");
-
-        /// Orders all earlier memory accesses before all later ones.
-        pub(crate) struct Full;
-        /// Orders earlier loads before later loads.
-        pub(crate) struct Read;
-        /// Orders earlier stores before later stores.
-        pub(crate) struct Write;
-
-        /// A barrier of one ordering, as the CPU and as DMA see it.
-        pub(crate) trait Ordering {
-            /// `mb()`, `rmb()` or `wmb()`.
-            fn mb();
-            /// `dma_mb()`, `dma_rmb()` or `dma_wmb()`.
-            fn dma_mb();
-        }
-
-        impl Ordering for Full {
-            fn mb() {
-                // SAFETY: a fence instruction; x86-64's `mb()`.
-                unsafe { core::arch::asm!("mfence", options(nostack, preserves_flags)) };
-            }
-            fn dma_mb() {
-                Self::mb();
-            }
-        }
-
-        impl Ordering for Read {
-            fn mb() {
-                // SAFETY: a fence instruction; x86-64's `rmb()`.
-                unsafe { core::arch::asm!("lfence", options(nostack, preserves_flags)) };
-            }
-            fn dma_mb() {
-                // x86-64's `dma_rmb()` is a compiler barrier: loads are not reordered with
-                // other loads. An `asm!` without `nomem` is one.
-                // SAFETY: an empty instruction sequence.
-                unsafe { core::arch::asm!("", options(nostack, preserves_flags)) };
-            }
-        }
-
-        impl Ordering for Write {
-            fn mb() {
-                // SAFETY: a fence instruction; x86-64's `wmb()`.
-                unsafe { core::arch::asm!("sfence", options(nostack, preserves_flags)) };
-            }
-            fn dma_mb() {
-                // x86-64's `dma_wmb()` is a compiler barrier, as `dma_rmb()` above.
-                // SAFETY: an empty instruction sequence.
-                unsafe { core::arch::asm!("", options(nostack, preserves_flags)) };
-            }
-        }
-
-        /// `mb()`, `rmb()` or `wmb()`.
-        #[inline]
-        pub(crate) fn mb<T: Ordering>(_: T) {
-            T::mb()
-        }
-
-        /// `dma_mb()`, `dma_rmb()` or `dma_wmb()`.
-        #[inline]
-        pub(crate) fn dma_mb<T: Ordering>(_: T) {
-            T::dma_mb()
-        }
-    }
 
     /// A mapped register file of at least `N` bytes.
     pub(crate) type Regs<const N: usize> = MmioRaw<N>;
