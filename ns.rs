@@ -225,6 +225,7 @@ impl Namespace {
 
     /// What passthrough needs of the namespace, for a command from a node opened as `origin`
     /// on its disk, whose request queue is `queue`.
+    #[inline]
     pub(crate) fn node(&self, queue: DiskQueue<NvmeMq>, origin: Origin) -> DiskNode {
         // Relaxed: as `lba_shift`. A format without metadata (most) needs no decoding: this
         // runs for every passthrough command.

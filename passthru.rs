@@ -527,6 +527,7 @@ impl Passthru {
     /// that the buffer holds what the command moves (`EINVAL`): C leaves that to the device,
     /// which with PRPs may write past the caller's buffer. With `vec`, `data_len` counts the
     /// iovecs, and the length is checked once they are mapped ([`IoPlan::check_mapped`]).
+    #[inline(always)]
     fn plan_io(&self, node: &DiskNode, uc: &UserCmd, vec: bool) -> Result<IoPlan> {
         uc.check_form()?;
         if uc.nsid != node.nsid {

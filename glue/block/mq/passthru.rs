@@ -36,10 +36,7 @@ use core::{
 };
 use kernel::{
     bindings,
-    error::{
-        from_err_ptr,
-        to_result, //
-    },
+    error::to_result,
     ffi::c_int,
     prelude::*, //
 };
@@ -99,8 +96,7 @@ impl<T: Operations> DiskQueue<T> {
         }
         // SAFETY: the queue is live (type invariant); without `BLK_MQ_REQ_NOWAIT` the call may
         // sleep for a tag, which the callers (ioctls, io_uring's blocking issue) allow.
-        let rq =
-            from_err_ptr(unsafe { bindings::blk_mq_alloc_request(self.0.as_ptr(), op, flags) })?;
+        let rq = err_ptr(unsafe { bindings::blk_mq_alloc_request(self.0.as_ptr(), op, flags) })?;
         // INVARIANT: allocated above, not yet freed.
         Ok(PassthruRq {
             rq: NonNull::new(rq).ok_or(ENOMEM)?,
@@ -109,6 +105,20 @@ impl<T: Operations> DiskQueue<T> {
             _ops: PhantomData,
         })
     }
+}
+
+/// The error `p` encodes, if it is one (`IS_ERR()`, `PTR_ERR()`), tested inline:
+/// `kernel::error::from_err_ptr` calls both C helpers out of line, on every passthrough command.
+#[inline(always)]
+fn err_ptr<T>(p: *mut T) -> Result<*mut T> {
+    // CAST: an error pointer is a negative errno, `-MAX_ERRNO..0`, seen as an address.
+    let v = p.addr() as isize;
+    // CAST: `MAX_ERRNO` (4095) fits in `isize`.
+    if v < 0 && v >= -(bindings::MAX_ERRNO as isize) {
+        // CAST: in `-MAX_ERRNO..0`, so it fits in `i32`.
+        return Err(Error::from_errno(v as i32));
+    }
+    Ok(p)
 }
 
 /// A passthrough request the driver allocated, freed on drop (`blk_mq_free_request()`).
