@@ -2,9 +2,10 @@
 #
 # The guest script of 'make bench' (bench/bench.sh), run by busybox sh in the benchmark VM
 # with tests/vm/guest-lib.sh sourced. bench.sh puts the run's settings in front of it:
-# ROUNDS, TRACE (the host directory for QEMU's doorbell trace logs) and the I/Os of each job
-# (N_QD1, N_QD32R, N_QD32W, N_SEQ, N_POLL, N_MIX, N_UCMD, N_UCMDP). It prints the records that
-# bench/bench-report.py reads on the console.
+# ROUNDS, the rounds this VM runs (FIRST_ROUND to LAST_ROUND: one when every round boots its own
+# VM, all of them with --one-vm), TRACE (the host directory for QEMU's doorbell trace logs) and
+# the I/Os of each job (N_QD1, N_QD32R, N_QD32W, N_SEQ, N_POLL, N_MIX, N_UCMD, N_UCMDP). It prints
+# the records that bench/bench-report.py reads on the console.
 
 JOBS="randread-4k-qd1 randread-4k-qd32x2 randwrite-4k-qd32 read-128k-qd8 randread-4k-qd1-poll randrw70-4k-qd16
 	randread-512-qd1 randread-512-qd32 read-64k-qd8 write-64k-qd8 read-1m-qd4 write-1m-qd4 randread-4k-qd128x4
@@ -84,8 +85,10 @@ trace_to() {
 	spin_off
 }
 
-nth=0
-total=$((ROUNDS * (5 * $(echo $JOBS | wc -w) - $(echo $CHAR_JOBS | wc -w))))
+# Jobs per round, numbered on across the run's VMs (their trace logs are job-N.log).
+per_round=$((5 * $(echo $JOBS | wc -w) - $(echo $CHAR_JOBS | wc -w)))
+total=$((ROUNDS * per_round))
+nth=$(((FIRST_ROUND - 1) * per_round))
 
 # run_job TARGET DRIVER PCIADDR|- DISK JOB: runs one fio job and prints its
 # record (raw fio JSON, interrupts, guest uptime before and after) on the
@@ -180,8 +183,8 @@ sed 's/^/[bench-cal] /' /tmp/bench-idle.log
 echo "[bench-guest] kernel=$(uname -r) ncpu=$ncpu mem_kb=$(awk '/MemTotal/ { print $2 }' /proc/meminfo) fio=$(/usr/bin/fio --version)"
 log "$total jobs: $ROUNDS rounds x 5 targets x $(echo $JOBS | wc -w) jobs (null_blk without the char device ones)"
 
-round=1
-while [ $round -le "$ROUNDS" ]; do
+round=$FIRST_ROUND
+while [ $round -le "$LAST_ROUND" ]; do
 	# null-co pair: odd rounds nvme on the first slot, even rounds crossed.
 	if [ $((round % 2)) = 1 ]; then
 		ca=$nc0 ra=$nc1 order="nvme rust_nvme"
@@ -193,7 +196,7 @@ while [ $round -le "$ROUNDS" ]; do
 	bind_disk "$ra" rust_nvme
 	rd_=$disk
 	log "round $round/$ROUNDS: null-co: nvme on $ca ($cd_), rust_nvme on $ra ($rd_)"
-	if [ $round = 1 ]; then
+	if [ $round = "$FIRST_ROUND" ]; then
 		dmesg | grep -E 'nvme|null_blk' | sed 's/^/[bench-dmesg] /'
 	fi
 	for j in $JOBS; do
