@@ -549,8 +549,9 @@ impl Queue {
                 break;
             }
             nvme_cqe_read_barrier();
-            // SAFETY: the phase tag says the device has finished writing this entry. Read as
-            // two quadwords: a volatile read of the entry itself is split into its five fields.
+            // SAFETY: the phase tag says the device has finished writing this entry, which is
+            // 16-byte aligned (16-byte entries from the page-aligned ring's start). Read as two
+            // quadwords: a volatile read of the entry itself is split into its five fields.
             let raw = unsafe { ptr::read_volatile(entry.cast::<[u64; 2]>()) };
             // SAFETY: `Completion` is 16 bytes of integers without padding; every bit pattern
             // is one (`FromBytes`).
