@@ -105,7 +105,7 @@ impl IoSet {
             return Err(BlkStatus::IOERR);
         };
         let sized = iod.pt_sized;
-        if sized.lba_shift != ns.lba_shift() || sized.meta != ns.meta().to_bits() {
+        if sized.lba_shift != ns.lba_shift() || sized.meta != ns.meta_bits() {
             return Err(BlkStatus::IOERR);
         }
         if rq.nr_phys_segments() > 0 {

@@ -182,6 +182,15 @@ impl Namespace {
         MetaFormat::from_bits(self.meta.load(Ordering::Relaxed))
     }
 
+    /// [`Namespace::meta`] as [`MetaFormat::to_bits`] packs it, without decoding: for the
+    /// passthrough path's check that the format did not change under a command.
+    #[inline]
+    pub(crate) fn meta_bits(&self) -> u64 {
+        // Relaxed: as `lba_shift`. The value stored is always `to_bits()` of a format, which
+        // `from_bits()` gives back unchanged.
+        self.meta.load(Ordering::Relaxed)
+    }
+
     /// Changes the logical block size, metadata, capacity and zone size, for a namespace that
     /// was reformatted or resized. Call only from [`glue::GenDisk::update`]'s `during`, while
     /// no request is on the disk.
@@ -260,7 +269,7 @@ impl Namespace {
         rq.request().data().clear();
         rq.owned().pt_sized = PtSized {
             lba_shift: self.lba_shift(),
-            meta: self.meta().to_bits(),
+            meta: self.meta_bits(),
             meta_len: 0,
         };
         rq.owned().pt_cmd = Some(*c);
