@@ -236,9 +236,9 @@ impl Namespace {
     /// on its disk, whose request queue is `queue`.
     #[inline]
     pub(crate) fn node(&self, queue: DiskQueue<NvmeMq>, origin: Origin) -> DiskNode {
-        // Relaxed: as `lba_shift`. A format without metadata (most) needs no decoding: this
-        // runs for every passthrough command.
-        let bits = self.meta.load(Ordering::Relaxed);
+        // A format without metadata (most) needs no decoding: this runs for every passthrough
+        // command.
+        let bits = self.meta_bits();
         let (meta, integrity) = if bits == MetaFormat::NONE.to_bits() {
             (MetaFormat::NONE, false)
         } else {

@@ -196,7 +196,7 @@ while [ $round -le "$LAST_ROUND" ]; do
 	bind_disk "$ra" rust_nvme
 	rd_=$disk
 	log "round $round/$ROUNDS: null-co: nvme on $ca ($cd_), rust_nvme on $ra ($rd_)"
-	if [ $round = "$FIRST_ROUND" ]; then
+	if [ $round = 1 ]; then
 		dmesg | grep -E 'nvme|null_blk' | sed 's/^/[bench-dmesg] /'
 	fi
 	for j in $JOBS; do

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# 'make bench': rust_nvme against the C nvme driver in one QEMU VM under
+# 'make bench': rust_nvme against the C nvme driver in QEMU VMs (one per round) under
 # icount (guest time counts guest instructions), on identical emulated
 # controllers, with null_blk as the no-device ceiling. See bench/README.md.
 #
-# One VM, three targets, each measured with both drivers (null_blk alone) in
+# Three targets in each VM, each measured with both drivers (null_blk alone) in
 # every round:
 #   null-co   two identical controllers on QEMU null-co nodes (read-zeroes=on);
 #             one is bound to nvme, the other to rust_nvme, and the roles swap
@@ -16,9 +16,10 @@
 #   null_blk  /dev/nullb0 (irqmode=0: completed at submission, no device)
 # Each target runs the same fixed-size fio jobs (sizes, never time), and the
 # results are the medians over the rounds. Every round boots a VM of its own
-# (--one-vm runs them all in one): in one VM, from the second or third round
-# on, the jobs on one vCPU went 40 to 97% idle waiting for the emulated
-# device, both drivers and null_blk alike (see README, "Performance"). The guest prints every job's fio
+# (--one-vm runs them all in one), so no round inherits another's VM state;
+# the idle waiting of one-vCPU jobs first seen from the second round of one
+# VM shows in fresh VMs too (README, "Performance"). The guest prints every
+# job's fio
 # JSON (gzip + base64), interrupt counts and idle-spinner counts (for guest
 # CPU time) on the console;
 # QEMU's trace log counts the doorbell writes per job (the guest switches the
