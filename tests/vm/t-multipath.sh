@@ -322,11 +322,23 @@ scenario() {
 	# C's job did not end after its reset in this VM (fio blocked in the kernel, its I/O lost):
 	# recorded, and its run ends there, as t-aer's (QEMU is told to quit before the hung-task
 	# detector's two minutes).
-	verify_bg stall 32M
-	sleep 2
+	# The job must still be running when bus mastering goes off: an idle stalled controller
+	# does no DMA, so QEMU never sets CSTS.CFS and neither driver has anything to find (a
+	# 32M job once ended inside the 2 s this phase used to wait). 64M (about 2.5 s of writes,
+	# as long again of verify reads), stalled once I/O is seen on the second controller's path.
+	# (The second controller's path disk: <head prefix>c<its instance>n1, on both drivers.)
+	p1=
+	for p in $PATHS; do
+		case $p in *c${CTRL1##*nvme}n1) p1=$p ;; esac
+	done
+	[ -n "$p1" ] || fail "$DRV: no path disk of $CTRL1 among $PATHS"
+	a=$(ios $p1)
+	verify_bg stall 64M
+	wait_for "[ \$((\$(ios $p1) - $a)) -gt 200 ]" 30
 	c=$(cmd_reg $C1)
 	set_cmd_reg $C1 $((c & ~4))
 	t0=$(uptime_ms)
+	kill -0 $FIO 2>/dev/null || fail "$DRV: the stall job had ended before bus mastering went off (test timing)"
 	wait_for '[ $(($(cmd_reg $C1) & 4)) != 0 ]' 120
 	log "$DRV: the stalled controller was reset after $(($(uptime_ms) - t0)) ms"
 	if [ "$DRV" = nvme ]; then
