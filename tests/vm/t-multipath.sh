@@ -326,10 +326,10 @@ scenario() {
 	# does no DMA, so QEMU never sets CSTS.CFS and neither driver has anything to find (a
 	# 32M job once ended inside the 2 s this phase used to wait). 64M (about 2.5 s of writes,
 	# as long again of verify reads), stalled once I/O is seen on the second controller's path.
-	# (The second controller's path disk: <head prefix>c<its instance>n1, on both drivers.)
+	# (The second controller's path disk: <head prefix>c<its instance>n<head instance>, on both.)
 	p1=
 	for p in $PATHS; do
-		case $p in *c${CTRL1##*nvme}n1) p1=$p ;; esac
+		case $p in *c${CTRL1##*nvme}n[0-9]*) p1=$p ;; esac
 	done
 	[ -n "$p1" ] || fail "$DRV: no path disk of $CTRL1 among $PATHS"
 	a=$(ios $p1)
