@@ -116,7 +116,9 @@ run_job() {
 		--exec_prerun='/usr/bin/bench-idle start; true' \
 		--exec_postrun='/usr/bin/bench-idle stop; true' \
 		$(job_args "$job") 2>/tmp/bench.err || rc=$?
-	/usr/bin/bench-idle reap
+	# (A spinner still running here is killed and named in the job's record: bench-report.py
+	# warns about the jobs it overlapped.)
+	/usr/bin/bench-idle reap 2>>/tmp/bench.err
 	irq_snap "$addr" >/tmp/bench-irq1
 	[ "$addr" = - ] || trace_to idle
 	echo "[bench-job] n=$nth round=$round target=$target driver=$drv addr=$addr disk=$disk job=$job rc=$rc ncpu=$ncpu"

@@ -11,6 +11,7 @@
 // mark, then the spinner ends) right after it, so fio's own start-up and exit, where the guest
 // sleeps, still let icount skip the idle time.
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -116,19 +118,66 @@ static void kill_spinner(long cpu)
 	unlink(path);
 }
 
-// start: a detached spinner on this process's CPU, then "mark preCPU".
-// fio runs it as exec_prerun in the job process, after pinning the job.
-static int start(void)
+// lock_cpu CPU: an exclusive flock on /tmp/bench-idle.lock.CPU (released when the returned
+// descriptor is closed), so the spinner bookkeeping of one CPU changes under one process at a
+// time: the jobs of a group that share a CPU run their prerun and postrun concurrently.
+static int lock_cpu(int cpu)
 {
-	int cpu = my_cpu();
-	char tag[32];
-	pid_t p;
+	char path[64];
+	int fd;
 
-	kill_spinner(cpu);
-	p = fork();
+	snprintf(path, sizeof(path), "/tmp/bench-idle.lock.%d", cpu);
+	fd = open(path, O_RDWR | O_CREAT, 0644);
+	if (fd >= 0 && flock(fd, LOCK_EX)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+// users CPU / set_users CPU N: how many running jobs share CPU's spinner
+// (/tmp/bench-idle.users.CPU).
+static int users(int cpu)
+{
+	char path[64];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/tmp/bench-idle.users.%d", cpu);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%d", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	return n;
+}
+
+static void set_users(int cpu, int n)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/bench-idle.users.%d", cpu);
+	f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "%d\n", n);
+		fclose(f);
+	}
+}
+
+// spawn CPU LOCK: a detached spinner on CPU, its pid in /tmp/bench-idle.pid.CPU. The
+// children close LOCK (the CPU's lock, which an inherited descriptor would hold for as long
+// as the spinner runs).
+static void spawn(int cpu, int lock)
+{
+	pid_t p = fork();
+
 	if (p == 0) {
 		pid_t q;
 
+		if (lock >= 0)
+			close(lock);
 		setsid();
 		q = fork();
 		if (q == 0) {
@@ -153,21 +202,98 @@ static int start(void)
 	}
 	if (p > 0)
 		waitpid(p, NULL, 0);
+}
+
+// start: one more job on this process's CPU; the first starts the CPU's spinner. Then
+// "mark preCPU". fio runs it as exec_prerun in the job process, after pinning the job. Jobs
+// of a group on one CPU share its spinner (counted under the CPU's lock): each starting its
+// own, as this did once, let two of them race on the pid file and leave a spinner running
+// for the rest of the VM, which kept a second vCPU busy and halved every later one-CPU job's
+// share of guest time.
+static int start(void)
+{
+	int cpu = my_cpu();
+	int lock = lock_cpu(cpu);
+	char tag[32];
+	int n = users(cpu);
+
+	if (n == 0) {
+		kill_spinner(cpu);
+		spawn(cpu, lock);
+	}
+	set_users(cpu, n + 1);
+	if (lock >= 0)
+		close(lock);
 	snprintf(tag, sizeof(tag), "pre%d", cpu);
 	return mark(tag);
 }
 
-// stop: "mark postCPU", then end this CPU's spinner (fio's exec_postrun).
+// stop: "mark postCPU", then one job fewer on this CPU; the last ends its spinner (fio's
+// exec_postrun).
 static int stop(void)
 {
 	int cpu = my_cpu();
 	char tag[32];
-	int rc;
+	int lock, n, rc;
 
 	snprintf(tag, sizeof(tag), "post%d", cpu);
 	rc = mark(tag);
-	kill_spinner(cpu);
+	lock = lock_cpu(cpu);
+	n = users(cpu);
+	if (n <= 1) {
+		kill_spinner(cpu);
+		set_users(cpu, 0);
+	} else {
+		set_users(cpu, n - 1);
+	}
+	if (lock >= 0)
+		close(lock);
 	return rc;
+}
+
+// reap: after a job, no spinner may be left: every CPU's is ended and its count cleared, and
+// any other bench-idle process still running (a spinner no count knows of) is killed and
+// reported on stderr, as a bench run with a leaked spinner measures nothing.
+static int reap(void)
+{
+	char path[300], stat[512];
+	int leaked = 0;
+	DIR *d;
+	struct dirent *e;
+
+	for (long c = 0; c < ncpus(); c++) {
+		kill_spinner(c);
+		set_users(c, 0);
+	}
+	d = opendir("/proc");
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		int pid = atoi(e->d_name);
+		FILE *f;
+
+		if (pid <= 1 || pid == getpid())
+			continue;
+		// /proc/PID/stat: "PID (COMM) STATE ..."; a killed spinner not yet reaped by init
+		// (state Z) is not running.
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(stat, sizeof(stat), f) && strstr(stat, " (bench-idle) ")) {
+			char *end = strrchr(stat, ')');
+
+			if (end && end[1] == ' ' && end[2] != 'Z') {
+				kill(pid, SIGKILL);
+				leaked++;
+			}
+		}
+		fclose(f);
+	}
+	closedir(d);
+	if (leaked)
+		fprintf(stderr, "bench-idle: killed %d spinner(s) left running after the job\n", leaked);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -180,11 +306,8 @@ int main(int argc, char **argv)
 		return start();
 	if (argc == 2 && !strcmp(argv[1], "stop"))
 		return stop();
-	if (argc == 2 && !strcmp(argv[1], "reap")) {
-		for (long c = 0; c < ncpus(); c++)
-			kill_spinner(c);
-		return 0;
-	}
+	if (argc == 2 && !strcmp(argv[1], "reap"))
+		return reap();
 	fprintf(stderr, "usage: bench-idle spin CPU | mark TAG | start | stop | reap\n");
 	return 2;
 }

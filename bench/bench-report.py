@@ -466,4 +466,9 @@ with open(base + ".md.tmp", "w") as f:
 os.rename(base + ".json.tmp", base + ".json")
 os.rename(base + ".md.tmp", base + ".md")
 print("\n".join(md))
+leaked = [r for r in runs if any("bench-idle: killed" in e for e in r["fio_stderr"])]
+if leaked:
+    print("bench: WARNING: %d job(s) ended with an idle spinner left running (bench-idle); the guest time of "
+          "the jobs after them until then was shared with it: %s" % (len(leaked), ", ".join(
+              "round %s %s %s %s" % (r["round"], r["target"], r["driver"], r["job"]) for r in leaked)))
 print("bench: results in %s.json and %s.md" % (os.path.relpath(base), os.path.relpath(base)))
