@@ -16,15 +16,13 @@
 #   null_blk  /dev/nullb0 (irqmode=0: completed at submission, no device)
 # Each target runs the same fixed-size fio jobs (sizes, never time), and the
 # results are the medians over the rounds. Every round boots a VM of its own
-# (--one-vm runs them all in one), so no round inherits another's VM state;
-# the idle waiting of one-vCPU jobs first seen from the second round of one
-# VM shows in fresh VMs too (README, "Performance"). The guest prints every
-# job's fio
-# JSON (gzip + base64), interrupt counts and idle-spinner counts (for guest
-# CPU time) on the console;
-# QEMU's trace log counts the doorbell writes per job (the guest switches the
-# log file through the QEMU monitor around each job). The host parses all of
-# it into bench/results/<date>-linux-<kernel>-qemu-<version>.{json,md}.
+# (--one-vm runs them all in one), so no round inherits another's VM state (the
+# "idle waiting" that led to it was an idle spinner leaked by the QD128 job,
+# bench/README.md). The guest prints every job's fio JSON (gzip + base64),
+# interrupt counts and idle-spinner counts (for guest CPU time) on the
+# console; QEMU's trace log counts the doorbell writes per job (the guest
+# switches the log file through the QEMU monitor around each job). The host
+# parses all of it into bench/results/<date>-linux-<kernel>-qemu-<version>.{json,md}.
 #
 # Usage: bench/bench.sh [--rounds N] [--scale F] [--out DIR] [--timeout S] [--one-vm]
 # Environment: BENCH_ROUNDS, BENCH_SCALE, BENCH_OUT, BENCH_TIMEOUT, BENCH_ONE_VM=1 (same
