@@ -122,6 +122,7 @@ for c in $(tests/host-bad-input.sh --list); do
 done
 run_test scan-console tests/host-scan-console.sh
 run_test dkms tests/host-dkms.sh
+run_test bench-smoke tests/host-bench-smoke.sh
 for t in tests/vm/t-*.sh; do
 	[ -e "$t" ] || continue
 	n=${t##*/}
