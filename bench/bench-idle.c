@@ -102,19 +102,47 @@ static int my_cpu(void)
 	return 0;
 }
 
-static void kill_spinner(long cpu)
+// read_cpu_int KIND CPU V / write_cpu_int KIND CPU V: the number in /tmp/bench-idle.KIND.CPU
+// (the CPU's spinner pid, "pid", or its user count, "users"). Reading returns -1 when there is
+// no such file, 0 when it holds no number, 1 when *V was read.
+static int read_cpu_int(const char *kind, long cpu, int *v)
 {
 	char path[64];
 	FILE *f;
-	int pid;
+	int r;
 
-	snprintf(path, sizeof(path), "/tmp/bench-idle.pid.%ld", cpu);
+	snprintf(path, sizeof(path), "/tmp/bench-idle.%s.%ld", kind, cpu);
 	f = fopen(path, "r");
 	if (!f)
-		return;
-	if (fscanf(f, "%d", &pid) == 1 && pid > 1)
-		kill(pid, SIGKILL);
+		return -1;
+	r = fscanf(f, "%d", v) == 1;
 	fclose(f);
+	return r;
+}
+
+static void write_cpu_int(const char *kind, long cpu, int v)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/bench-idle.%s.%ld", kind, cpu);
+	f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "%d\n", v);
+		fclose(f);
+	}
+}
+
+static void kill_spinner(long cpu)
+{
+	char path[64];
+	int pid, r = read_cpu_int("pid", cpu, &pid);
+
+	if (r < 0)
+		return;
+	if (r == 1 && pid > 1)
+		kill(pid, SIGKILL);
+	snprintf(path, sizeof(path), "/tmp/bench-idle.pid.%ld", cpu);
 	unlink(path);
 }
 
@@ -135,35 +163,12 @@ static int lock_cpu(int cpu)
 	return fd;
 }
 
-// users CPU / set_users CPU N: how many running jobs share CPU's spinner
-// (/tmp/bench-idle.users.CPU).
+// users CPU: how many running jobs share CPU's spinner (0 when none is counted).
 static int users(int cpu)
 {
-	char path[64];
-	FILE *f;
-	int n = 0;
+	int n;
 
-	snprintf(path, sizeof(path), "/tmp/bench-idle.users.%d", cpu);
-	f = fopen(path, "r");
-	if (f) {
-		if (fscanf(f, "%d", &n) != 1)
-			n = 0;
-		fclose(f);
-	}
-	return n;
-}
-
-static void set_users(int cpu, int n)
-{
-	char path[64];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/tmp/bench-idle.users.%d", cpu);
-	f = fopen(path, "w");
-	if (f) {
-		fprintf(f, "%d\n", n);
-		fclose(f);
-	}
+	return read_cpu_int("users", cpu, &n) == 1 ? n : 0;
 }
 
 // spawn CPU LOCK: a detached spinner on CPU, its pid in /tmp/bench-idle.pid.CPU. The
@@ -188,15 +193,7 @@ static void spawn(int cpu, int lock)
 			dup2(fd, 2);
 			_exit(spin(cpu));
 		} else if (q > 0) {
-			char path[64];
-			FILE *f;
-
-			snprintf(path, sizeof(path), "/tmp/bench-idle.pid.%d", cpu);
-			f = fopen(path, "w");
-			if (f) {
-				fprintf(f, "%d\n", q);
-				fclose(f);
-			}
+			write_cpu_int("pid", cpu, q);
 		}
 		_exit(q > 0 ? 0 : 1);
 	}
@@ -221,7 +218,7 @@ static int start(void)
 		kill_spinner(cpu);
 		spawn(cpu, lock);
 	}
-	set_users(cpu, n + 1);
+	write_cpu_int("users", cpu, n + 1);
 	if (lock >= 0)
 		close(lock);
 	snprintf(tag, sizeof(tag), "pre%d", cpu);
@@ -242,9 +239,9 @@ static int stop(void)
 	n = users(cpu);
 	if (n <= 1) {
 		kill_spinner(cpu);
-		set_users(cpu, 0);
+		write_cpu_int("users", cpu, 0);
 	} else {
-		set_users(cpu, n - 1);
+		write_cpu_int("users", cpu, n - 1);
 	}
 	if (lock >= 0)
 		close(lock);
@@ -263,7 +260,7 @@ static int reap(void)
 
 	for (long c = 0; c < ncpus(); c++) {
 		kill_spinner(c);
-		set_users(c, 0);
+		write_cpu_int("users", c, 0);
 	}
 	d = opendir("/proc");
 	if (!d)
