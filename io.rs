@@ -92,37 +92,64 @@ pub(crate) struct IoSet {
 }
 
 impl IoSet {
-    /// Builds the command of a passthrough request from the one
-    /// the passthrough paths of [`crate::passthru`] left in its data, with its data mapped.
-    #[cold]
+    /// Completes in `c`, a copy of the command the passthrough paths of [`crate::passthru`]
+    /// left in the request's data, the command of passthrough request `rq`: its data mapped.
+    ///
+    /// Out of line, so that `c` stays in memory: copied from the request's data and into the
+    /// ring by [`Queue::submit`] as a whole. Inlined, the compiler took it apart into its
+    /// fields, held them in registers and on the stack across the mapping, the request's start
+    /// and the ring's lock, and wrote them out one by one: about 50 instructions more per
+    /// command.
+    #[inline(never)]
     fn setup_passthru(
         &self,
         ns: &Namespace,
         rq: &Request<NvmeMq>,
         iod: &mut IodOwned,
-    ) -> Result<Command, BlkStatus> {
-        let Some(mut c) = iod.pt_cmd else {
-            return Err(BlkStatus::IOERR);
-        };
+        c: &mut Command,
+    ) -> BlkStatus {
         let sized = iod.pt_sized;
         if sized.lba_shift != ns.lba_shift() || sized.meta != ns.meta_bits() {
-            return Err(BlkStatus::IOERR);
+            return BlkStatus::IOERR;
         }
         if rq.nr_phys_segments() > 0 {
-            let st = self.data.map_data(rq, iod, &mut c, true);
+            let st = self.data.map_data(rq, iod, c, true);
             if !st.is_ok() {
                 self.data.release(iod);
-                return Err(st);
+                return st;
             }
         }
         if sized.meta_len != 0 {
-            let st = self.data.map_meta(rq, iod, &mut c, sized.meta_len);
+            let st = self.data.map_meta(rq, iod, c, sized.meta_len);
             if !st.is_ok() {
                 self.data.release(iod);
-                return Err(st);
+                return st;
             }
         }
-        Ok(c)
+        BlkStatus::OK
+    }
+
+    /// Issues `c`, the command of `rq` on `ns`, on `hwq`: gives it the request's command
+    /// identifier, counts it for the multipath head it came through, starts the request and
+    /// copies the command into the ring (ringing the doorbell when `last`).
+    #[inline(always)]
+    fn issue(
+        &self,
+        hwq: &Queue,
+        ns: &Namespace,
+        mut rq: OwnedRequest<'_, NvmeMq>,
+        c: &mut Command,
+        last: bool,
+    ) {
+        let (r, iod) = rq.parts();
+        c.set_cid(r.data().next_cid(r.tag()));
+        hwq.note_sgl(c);
+        if let (Some(link), true) = (ns.mpath.as_ref(), r.is_stacked()) {
+            iod.counted = mpath::count_active(link, &self.core);
+            iod.head_acct = link.head.account_start(r);
+        }
+        rq.start();
+        hwq.submit(c, last);
     }
 
     /// Maps the data of a read, write or zone append `r` of `nlb` blocks at `slba` on `ns`
@@ -353,20 +380,20 @@ impl glue::Operations for NvmeMq {
                     return st;
                 }
             },
-            ReqOp::Other(_) if r.is_passthrough() => match set.setup_passthru(ns, r, iod) {
-                Ok(c) => c,
-                Err(st) => return st,
-            },
+            ReqOp::Other(_) if r.is_passthrough() => {
+                // A command of its own, kept apart from the others' (see `setup_passthru`).
+                let Some(mut c) = iod.pt_cmd else {
+                    return BlkStatus::IOERR;
+                };
+                let st = set.setup_passthru(ns, r, iod, &mut c);
+                if st.is_ok() {
+                    set.issue(hwq, ns, rq, &mut c, last);
+                }
+                return st;
+            }
             ReqOp::Other(_) => return BlkStatus::NOTSUPP,
         };
-        c.set_cid(r.data().next_cid(r.tag()));
-        hwq.note_sgl(&c);
-        if let (Some(link), true) = (ns.mpath.as_ref(), r.is_stacked()) {
-            iod.counted = mpath::count_active(link, &set.core);
-            iod.head_acct = link.head.account_start(r);
-        }
-        rq.start();
-        hwq.submit(&c, last);
+        set.issue(hwq, ns, rq, &mut c, last);
         BlkStatus::OK
     }
 

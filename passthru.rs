@@ -723,6 +723,7 @@ impl IoPlan {
     /// ring's registered buffer when `fixed` gives the io_uring command), checks what was
     /// mapped ([`IoPlan::check_mapped`]), maps its metadata, and gives it the timeout, the
     /// command and the sizes its buffers were checked against.
+    #[inline(always)]
     fn load(
         &self,
         rq: &mut PassthruRq<'_, NvmeMq>,
@@ -767,6 +768,7 @@ impl IoPlan {
 impl UringEnd<NvmeMq> for NvmeMq {
     /// As C: -EINTR when recovery cancelled the command, else the NVMe status, else the block
     /// layer's error; the result is completion dwords 0 and 1.
+    #[inline]
     fn ended(rq: &Request<NvmeMq>, owned: &mut IodOwned, blk: BlkStatus) -> (i32, u64) {
         owned.pt_cmd = None;
         let data = rq.data();

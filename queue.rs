@@ -401,13 +401,19 @@ impl Queue {
 
     /// Copies `cmd` into the next submission slot; rings the SQ doorbell when `ring` is set
     /// (the last command of a batch), otherwise leaves it for [`Queue::commit`].
+    #[inline(always)]
     pub(crate) fn submit(&self, cmd: &Command, ring: bool) {
         let mut sq = self.sq_lock.lock();
         let slot = usize::from(sq.advance());
-        // SAFETY: `slot < depth` (ring arithmetic), so the pointer is inside `sq`. The device
-        // reads the slot only after the doorbell write below, which is ordered after this store
-        // (`writel` orders prior memory writes); no CPU reference to the ring exists.
-        unsafe { ptr::write_volatile(self.sq.as_mut_ptr().cast::<Command>().add(slot), *cmd) };
+        // SAFETY: `slot < depth` (ring arithmetic), so the slot is inside `sq`, and `cmd` is
+        // not in the ring. The device reads the slot only after the doorbell write below, which
+        // is ordered after this copy (`writel` orders prior memory writes); no CPU reference to
+        // the ring exists. A plain copy, as C's `memcpy()`: a volatile store of the command is
+        // split into its fields, and a command that came from memory (passthrough) is then
+        // taken apart into registers and spilled around the lock.
+        unsafe {
+            ptr::copy_nonoverlapping(cmd, self.sq.as_mut_ptr().cast::<Command>().add(slot), 1)
+        };
         self.stats.add(&self.stats.submitted, 1);
         if ring {
             self.nvme_write_sq_db(&mut sq);

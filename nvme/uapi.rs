@@ -332,6 +332,7 @@ pub(crate) fn io_access(opcode: u8, effects: Option<u32>, sized: bool, origin: O
 /// Bytes of data NVM command set I/O command `opcode` moves, from its command dwords `cdw`
 /// (10 to 15) on a namespace of `1 << lba_shift`-byte blocks without metadata: `None` when the
 /// driver does not know the command.
+#[inline(always)]
 pub(crate) fn io_data_len(opcode: u8, cdw: &[u32; 6], lba_shift: u32) -> Option<u64> {
     let (cdw10, cdw12) = (cdw[0], cdw[2]);
     let dwords = |n: u32| (u64::from(n) + 1) * 4;
@@ -374,6 +375,7 @@ pub(crate) struct IoLayout {
 /// or through a separate one, unless the metadata is all protection information and the
 /// command asks the controller to insert or strip it (PRACT). `None` when the driver does not
 /// know the command, or it moves blocks but the metadata's size overflows.
+#[inline(always)]
 pub(crate) fn io_layout(
     opcode: u8,
     cdw: &[u32; 6],

@@ -75,6 +75,7 @@ impl<T: Operations> DiskQueue<T> {
     /// As [`DiskQueue::alloc_passthru`]; when `nowait`, fails with `EAGAIN` instead of waiting
     /// for a tag (`REQ_NOWAIT`), and when `polled`, on a polled hardware queue where the queue
     /// has one (`REQ_POLLED`: its completion is found by [`uring_passthru_iopoll`]).
+    #[inline]
     pub(crate) fn alloc_passthru_with<'a>(
         self,
         to_device: bool,
@@ -119,6 +120,15 @@ fn err_ptr<T>(p: *mut T) -> Result<*mut T> {
         return Err(Error::from_errno(v as i32));
     }
     Ok(p)
+}
+
+/// `to_result()` tested inline: the kernel crate's is a call, on every passthrough command.
+#[inline(always)]
+fn errno_result(ret: c_int) -> Result {
+    if ret < 0 {
+        return Err(Error::from_errno(ret));
+    }
+    Ok(())
 }
 
 /// A passthrough request the driver allocated, freed on drop (`blk_mq_free_request()`).
@@ -194,7 +204,7 @@ impl<'a, T: Operations> PassthruRq<'a, T> {
         }
         // SAFETY: the request is allocated and not started (type invariant), with no data
         // mapped yet; `addr` is a user address, checked and pinned by the block layer.
-        to_result(unsafe {
+        errno_result(unsafe {
             bindings::blk_rq_map_user(
                 (*self.rq.as_ptr()).q,
                 self.rq.as_ptr(),
