@@ -499,13 +499,19 @@ fn nvme_setup_io_queues(
     })
 }
 
-/// The transfer limits of the controller's disks: MDTS, our own cap, and what fits the
-/// per-request list pages; returns the largest transfer and the most segments.
-fn transfer_limits(idc: &IdCtrl, cap: Cap) -> (u32, u16) {
+/// The transfer limits of the controller's disks: MDTS, our own cap, the largest DMA mapping
+/// the device takes in one piece (`dma_opt`: a request can be one physically contiguous
+/// segment, and with bounce buffers a longer one never maps, so blk-mq would retry it for
+/// ever), and what fits the per-request list pages; returns the largest transfer and the most
+/// segments.
+fn transfer_limits(idc: &IdCtrl, cap: Cap, dma_opt: usize) -> (u32, u16) {
+    // CAST: clamped to `u32` first; whole controller pages.
+    let dma_opt = (dma_opt.min(u32::MAX as usize) as u32) & !((1 << CTRL_PAGE_SHIFT) - 1);
     let mut max_transfer = idc
         .max_transfer_bytes(cap.min_page_shift())
         .unwrap_or(u32::MAX)
-        .min(MAX_TRANSFER_BYTES);
+        .min(MAX_TRANSFER_BYTES)
+        .min(dma_opt.max(1 << CTRL_PAGE_SHIFT));
     while prp::max_list_pages(max_transfer, CTRL_PAGE_SHIFT) > MAX_LIST_PAGES {
         max_transfer /= 2;
     }
@@ -539,6 +545,7 @@ fn nvme_alloc_io_tag_set(
                 pool: DmaPool::new(c"rust_nvme_prp", dev, 1 << CTRL_PAGE_SHIFT)?,
                 sgl,
                 sgl_threshold: params.sgl_threshold,
+                per_vector: glue::dma_map_is_direct(dev),
             },
             irq_affinity: io.irq_affinity,
             nr_default: u32::from(io.nr_default),
@@ -700,7 +707,8 @@ impl<'bound> Controller<'bound> {
             };
             let passthru =
                 Passthru::new(dev, admin.core.clone(), info, effects, idc.sgl_supported())?;
-            let (max_transfer, max_segs) = transfer_limits(&idc, pci.cap);
+            let (max_transfer, max_segs) =
+                transfer_limits(&idc, pci.cap, glue::dma_opt_mapping_size(dev));
             let disk_params = DiskParams {
                 ctrl: id.0,
                 max_transfer,

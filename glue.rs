@@ -86,11 +86,15 @@ pub(crate) use block::{
             CompBatch, //
         },
         dma_map::{
+            dma_map_is_direct,
             dma_need_unmap,
+            dma_opt_mapping_size,
             DmaSeg,
             SgTable,
             Single,
-            SingleMap, //
+            SingleMap,
+            VecMap,
+            VecMapped, //
         },
         gen_disk::{
             FrozenDisks,

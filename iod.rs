@@ -26,7 +26,8 @@ use crate::{
         Request,
         SgTable,
         SingleMap,
-        Tags, //
+        Tags,
+        VecMap, //
     },
     nvme::{
         cmd::{
@@ -197,10 +198,13 @@ impl ListBufs {
 pub(crate) struct IodOwned {
     /// The data is one segment mapped without a scatterlist.
     pub(crate) single: Option<SingleMap>,
-    /// The scatterlist and the data mapped through it.
+    /// The data mapped one bio vector at a time, where the device's mappings are direct.
+    pub(crate) vec: VecMap<INLINE_SG>,
+    /// The scatterlist and the data mapped through it, otherwise.
     pub(crate) sg: SgTable<INLINE_SG>,
-    /// The scatterlist mapping must be undone at completion (`dma_need_unmap()` when mapped).
-    pub(crate) sg_unmap: bool,
+    /// The mapping in `vec` or `sg` must be undone at completion (`dma_need_unmap()` after
+    /// mapping).
+    pub(crate) unmap_data: bool,
     /// Pool buffers in use.
     pub(crate) bufs: ListBufs,
     /// Times recovery has retried this request.
@@ -225,8 +229,9 @@ impl IodOwned {
     pub(crate) fn new() -> Self {
         Self {
             single: None,
+            vec: VecMap::new(),
             sg: SgTable::new(),
-            sg_unmap: false,
+            unmap_data: false,
             bufs: ListBufs::new(),
             retries: 0,
             pt_cmd: None,

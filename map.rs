@@ -14,14 +14,13 @@ use crate::{
         Operations,
         PoolBuf,
         Request,
-        SgTable,
         Single,
-        SingleMap, //
+        SingleMap,
+        VecMapped, //
     },
     iod::{
         IodOwned,
         ListBufs,
-        INLINE_SG,
         MAX_LIST_PAGES,
         MAX_SEGMENTS, //
     },
@@ -59,6 +58,9 @@ pub(crate) struct DataPath {
     /// Average segment size from which scattered data goes by SGL (0: only when PRPs cannot
     /// describe it), the `sgl_threshold` module parameter.
     pub(crate) sgl_threshold: u32,
+    /// Scattered data is mapped one bio vector at a time ([`glue::VecMap`]), not through a
+    /// scatterlist: the device's mappings are direct ([`glue::dma_map_is_direct`] at bind).
+    pub(crate) per_vector: bool,
 }
 
 impl DataPath {
@@ -72,12 +74,22 @@ impl DataPath {
             m.unmap(&self.dev);
             return;
         }
+        self.release_scattered(iod);
+    }
+
+    /// [`DataPath::release`] for everything but a one-segment mapping: out of line, so that
+    /// the completion of small I/O does not carry it.
+    #[inline(never)]
+    fn release_scattered(&self, iod: &mut IodOwned) {
         while let Some(b) = iod.bufs.pop() {
             // SAFETY: `b` was taken from this pool for this request, and the device is done
             // with it (the command completed or was never submitted).
             unsafe { self.pool.free(b) };
         }
-        iod.sg.unmap(&self.dev, iod.sg_unmap);
+        if iod.vec.nr_segments() != 0 {
+            iod.vec.unmap(&self.dev, iod.unmap_data);
+        }
+        iod.sg.unmap(&self.dev, iod.unmap_data);
     }
 
     /// Maps the request's metadata buffer (its integrity payload) and points `c`'s MPTR at
@@ -151,51 +163,90 @@ impl DataPath {
             Single::Failed => return BlkStatus::RESOURCE,
             Single::Scattered => {}
         }
+        self.map_scattered(rq, iod, c, force_sgl)
+    }
+
+    /// [`DataPath::map_data`] for data that is not one segment within two controller pages:
+    /// out of line, so that the small I/O of `queue_rq` does not carry it.
+    #[inline(never)]
+    fn map_scattered<T: Operations>(
+        &self,
+        rq: &Request<T>,
+        iod: &mut IodOwned,
+        c: &mut Command,
+        force_sgl: bool,
+    ) -> BlkStatus {
+        // Where the device's mappings are direct (no IOMMU, no bounce buffers), the bio vectors
+        // are mapped one by one and recorded; otherwise through a scatterlist.
+        match self.per_vector.then(|| iod.vec.map(&self.dev, rq)) {
+            Some(VecMapped::Mapped) => {
+                // As the C driver does for scattered data: where the mapping needs no unmapping
+                // (no IOMMU, no bounce buffers, no cache maintenance), completion skips it.
+                iod.unmap_data = glue::dma_need_unmap(&self.dev);
+                let segs = iod.vec.segments().iter().map(|s| Seg::new(s.addr, s.len));
+                return self.describe(rq, segs, iod.vec.nr_segments(), &mut iod.bufs, c, force_sgl);
+            }
+            Some(VecMapped::Failed) => return BlkStatus::RESOURCE,
+            Some(VecMapped::Unsuitable) | None => {}
+        }
         if !iod.sg.map(&self.dev, rq) {
             return BlkStatus::RESOURCE;
         }
-        // As the C driver does for scattered data: where the mapping needs no unmapping (no
-        // IOMMU, no bounce buffers, no cache maintenance), completion skips it.
-        iod.sg_unmap = glue::dma_need_unmap(&self.dev);
-        let (sg, bufs) = (&iod.sg, &mut iod.bufs);
-        if force_sgl
-            || (self.sgl
-                && sgl::prefer_sgl(u64::from(rq.bytes()), sg.nr_segments(), self.sgl_threshold))
+        iod.unmap_data = glue::dma_need_unmap(&self.dev);
+        let segs = iod
+            .sg
+            .segments()
+            .map(|DmaSeg { addr, len }| Seg::new(addr, len));
+        self.describe(rq, segs, iod.sg.nr_segments(), &mut iod.bufs, c, force_sgl)
+    }
+
+    /// Fills in the data pointer of `c` for the `n` mapped segments `segs`: an SGL when forced
+    /// or preferred, else PRPs (an SGL after all where PRPs cannot describe them).
+    #[inline(always)]
+    fn describe<T: Operations, I>(
+        &self,
+        rq: &Request<T>,
+        segs: I,
+        n: u32,
+        bufs: &mut ListBufs,
+        c: &mut Command,
+        force_sgl: bool,
+    ) -> BlkStatus
+    where
+        I: Iterator<Item = Seg> + Clone,
+    {
+        if force_sgl || (self.sgl && sgl::prefer_sgl(u64::from(rq.bytes()), n, self.sgl_threshold))
         {
-            return self.fill_sgl(sg, bufs, c);
+            return self.fill_sgl(segs, n, bufs, c);
         }
         // Three or more segments make three or more PRP entries, so a list is needed, and one
         // list page holds any transfer up to 2 MiB: validate and write it in one pass. Fewer
         // segments, or a longer transfer, are planned first.
-        let one_page = if sg.nr_segments() >= 3 {
-            self.fill_one_list_page(sg, bufs, c)
+        let one_page = if n >= 3 {
+            self.fill_one_list_page(segs.clone(), bufs, c)
         } else {
             None
         };
         let status = match one_page {
             Some(st) => st,
-            None => self.plan_and_fill(sg, bufs, c),
+            None => self.plan_and_fill(segs.clone(), bufs, c),
         };
         // Segments that PRPs cannot describe (a gap inside a controller page: the queue has no
         // virtual boundary when the controller takes SGLs) go by SGL.
         if status == BlkStatus::IOERR && self.sgl {
-            self.fill_sgl(sg, bufs, c)
+            self.fill_sgl(segs, n, bufs, c)
         } else {
             status
         }
     }
 
-    /// The mapped segments, as the protocol code takes them.
-    fn segs(sg: &SgTable<INLINE_SG>) -> impl Iterator<Item = Seg> + '_ {
-        sg.segments()
-            .map(|DmaSeg { addr, len }| Seg::new(addr, len))
-    }
-
-    /// Describes the mapped data with an SGL: one Data Block descriptor in the command, or a
-    /// list of them in one pool page.
-    fn fill_sgl(&self, sg: &SgTable<INLINE_SG>, bufs: &mut ListBufs, c: &mut Command) -> BlkStatus {
-        let mut segs = Self::segs(sg);
-        if sg.nr_segments() == 1 {
+    /// Describes the `n` mapped segments `segs` with an SGL: one Data Block descriptor in the
+    /// command, or a list of them in one pool page.
+    fn fill_sgl<I>(&self, mut segs: I, n: u32, bufs: &mut ListBufs, c: &mut Command) -> BlkStatus
+    where
+        I: Iterator<Item = Seg>,
+    {
+        if n == 1 {
             return match segs.next() {
                 Some(seg) => {
                     c.set_sgl(&SglDesc::data_block(seg.addr, seg.len));
@@ -223,31 +274,32 @@ impl DataPath {
     }
 
     /// Plans the PRPs of the mapped data, then fills in PRP1/PRP2 and any list pages.
-    fn plan_and_fill(
-        &self,
-        sg: &SgTable<INLINE_SG>,
-        bufs: &mut ListBufs,
-        c: &mut Command,
-    ) -> BlkStatus {
-        match prp::plan(Self::segs(sg), CTRL_PAGE_SHIFT) {
+    fn plan_and_fill<I>(&self, segs: I, bufs: &mut ListBufs, c: &mut Command) -> BlkStatus
+    where
+        I: Iterator<Item = Seg> + Clone,
+    {
+        match prp::plan(segs.clone(), CTRL_PAGE_SHIFT) {
             Err(_) => BlkStatus::IOERR,
             Ok(plan) if plan.list_pages > MAX_LIST_PAGES => BlkStatus::IOERR,
             Ok(plan) if !plan.needs_list() => {
                 c.set_prp(plan.prp1, plan.prp2.unwrap_or(0));
                 BlkStatus::OK
             }
-            Ok(plan) => self.fill_prp_lists(sg, plan.list_pages, bufs, c),
+            Ok(plan) => self.fill_prp_lists(segs, plan.list_pages, bufs, c),
         }
     }
 
     /// Validates the mapped data and writes its PRP list into one list page; `None` when the
     /// list does not fit in one page (nothing is kept then).
-    fn fill_one_list_page(
+    fn fill_one_list_page<I>(
         &self,
-        sg: &SgTable<INLINE_SG>,
+        segs: I,
         bufs: &mut ListBufs,
         c: &mut Command,
-    ) -> Option<BlkStatus> {
+    ) -> Option<BlkStatus>
+    where
+        I: Iterator<Item = Seg>,
+    {
         let Some(b) = self.take_buf(bufs) else {
             return Some(BlkStatus::RESOURCE);
         };
@@ -255,7 +307,7 @@ impl DataPath {
         // request uses; the device reads it only after the doorbell write.
         let entries =
             unsafe { core::slice::from_raw_parts_mut(b.cpu.as_ptr().cast::<u64>(), PRP_PER_PAGE) };
-        match prp::fill_one_list(Self::segs(sg), CTRL_PAGE_SHIFT, entries) {
+        match prp::fill_one_list(segs, CTRL_PAGE_SHIFT, entries) {
             Ok(prp1) => {
                 c.set_prp(prp1, b.dma);
                 Some(BlkStatus::OK)
@@ -273,17 +325,20 @@ impl DataPath {
     }
 
     /// Takes `nr` PRP list pages and writes the PRP lists for the mapped data.
-    fn fill_prp_lists(
+    fn fill_prp_lists<I>(
         &self,
-        sg: &SgTable<INLINE_SG>,
+        segs: I,
         nr: usize,
         bufs: &mut ListBufs,
         c: &mut Command,
-    ) -> BlkStatus {
+    ) -> BlkStatus
+    where
+        I: Iterator<Item = Seg>,
+    {
         if nr == 1 {
             // One list page: written in place, no chaining.
             return self
-                .fill_one_list_page(sg, bufs, c)
+                .fill_one_list_page(segs, bufs, c)
                 .unwrap_or(BlkStatus::IOERR);
         }
         let mut list: [ListPage<'_>; MAX_LIST_PAGES] = core::array::from_fn(|_| ListPage {
@@ -304,7 +359,7 @@ impl DataPath {
                 entries,
             };
         }
-        match prp::fill(Self::segs(sg), CTRL_PAGE_SHIFT, &mut list[..nr]) {
+        match prp::fill(segs, CTRL_PAGE_SHIFT, &mut list[..nr]) {
             Ok((prp1, prp2)) => {
                 c.set_prp(prp1, prp2);
                 BlkStatus::OK
@@ -406,13 +461,23 @@ mod kunit_tests {
         }
     }
 
-    /// A device, a data path with its pool, and a queue of requests to map. Fields drop in
-    /// order: the queue, the tag set (and with it the data path and pool), the device.
+    /// A device, two data paths with their pools (`data` maps scattered data through a
+    /// scatterlist, `per_vector` one bio vector at a time), and a queue of requests to map.
+    /// Fields drop in order: the queue, the tag set (and with it the first data path), the
+    /// second data path, the device.
     struct Fixture {
         queue: BareQueue<MapOnly>,
         data: Arc<DataPath>,
         _set: Arc<Pin<KBox<TagSet<MapOnly>>>>,
+        per_vector: DataPath,
         _dev: TestDevice,
+    }
+
+    impl Fixture {
+        /// Both data paths: through a scatterlist, then one bio vector at a time.
+        fn paths(&self) -> [&DataPath; 2] {
+            [&self.data, &self.per_vector]
+        }
     }
 
     /// A fixture with a device named `name` (one per test: a failed assertion ends the test
@@ -427,9 +492,17 @@ mod kunit_tests {
                 pool: DmaPool::new(c"rust_nvme_kunit", dev.dev(), PAGE)?,
                 sgl,
                 sgl_threshold,
+                per_vector: false,
             },
             GFP_KERNEL,
         )?;
+        let per_vector = DataPath {
+            dev: glue::DevRef::new(dev.dev()),
+            pool: DmaPool::new(c"rust_nvme_kunit_vec", dev.dev(), PAGE)?,
+            sgl,
+            sgl_threshold,
+            per_vector: true,
+        };
         let set = Arc::new(
             KBox::pin_init(
                 TagSet::<MapOnly>::new(data.clone(), 1, 1, 4, 30_000),
@@ -452,6 +525,7 @@ mod kunit_tests {
             queue,
             data,
             _set: set,
+            per_vector,
             _dev: dev,
         })
     }
@@ -578,6 +652,7 @@ mod kunit_tests {
     /// decodes the command, and releases the request's DMA resources again.
     fn map_one(
         fx: &Fixture,
+        data: &DataPath,
         buf: &mut [u8],
         off: usize,
         len: usize,
@@ -588,7 +663,7 @@ mod kunit_tests {
         rq.map_kernel(&mut buf[off..off + len])?;
         let (r, iod) = rq.parts();
         let mut c = Command::zeroed();
-        let st = fx.data.map_data(r, iod, &mut c, force_sgl);
+        let st = data.map_data(r, iod, &mut c, force_sgl);
         let ranges = if st.is_ok() {
             decode(&c, len, iod)
         } else {
@@ -596,8 +671,17 @@ mod kunit_tests {
         };
         let pool_pages = iod.bufs.len();
         let single = iod.single.is_some();
-        fx.data.release(iod);
-        if iod.bufs.len() != 0 || iod.sg.nr_segments() != 0 || iod.single.is_some() {
+        // Scattered data went the data path's own way.
+        let by_vector = iod.vec.nr_segments() != 0;
+        if st.is_ok() && !single && by_vector != data.per_vector {
+            return Err(EXDEV);
+        }
+        data.release(iod);
+        if iod.bufs.len() != 0
+            || iod.sg.nr_segments() != 0
+            || iod.vec.nr_segments() != 0
+            || iod.single.is_some()
+        {
             return Err(EBUSY);
         }
         Ok(Mapped {
@@ -635,14 +719,17 @@ mod kunit_tests {
     fn one_segment_goes_by_prp1_prp2() -> Result {
         let fx = fixture(c"rust_nvme_kunit_prp1", false, 0)?;
         let mut buf = pattern::<Kmalloc>(3 * PAGE)?;
-        for (off, len) in [
-            (0, PAGE),
-            (512, PAGE),
-            (0, 2 * PAGE),
-            (4, 512),
-            (PAGE - 8, 16),
-        ] {
-            let m = map_one(&fx, &mut buf, off, len, false)?;
+        for (data, (off, len)) in fx.paths().into_iter().flat_map(|d| {
+            [
+                (0, PAGE),
+                (512, PAGE),
+                (0, 2 * PAGE),
+                (4, 512),
+                (PAGE - 8, 16),
+            ]
+            .map(|x| (d, x))
+        }) {
+            let m = map_one(&fx, data, &mut buf, off, len, false)?;
             assert!(m.single);
             assert_eq!(m.pool_pages, 0);
             assert!(!m.sgl);
@@ -655,13 +742,17 @@ mod kunit_tests {
     fn scattered_data_gets_a_prp_list_page() -> Result {
         let fx = fixture(c"rust_nvme_kunit_prpl", false, 0)?;
         let mut buf = pattern::<Vmalloc>(260 * PAGE)?;
-        for (off, len) in [
-            (0, 16 * PAGE),
-            (PAGE, 3 * PAGE),
-            (0, 256 * PAGE),
-            (1024, 64 * PAGE - 1024),
-        ] {
-            let m = map_one(&fx, &mut buf, off, len, false)?;
+        for (data, (off, len)) in fx.paths().into_iter().flat_map(|d| {
+            [
+                (0, 16 * PAGE),
+                (PAGE, 3 * PAGE),
+                (0, 256 * PAGE),
+                (1024, 64 * PAGE - 1024),
+                (8, 32 * PAGE),
+            ]
+            .map(|x| (d, x))
+        }) {
+            let m = map_one(&fx, data, &mut buf, off, len, false)?;
             assert!(!m.sgl);
             assert!(m.ranges[..] == m.want[..]);
             if m.want.len() > 2 {
@@ -675,13 +766,16 @@ mod kunit_tests {
     fn sgl_when_forced_or_above_the_threshold() -> Result {
         let fx = fixture(c"rust_nvme_kunit_sgl", true, 2 * PAGE as u32)?;
         let mut buf = pattern::<Vmalloc>(66 * PAGE)?;
-        for (off, len, force) in [
-            (0, PAGE, true),
-            (0, 32 * PAGE, true),
-            (512, 8 * PAGE, true),
-            (0, 64 * PAGE, false),
-        ] {
-            let m = map_one(&fx, &mut buf, off, len, force)?;
+        for (data, (off, len, force)) in fx.paths().into_iter().flat_map(|d| {
+            [
+                (0, PAGE, true),
+                (0, 32 * PAGE, true),
+                (512, 8 * PAGE, true),
+                (0, 64 * PAGE, false),
+            ]
+            .map(|x| (d, x))
+        }) {
+            let m = map_one(&fx, data, &mut buf, off, len, force)?;
             assert!(m.ranges[..] == m.want[..]);
             // Unforced, the choice follows the average segment: physically contiguous runs
             // of vmalloc pages merge into one segment each (no virtual boundary with SGLs).
@@ -696,10 +790,12 @@ mod kunit_tests {
     fn sgl_from_the_threshold() -> Result {
         let fx = fixture(c"rust_nvme_kunit_sglt", true, PAGE as u32)?;
         let mut buf = pattern::<Vmalloc>(10 * PAGE)?;
-        let m = map_one(&fx, &mut buf, 0, 8 * PAGE, false)?;
-        assert!(m.sgl);
-        assert!(m.ranges[..] == m.want[..]);
-        assert_eq!(m.pool_pages, u8::from(m.want.len() > 1));
+        for data in fx.paths() {
+            let m = map_one(&fx, data, &mut buf, 0, 8 * PAGE, false)?;
+            assert!(m.sgl);
+            assert!(m.ranges[..] == m.want[..]);
+            assert_eq!(m.pool_pages, u8::from(m.want.len() > 1));
+        }
         Ok(())
     }
 

@@ -154,6 +154,22 @@ pub(crate) fn dma_need_unmap(dev: &device::Device) -> bool {
     unsafe { bindings::dma_need_unmap(raw_dev(dev)) }
 }
 
+/// The largest streaming mapping `dev` takes in one piece without a slow path
+/// (`dma_opt_mapping_size()`): with bounce buffers (`swiotlb`) a bigger one never succeeds, so
+/// the disks' transfer size is capped by it, as C caps `max_hw_sectors`.
+pub(crate) fn dma_opt_mapping_size(dev: &device::Device) -> usize {
+    // SAFETY: `dev` is a live device.
+    unsafe { bindings::dma_opt_mapping_size(raw_dev(dev)) }
+}
+
+/// True when `dev`'s streaming mappings are direct, coherent and need no unmapping, before any
+/// was made: no IOMMU or DMA ops (where one `dma_map_sg()` of the whole list is cheaper than a
+/// mapping per segment), no cache maintenance, no DMA-API debugging. Asked once, at bind: a
+/// later bounce buffer makes [`dma_need_unmap`] true, which [`VecMap`] handles.
+pub(crate) fn dma_map_is_direct(dev: &device::Device) -> bool {
+    !dma_need_unmap(dev)
+}
+
 /// A DMA-mapped data segment.
 #[derive(Clone, Copy)]
 pub(crate) struct DmaSeg {
@@ -328,7 +344,7 @@ impl<const N: usize> SgTable<N> {
     /// [`SgHeap::alloc`]), so the mapped entries are consecutive and `sg_next()` would only
     /// step to the next element; the fields are read as `sg_dma_address()` and `sg_dma_len()`
     /// read them, without a call per segment.
-    pub(crate) fn segments(&self) -> impl Iterator<Item = DmaSeg> + '_ {
+    pub(crate) fn segments(&self) -> impl Iterator<Item = DmaSeg> + Clone + '_ {
         let sgl = match (&self.heap, &self.own) {
             (Some(h), _) | (None, Some(h)) => h.as_ptr(),
             // Nothing mapped: no table, no segments.
@@ -368,5 +384,219 @@ impl<const N: usize> SgTable<N> {
         if self.heap.is_some() {
             self.heap = None;
         }
+    }
+}
+
+/// What [`VecMap::map`] did.
+pub(crate) enum VecMapped {
+    /// Every bio vector of the request is mapped: [`VecMap::segments`].
+    Mapped,
+    /// Not mapped here, nothing kept: the request has more vectors than the record holds (its
+    /// physically contiguous vectors are one segment to the block layer), or they do not add
+    /// up to its length.
+    Unsuitable,
+    /// A mapping or the record's allocation failed, nothing kept: retry later.
+    Failed,
+}
+
+/// The data of a request mapped one bio vector at a time with `dma_map_page_attrs()`: for a
+/// device whose streaming mappings are direct (see [`dma_map_is_direct`]), what [`SgTable::map`]
+/// does (`dma_map_sg()` maps entry by entry there too), without the scatterlist and without
+/// `blk_rq_map_sg()`'s walk of the bio vectors, which cost about 170 instructions a segment
+/// together (`make profile --job seq128k`).
+///
+/// Each mapping is recorded, in order, in a table of `N` entries the request keeps from its
+/// first use (or one allocated for a request with more segments): the PRP or SGL writer reads
+/// it, and where the mappings need undoing after all (a bounce buffer, `swiotlb=force`, turns
+/// `dma_need_unmap()` true at the first one) they are undone from it.
+///
+/// # Invariants
+///
+/// The entries of the table in use (`heap` when set, else `own`) are streaming mappings for
+/// the device given to [`VecMap::map`], in direction `write`, each made once and not undone.
+pub(crate) struct VecMap<const N: usize> {
+    own: KVec<DmaSeg>,
+    heap: Option<KVec<DmaSeg>>,
+    write: bool,
+}
+
+impl<const N: usize> VecMap<N> {
+    /// Nothing mapped, no table allocated.
+    pub(crate) const fn new() -> Self {
+        // INVARIANT: no entries.
+        Self {
+            own: KVec::new(),
+            heap: None,
+            write: false,
+        }
+    }
+
+    /// The table in use.
+    #[inline]
+    fn table(&self) -> &KVec<DmaSeg> {
+        self.heap.as_ref().unwrap_or(&self.own)
+    }
+
+    /// Maps every bio vector of `rq` for DMA by `dev` and records the mappings; anything
+    /// mapped before is undone first. The caller checks [`dma_need_unmap`] afterwards, as for
+    /// [`SgTable`].
+    #[inline]
+    pub(crate) fn map<T: Operations>(
+        &mut self,
+        dev: &device::Device,
+        rq: &Request<T>,
+    ) -> VecMapped {
+        if !self.table().is_empty() {
+            self.unmap(dev, true);
+        }
+        let segs = usize::from(rq.nr_phys_segments());
+        if segs > N {
+            match KVec::with_capacity(segs, GFP_ATOMIC) {
+                Ok(t) => self.heap = Some(t),
+                Err(_) => return VecMapped::Failed,
+            }
+        } else if self.own.capacity() == 0 {
+            match KVec::with_capacity(N, GFP_ATOMIC) {
+                Ok(t) => self.own = t,
+                Err(_) => return VecMapped::Failed,
+            }
+        }
+        self.write = rq.is_write();
+        let dir = if self.write {
+            kver::DMA_TO_DEVICE
+        } else {
+            kver::DMA_FROM_DEVICE
+        };
+        let status = self.map_vectors(dev, rq, dir);
+        if !matches!(status, VecMapped::Mapped) {
+            self.unmap(dev, true);
+        }
+        status
+    }
+
+    /// Maps the vectors of every bio of `rq` in order into the empty table in use
+    /// (`rq_for_each_bvec()`); on failure, what was mapped stays recorded for the caller to
+    /// undo.
+    #[inline(always)]
+    fn map_vectors<T: Operations>(
+        &mut self,
+        dev: &device::Device,
+        rq: &Request<T>,
+        dir: bindings::dma_data_direction,
+    ) -> VecMapped {
+        let table = match &mut self.heap {
+            Some(h) => h,
+            None => &mut self.own,
+        };
+        let mut n = 0;
+        let status = Self::map_into(raw_dev(dev), rq, dir, table.spare_capacity_mut(), &mut n);
+        // SAFETY: `map_into` initialised the first `n` spare entries, and the table was empty.
+        unsafe { table.inc_len(n) };
+        status
+    }
+
+    /// Maps the vectors of `rq` in direction `dir` for `raw`, writing each mapping into the
+    /// next entry of `out` and counting them in `n` (also on failure).
+    #[inline(always)]
+    fn map_into<T: Operations>(
+        raw: *mut bindings::device,
+        rq: &Request<T>,
+        dir: bindings::dma_data_direction,
+        out: &mut [core::mem::MaybeUninit<DmaSeg>],
+        n: &mut usize,
+    ) -> VecMapped {
+        let mut total: u32 = 0;
+        // SAFETY: `rq` is a valid request the driver owns; its bio chain, each bio's iterator
+        // and vector array are stable until the request ends.
+        let mut bio = unsafe { (*rq.as_raw()).bio };
+        while !bio.is_null() {
+            // SAFETY: `bio` is a live bio of the request (see above).
+            let (it, vecs, next) = unsafe { ((*bio).bi_iter, (*bio).bi_io_vec, (*bio).bi_next) };
+            let (mut idx, mut done, mut left) =
+                (it.bi_idx as usize, kver::bvec_iter_done(&it), it.bi_size);
+            while left > 0 {
+                let Some(slot) = out.get_mut(*n) else {
+                    return VecMapped::Unsuitable;
+                };
+                // SAFETY: the iterator has `left` bytes to go, so vector `idx` is inside the
+                // bio's array (`mp_bvec_iter_bvec()`).
+                let bv = unsafe { *vecs.add(idx) };
+                let len = left.min(bv.bv_len.saturating_sub(done));
+                if len == 0 {
+                    return VecMapped::Unsuitable;
+                }
+                // SAFETY: the vector's pages hold `len` bytes of the request's data from
+                // `bv_offset + done` (a multi-page vector is physically contiguous), pinned
+                // until the request ends; `raw` is a live device.
+                let addr = unsafe {
+                    bindings::dma_map_page_attrs(
+                        raw,
+                        bv.bv_page,
+                        bv.bv_offset.wrapping_add(done) as usize,
+                        len as usize,
+                        dir,
+                        0,
+                    )
+                };
+                #[cfg(CONFIG_DMA_API_DEBUG)]
+                // SAFETY: `raw` is live; this only records that the address was checked.
+                unsafe {
+                    bindings::debug_dma_mapping_error(raw, addr)
+                };
+                if addr == !0 {
+                    return VecMapped::Failed;
+                }
+                // Recorded as soon as made, so that it is undone with the rest.
+                slot.write(DmaSeg { addr, len });
+                *n += 1;
+                total = total.wrapping_add(len);
+                left -= len;
+                idx += 1;
+                done = 0;
+            }
+            bio = next;
+        }
+        // The mappings must cover the request's data exactly: the controller moves what the
+        // command's block count says through what they describe.
+        if total != rq.bytes() {
+            return VecMapped::Unsuitable;
+        }
+        VecMapped::Mapped
+    }
+
+    /// The mapped segments, in order.
+    #[inline]
+    pub(crate) fn segments(&self) -> &[DmaSeg] {
+        self.table().as_slice()
+    }
+
+    /// Number of mapped segments.
+    #[inline]
+    pub(crate) fn nr_segments(&self) -> u32 {
+        // CAST: at most `nr_phys_segments` (a `u16`) or `N` entries.
+        self.table().len() as u32
+    }
+
+    /// Undoes the mappings (with `unmap` false they are dropped without a call, where
+    /// [`dma_need_unmap`] said after mapping that none is needed) and frees an allocated table.
+    #[inline]
+    pub(crate) fn unmap(&mut self, dev: &device::Device, unmap: bool) {
+        let dir = if self.write {
+            kver::DMA_TO_DEVICE
+        } else {
+            kver::DMA_FROM_DEVICE
+        };
+        if unmap {
+            for seg in self.table().iter() {
+                // SAFETY: each entry is a mapping for `dev` in `dir` (type invariant), undone
+                // once: the table is emptied below.
+                unsafe {
+                    bindings::dma_unmap_page_attrs(raw_dev(dev), seg.addr, seg.len as usize, dir, 0)
+                };
+            }
+        }
+        // INVARIANT: no entries are left.
+        self.heap = None;
+        self.own.clear();
     }
 }
