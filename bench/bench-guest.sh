@@ -33,8 +33,8 @@ job_args() {
 	randread-512-qd32) echo "$ONE --rw=randread --bs=512 --iodepth=32 --ioengine=libaio --io_size=$((N_QD32W / 2))k" ;;
 	read-64k-qd8) echo "$ONE --rw=read --bs=64k --iodepth=8 --ioengine=libaio --io_size=$((N_SEQ * 2 * 64))k" ;;
 	write-64k-qd8) echo "$ONE --rw=write --bs=64k --iodepth=8 --ioengine=libaio --io_size=$((N_SEQ * 2 * 64))k" ;;
-	read-1m-qd4) echo "$ONE --rw=read --bs=1m --iodepth=4 --ioengine=libaio --io_size=$((N_SEQ / 8))m" ;;
-	write-1m-qd4) echo "$ONE --rw=write --bs=1m --iodepth=4 --ioengine=libaio --io_size=$((N_SEQ / 8))m" ;;
+	read-1m-qd4) echo "$ONE --rw=read --bs=1m --iodepth=4 --ioengine=libaio --io_size=$((N_SEQ / 4))m" ;;
+	write-1m-qd4) echo "$ONE --rw=write --bs=1m --iodepth=4 --ioengine=libaio --io_size=$((N_SEQ / 4))m" ;;
 	randread-4k-qd128x4) echo "--numjobs=4 --cpus_allowed=0-$((ncpu - 1)) --cpus_allowed_policy=split --group_reporting --rw=randread --bs=4k --iodepth=128 --ioengine=libaio --io_size=$((N_QD32R / 4 * 4))k" ;;
 	randread-4k-qd16-uring-cmd) echo "$ONE --rw=randread --bs=4k --iodepth=16 --ioengine=io_uring_cmd --cmd_type=nvme --direct=0 --io_size=$((N_UCMD * 4))k" ;;
 	randread-4k-qd1-uring-cmd-poll) echo "$ONE --rw=randread --bs=4k --iodepth=1 --ioengine=io_uring_cmd --cmd_type=nvme --direct=0 --hipri --io_size=$((N_UCMDP * 4))k" ;;

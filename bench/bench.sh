@@ -106,7 +106,7 @@ ios() {
 N_QD1=$(ios 20000)      # 4k random read, QD1, libaio
 N_QD32R=$(ios 40000)    # 4k random read, QD32, one job per vCPU (split between them)
 N_QD32W=$(ios 40000)    # 4k random write, QD32
-N_SEQ=$(ios 4096)       # 128k sequential read, QD8
+N_SEQ=$(ios 8192)       # 128k sequential read, QD8 (64k: twice as many, 1M: a quarter)
 N_POLL=$(ios 20000)     # 4k random read, QD1, io_uring --hipri (polled)
 N_MIX=$(ios 40000)      # 4k random read/write 70/30, QD16
 N_UCMD=$(ios 40000)     # 4k random read, QD16, io_uring passthrough (char device)
@@ -205,6 +205,6 @@ python3 bench/bench-report.py \
 	"$kernel_release" "$(qemu-system-x86_64 --version | head -n 1)" \
 	"$gitrev" \
 	"$(sha256sum "$RNVME_MODULE" | cut -c1-16)" \
-	"{\"randread-4k-qd1\": $N_QD1, \"randread-4k-qd32x2\": $N_QD32R, \"randwrite-4k-qd32\": $N_QD32W, \"read-128k-qd8\": $N_SEQ, \"randread-4k-qd1-poll\": $N_POLL, \"randrw70-4k-qd16\": $N_MIX, \"randread-4k-qd16-uring-cmd\": $N_UCMD, \"randread-4k-qd1-uring-cmd-poll\": $N_UCMDP, \"randread-512-qd1\": $N_QD1, \"randread-512-qd32\": $N_QD32W, \"read-64k-qd8\": $((N_SEQ * 2)), \"write-64k-qd8\": $((N_SEQ * 2)), \"read-1m-qd4\": $((N_SEQ / 8)), \"write-1m-qd4\": $((N_SEQ / 8)), \"randread-4k-qd128x4\": $N_QD32R}"
+	"{\"randread-4k-qd1\": $N_QD1, \"randread-4k-qd32x2\": $N_QD32R, \"randwrite-4k-qd32\": $N_QD32W, \"read-128k-qd8\": $N_SEQ, \"randread-4k-qd1-poll\": $N_POLL, \"randrw70-4k-qd16\": $N_MIX, \"randread-4k-qd16-uring-cmd\": $N_UCMD, \"randread-4k-qd1-uring-cmd-poll\": $N_UCMDP, \"randread-512-qd1\": $N_QD1, \"randread-512-qd32\": $N_QD32W, \"read-64k-qd8\": $((N_SEQ * 2)), \"write-64k-qd8\": $((N_SEQ * 2)), \"read-1m-qd4\": $((N_SEQ / 4)), \"write-1m-qd4\": $((N_SEQ / 4)), \"randread-4k-qd128x4\": $N_QD32R}"
 python3 bench/bench-picture.py "$outdir/$stamp.json" "$outdir/$stamp.svg"
 echo "bench: done in $((($(date +%s) - t_start) / 60)) min $((($(date +%s) - t_start) % 60)) s"
