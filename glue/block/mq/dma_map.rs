@@ -73,11 +73,7 @@ impl SingleMap {
             return Single::Scattered;
         }
         let write = rq.is_write();
-        let dir = if write {
-            kver::DMA_TO_DEVICE
-        } else {
-            kver::DMA_FROM_DEVICE
-        };
+        let dir = dma_dir(write);
         // SAFETY: `page + offset` holds `len` bytes of the request's data, which stays
         // pinned until the request ends; `dev` is a live device.
         let addr = unsafe {
@@ -98,15 +94,21 @@ impl SingleMap {
 
     /// Unmaps the data.
     pub(crate) fn unmap(self, dev: &device::Device) {
-        let dir = if self.write {
-            kver::DMA_TO_DEVICE
-        } else {
-            kver::DMA_FROM_DEVICE
-        };
+        let dir = dma_dir(self.write);
         // SAFETY: the mapping exists (type invariant) and is undone once.
         unsafe {
             bindings::dma_unmap_page_attrs(raw_dev(dev), self.addr, self.len as usize, dir, 0)
         };
+    }
+}
+
+/// The DMA direction of a request's data: to the device for a write (`rq_dma_dir()`).
+#[inline(always)]
+fn dma_dir(write: bool) -> bindings::dma_data_direction {
+    if write {
+        kver::DMA_TO_DEVICE
+    } else {
+        kver::DMA_FROM_DEVICE
     }
 }
 
@@ -311,11 +313,7 @@ impl<const N: usize> SgTable<N> {
         sgl: *mut bindings::scatterlist,
         nents: i32,
     ) -> bool {
-        let dir = if rq.is_write() {
-            kver::DMA_TO_DEVICE
-        } else {
-            kver::DMA_FROM_DEVICE
-        };
+        let dir = dma_dir(rq.is_write());
         // SAFETY: `sgl` holds `nents` entries filled in by the caller; `dev` is a live device.
         let count = unsafe { bindings::dma_map_sg_attrs(raw_dev(dev), sgl, nents, dir, 0) };
         if count == 0 {
@@ -462,11 +460,7 @@ impl<const N: usize> VecMap<N> {
             }
         }
         self.write = rq.is_write();
-        let dir = if self.write {
-            kver::DMA_TO_DEVICE
-        } else {
-            kver::DMA_FROM_DEVICE
-        };
+        let dir = dma_dir(self.write);
         let status = self.map_vectors(dev, rq, dir);
         if !matches!(status, VecMapped::Mapped) {
             self.unmap(dev, true);
@@ -581,11 +575,7 @@ impl<const N: usize> VecMap<N> {
     /// [`dma_need_unmap`] said after mapping that none is needed) and frees an allocated table.
     #[inline]
     pub(crate) fn unmap(&mut self, dev: &device::Device, unmap: bool) {
-        let dir = if self.write {
-            kver::DMA_TO_DEVICE
-        } else {
-            kver::DMA_FROM_DEVICE
-        };
+        let dir = dma_dir(self.write);
         if unmap {
             for seg in self.table().iter() {
                 // SAFETY: each entry is a mapping for `dev` in `dir` (type invariant), undone
