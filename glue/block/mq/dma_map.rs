@@ -23,6 +23,58 @@ use kernel::{
     prelude::*, //
 };
 
+/// The part of bio vector `idx` of `vecs` that an iterator `done` bytes into it, with `left`
+/// bytes to go, covers: its page, the offset from that page and the length
+/// (`mp_bvec_iter_bvec()`). The length is 0 for a vector the iterator has used up.
+///
+/// # Safety
+///
+/// `vecs` must be the vector array of a live bio whose iterator has `left > 0` bytes to go at
+/// vector `idx`.
+#[inline(always)]
+unsafe fn bvec_at(
+    vecs: *const bindings::bio_vec,
+    idx: usize,
+    done: u32,
+    left: u32,
+) -> (*mut bindings::page, u32, u32) {
+    // SAFETY: vector `idx` is inside the array (the caller's requirement).
+    let bv = unsafe { *vecs.add(idx) };
+    (
+        bv.bv_page,
+        bv.bv_offset.wrapping_add(done),
+        left.min(bv.bv_len.saturating_sub(done)),
+    )
+}
+
+/// Maps `len` bytes from `offset` into `page` for `raw` in direction `dir`
+/// (`dma_map_page_attrs()`, the result checked as `dma_mapping_error()` checks it); `None` when
+/// the mapping failed.
+///
+/// # Safety
+///
+/// `raw` must be a live device and `page + offset` hold `len` bytes of memory that stays valid
+/// until the mapping is undone.
+#[inline(always)]
+unsafe fn map_page(
+    raw: *mut bindings::device,
+    page: *mut bindings::page,
+    offset: u32,
+    len: u32,
+    dir: bindings::dma_data_direction,
+) -> Option<u64> {
+    // SAFETY: as the caller promises.
+    let addr =
+        unsafe { bindings::dma_map_page_attrs(raw, page, offset as usize, len as usize, dir, 0) };
+    // `dma_mapping_error()`: tell the DMA-API debugger the result was checked.
+    #[cfg(CONFIG_DMA_API_DEBUG)]
+    // SAFETY: `raw` is live; this only records that the address was checked.
+    unsafe {
+        bindings::debug_dma_mapping_error(raw, addr)
+    };
+    (addr != !0).then_some(addr)
+}
+
 /// A request whose data is one segment, mapped directly with `dma_map_page_attrs()`: the
 /// common small I/O needs no scatterlist.
 ///
@@ -55,17 +107,17 @@ impl SingleMap {
         if rq.nr_phys_segments() != 1 {
             return Single::Scattered;
         }
-        // SAFETY: `rq` is a valid request with data, so `bio` is non-null; its iterator and
-        // vector are stable while the driver owns the request. This is `req_bvec()`.
+        // SAFETY: `rq` is a valid request with data, so `bio` is non-null and its iterator has
+        // bytes to go at its current vector; both are stable while the driver owns the
+        // request. This is `req_bvec()`.
         let (page, offset, len) = unsafe {
             let bio = (*rq.as_raw()).bio;
             let it = (*bio).bi_iter;
-            let bv = *(*bio).bi_io_vec.add(it.bi_idx as usize);
-            let done = kver::bvec_iter_done(&it);
-            (
-                bv.bv_page,
-                bv.bv_offset + done,
-                it.bi_size.min(bv.bv_len - done),
+            bvec_at(
+                (*bio).bi_io_vec,
+                it.bi_idx as usize,
+                kver::bvec_iter_done(&it),
+                it.bi_size,
             )
         };
         // One bio vector must cover the whole request, and fit two controller pages.
@@ -76,18 +128,9 @@ impl SingleMap {
         let dir = dma_dir(write);
         // SAFETY: `page + offset` holds `len` bytes of the request's data, which stays
         // pinned until the request ends; `dev` is a live device.
-        let addr = unsafe {
-            bindings::dma_map_page_attrs(raw_dev(dev), page, offset as usize, len as usize, dir, 0)
-        };
-        // `dma_mapping_error()`: tell the DMA-API debugger the result was checked.
-        #[cfg(CONFIG_DMA_API_DEBUG)]
-        // SAFETY: `dev` is live; this only records that the address was checked.
-        unsafe {
-            bindings::debug_dma_mapping_error(raw_dev(dev), addr)
-        };
-        if addr == !0 {
+        let Some(addr) = (unsafe { map_page(raw_dev(dev), page, offset, len, dir) }) else {
             return Single::Failed;
-        }
+        };
         // INVARIANT: mapped above for `len` bytes in `dir`.
         Single::Mapped(Self { addr, len, write })
     }
@@ -512,34 +555,18 @@ impl<const N: usize> VecMap<N> {
                 let Some(slot) = out.get_mut(*n) else {
                     return VecMapped::Unsuitable;
                 };
-                // SAFETY: the iterator has `left` bytes to go, so vector `idx` is inside the
-                // bio's array (`mp_bvec_iter_bvec()`).
-                let bv = unsafe { *vecs.add(idx) };
-                let len = left.min(bv.bv_len.saturating_sub(done));
+                // SAFETY: `vecs` is the live bio's array and its iterator has `left` bytes to
+                // go at vector `idx`.
+                let (page, offset, len) = unsafe { bvec_at(vecs, idx, done, left) };
                 if len == 0 {
                     return VecMapped::Unsuitable;
                 }
                 // SAFETY: the vector's pages hold `len` bytes of the request's data from
-                // `bv_offset + done` (a multi-page vector is physically contiguous), pinned
-                // until the request ends; `raw` is a live device.
-                let addr = unsafe {
-                    bindings::dma_map_page_attrs(
-                        raw,
-                        bv.bv_page,
-                        bv.bv_offset.wrapping_add(done) as usize,
-                        len as usize,
-                        dir,
-                        0,
-                    )
-                };
-                #[cfg(CONFIG_DMA_API_DEBUG)]
-                // SAFETY: `raw` is live; this only records that the address was checked.
-                unsafe {
-                    bindings::debug_dma_mapping_error(raw, addr)
-                };
-                if addr == !0 {
+                // `offset` (a multi-page vector is physically contiguous), pinned until the
+                // request ends; `raw` is a live device.
+                let Some(addr) = (unsafe { map_page(raw, page, offset, len, dir) }) else {
                     return VecMapped::Failed;
-                }
+                };
                 // Recorded as soon as made, so that it is undone with the rest.
                 slot.write(DmaSeg { addr, len });
                 *n += 1;
